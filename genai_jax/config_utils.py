@@ -1,0 +1,27 @@
+"""Config checks shared by every experiment: fail early with one line that names the fix."""
+
+import ml_collections
+
+from genai_jax.errors import ConfigError
+
+REQUIRED = ("task", "seed", "batch_size", "num_steps", "log_every", "eval_every", "eval_batches",
+            "checkpoint_every", "keep_checkpoints", "mesh", "model", "data", "optimizer")
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  for key in REQUIRED:
+    if key not in config:
+      raise ConfigError(f"config has no {key!r}; start from a file in experiments/configs/")
+  for key in ("batch_size", "num_steps", "log_every", "eval_every", "checkpoint_every",
+              "keep_checkpoints"):
+    if int(config[key]) <= 0:
+      raise ConfigError(f"--config.{key}={config[key]} must be positive")
+  if "image_size" in config.data and "image_size" in config.model:
+    if config.data.image_size != config.model.image_size:
+      raise ConfigError(f"data.image_size={config.data.image_size} != model.image_size="
+                        f"{config.model.image_size}; set both (e.g. --config.model.image_size=N "
+                        f"--config.data.image_size=N)")
+  if "channels" in config.data and "channels" in config.model:
+    if config.data.channels != config.model.channels:
+      raise ConfigError(f"data.channels={config.data.channels} != model.channels="
+                        f"{config.model.channels}; set both to the same value")

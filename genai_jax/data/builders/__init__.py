@@ -1,0 +1,8 @@
+"""Real datasets that ship inside installed packages, exposed as tfds builders (no download).
+
+Importing this package registers them with tfds; ``EMBEDDED`` maps name -> builder class.
+"""
+
+from genai_jax.data.builders.embedded_images import SkimageLfwFaces, SklearnDigits
+
+EMBEDDED = {b.name: b for b in (SkimageLfwFaces, SklearnDigits)}

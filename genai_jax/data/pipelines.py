@@ -1,0 +1,144 @@
+"""tfds -> tf.data -> per-process numpy batches, resumable at any step without a saved iterator.
+
+The stream of a training split is a fixed function of (seed, position): epoch ``e`` is the
+process's slice shuffled with seed ``(seed, e)``. A run that resumes at step ``s`` starts at
+example ``s * per_process_batch`` of that stream, so a resumed run sees exactly the batches an
+uninterrupted one would (shuffling happens on encoded records, so skipping is cheap).
+"""
+
+import os
+from typing import Iterator, Optional
+
+import jax
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from genai_jax.data import builders
+from genai_jax.errors import ConfigError, DatasetMissingError
+
+# JAX owns the accelerators; TensorFlow only feeds the host.
+tf.config.set_visible_devices([], "GPU")
+
+_PREPARE_HINTS = {
+    "celeb_a": ("prepare it once on a machine with internet: `tfds build celeb_a --data_dir=DIR` "
+                "(or copy a prepared tensorflow_datasets/celeb_a folder, e.g. to gs://BUCKET/tfds), "
+                "then pass --config.data.data_dir=DIR or set TFDS_DATA_DIR"),
+}
+_DEMO_HINTS = {
+    "celeb_a": "--config=experiments/configs/dcgan_celeba.py:demo",
+    "mnist": "--config=experiments/configs/dcgan_celeba.py:digits_demo",
+}
+
+
+def data_dir(cfg) -> Optional[str]:
+  return cfg.get("data_dir") or os.environ.get("TFDS_DATA_DIR") or None
+
+
+def get_builder(cfg) -> tfds.core.DatasetBuilder:
+  """The prepared tfds builder for ``cfg.name``; embedded datasets are prepared on first use.
+
+  Raises DatasetMissingError (within seconds, no network) when an external dataset is missing.
+  """
+  name, ddir = cfg.name, data_dir(cfg)
+  if name in builders.EMBEDDED:
+    builder = builders.EMBEDDED[name](data_dir=ddir)
+    if not builder.is_prepared():
+      builder.download_and_prepare()  # reads an installed package; no network
+    return builder
+  try:
+    builder = tfds.builder(name, data_dir=ddir)
+  except tfds.core.registered.DatasetNotFoundError as e:
+    raise DatasetMissingError(f"unknown dataset {name!r}: set --config.data.name to a tfds name or one of "
+                              f"the embedded {sorted(builders.EMBEDDED)}") from e
+  if builder.is_prepared():
+    return builder
+  where = ddir or os.path.expanduser("~/tensorflow_datasets")
+  hint = _PREPARE_HINTS.get(name, f"prepare it once with `tfds build {name} --data_dir=DIR` and pass "
+                                  "--config.data.data_dir=DIR or set TFDS_DATA_DIR")
+  demo = _DEMO_HINTS.get(name)
+  msg = (f"dataset {name!r} is not prepared in {where}: {hint}" +
+         (f"; or set --config.data.download=True to let tfds fetch it" if not cfg.get("download") else "") +
+         (f"; to run on embedded data instead use {demo}" if demo else ""))
+  if not cfg.get("download"):
+    raise DatasetMissingError(msg)
+  try:
+    builder.download_and_prepare()
+  except Exception as e:  # network, quota, manual-download datasets
+    raise DatasetMissingError(f"{msg} (download failed: {type(e).__name__}: {e})") from e
+  return builder
+
+
+def read_split(builder, split: str, key: str) -> tuple[tf.data.Dataset, int]:
+  """(this process's even slice of ``split`` as encoded ``key`` features, its example count)."""
+  if builder.info.splits and split not in builder.info.splits:
+    raise ConfigError(f"dataset {builder.name!r} has no split {split!r}; "
+                      f"choose one of {sorted(builder.info.splits.keys())}")
+  sub = tfds.split_for_jax_process(split) if jax.process_count() > 1 else split
+  raw = builder.as_dataset(split=sub, shuffle_files=False, decoders={key: tfds.decode.SkipDecoding()})
+  n = int(raw.cardinality())
+  if n < 0:
+    n = builder.info.splits[sub].num_examples
+  if n == 0:
+    raise ConfigError(f"split {split!r} of {builder.name!r} is empty on process {jax.process_index()}")
+  return raw.map(lambda ex: ex[key]), n
+
+
+def _preprocess_image(image, cfg, flip_seed=None):
+  """uint8 [H, W, C] -> float32 [S, S, cfg.channels] in [-1, 1]: centre crop, resize, flip."""
+  image = tf.cast(image, tf.float32)
+  if cfg.get("center_crop", True):
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    side = tf.minimum(h, w)
+    image = tf.image.crop_to_bounding_box(image, (h - side) // 2, (w - side) // 2, side, side)
+  size = cfg.image_size
+  image = tf.image.resize(image, (size, size), method="bilinear", antialias=True)
+  if image.shape[-1] == 1 and cfg.channels == 3:
+    image = tf.image.grayscale_to_rgb(image)
+  elif image.shape[-1] == 3 and cfg.channels == 1:
+    image = tf.image.rgb_to_grayscale(image)
+  if flip_seed is not None:
+    image = tf.image.stateless_random_flip_left_right(image, flip_seed)
+  image = tf.clip_by_value(image, 0.0, 255.0) / 127.5 - 1.0
+  image.set_shape((size, size, cfg.channels))
+  return image
+
+
+def image_batches(cfg, split: str, batch_size: int, *, train: bool, seed: int = 0,
+                  start_step: int = 0) -> Iterator[dict]:
+  """Per-process numpy batches ``{'image': float32 [batch_size, S, S, C]}`` in [-1, 1].
+
+  Args:
+    cfg: ``config.data`` (name, data_dir, image_size, channels, center_crop, random_flip,
+      shuffle_buffer, download, image_key).
+    split: tfds split name; each process reads its own even slice.
+    batch_size: examples per batch on this process (global batch / process count).
+    train: shuffle with per-epoch seeds, repeat forever, flip if configured; otherwise read in
+      order, repeated so that short eval splits still fill whole batches.
+    seed: data seed; the stream is a function of (seed, position) only.
+    start_step: training step to resume at; skips ``start_step * batch_size`` examples.
+  """
+  builder = get_builder(cfg)
+  key = cfg.get("image_key", "image")
+  raw, n = read_split(builder, split, key)  # encoded bytes; decoded after shuffle/skip
+  position = start_step * batch_size
+  if train:
+    buffer = min(cfg.get("shuffle_buffer", 10_000), n)
+    def epoch(e):
+      return raw.shuffle(buffer, seed=seed * 1_000_003 + e, reshuffle_each_iteration=False)
+    ds = tf.data.Dataset.range(position // n, 2**62).flat_map(epoch).skip(position % n)
+  else:
+    ds = raw.repeat()
+  ds = ds.enumerate(start=position)
+
+  channels_in = builder.info.features[key].shape[-1]
+  flip = train and cfg.get("random_flip", False)
+
+  def decode(i, encoded):
+    image = tf.io.decode_image(encoded, channels=channels_in, expand_animations=False)
+    flip_seed = tf.stack([tf.constant(seed, tf.int64), i]) if flip else None
+    return {"image": _preprocess_image(image, cfg, flip_seed)}
+
+  ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  ds = ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+  return ds.as_numpy_iterator()

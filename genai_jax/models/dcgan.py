@@ -1,0 +1,79 @@
+"""DCGAN generator and discriminator (Radford et al., 2015), as in the PyTorch DCGAN example.
+
+At ``width=64, image_size=64`` the generator maps z[100] -> 512@4x4 -> 256@8x8 -> 128@16x16 ->
+64@32x32 -> 3@64x64 (3.58M parameters) and the discriminator mirrors it (2.77M). Other image
+sizes (any power of two >= 8) add or drop a stage; the narrowest stage always has ``width``
+channels.
+"""
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from genai_jax.models.layers import DownConv4x4, UpConv4x4
+from genai_jax.errors import ConfigError
+
+DCGAN_INIT = nn.initializers.normal(0.02)
+
+
+def _num_stages(image_size: int) -> int:
+  n = image_size.bit_length() - 1
+  if image_size < 8 or image_size != 2**n:
+    raise ConfigError(f"DCGAN image_size must be a power of two >= 8, got {image_size}; "
+                     "set --config.model.image_size to e.g. 32 or 64")
+  return n - 2  # number of 2x up/down-sampling stages from 4x4
+
+
+def _batch_norm(train: bool, dtype) -> nn.BatchNorm:
+  # PyTorch defaults (momentum 0.1 -> flax 0.9, eps 1e-5); gamma ~ N(1, 0.02) as in the paper code.
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype,
+                      scale_init=lambda k, s, d=jnp.float32: 1.0 + 0.02 * jax.random.normal(k, s, d))
+
+
+class Generator(nn.Module):
+  """z [B, z_dim] -> images [B, image_size, image_size, channels] in [-1, 1] (float32)."""
+  width: int = 64
+  image_size: int = 64
+  channels: int = 3
+  conv_impl: str = "subpixel"
+  dtype: Any = None  # compute dtype (e.g. jnp.bfloat16); params and BN statistics stay float32
+
+  @nn.compact
+  def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+    stages = _num_stages(self.image_size)
+    feats = self.width * 2**(stages - 1)
+    # First layer: ConvTranspose(k=4, s=1, p=0) on a 1x1 input is a dense map to 4x4xfeats.
+    kernel = self.param("project", DCGAN_INIT, (4, 4, z.shape[-1], feats))
+    z = z if self.dtype is None else z.astype(self.dtype)
+    x = jnp.einsum("bz,hwzf->bhwf", z, kernel.astype(z.dtype))
+    x = nn.relu(_batch_norm(train, self.dtype)(x))
+    for i in range(stages - 1):
+      feats //= 2
+      x = UpConv4x4(feats, self.conv_impl, DCGAN_INIT, self.dtype, name=f"up{i}")(x)
+      x = nn.relu(_batch_norm(train, self.dtype)(x))
+    x = UpConv4x4(self.channels, self.conv_impl, DCGAN_INIT, self.dtype, name="to_image")(x)
+    return jnp.tanh(x).astype(jnp.float32)
+
+
+class Discriminator(nn.Module):
+  """images [B, S, S, C] in [-1, 1] -> logits [B] (float32)."""
+  width: int = 64
+  conv_impl: str = "subpixel"
+  dtype: Any = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+    stages = _num_stages(x.shape[1])
+    x = x if self.dtype is None else x.astype(self.dtype)
+    feats = self.width
+    for i in range(stages):
+      x = DownConv4x4(feats, self.conv_impl, DCGAN_INIT, self.dtype, name=f"down{i}")(x)
+      if i > 0:  # no BatchNorm on the first layer (Radford et al.)
+        x = _batch_norm(train, self.dtype)(x)
+      x = nn.leaky_relu(x, 0.2)
+      feats *= 2
+    # Last layer: Conv(k=4, s=1, p=0) on a 4x4 map is a dense map to one logit.
+    kernel = self.param("logit", DCGAN_INIT, (4, 4, x.shape[-1], 1))
+    return jnp.einsum("bhwc,hwco->bo", x, kernel.astype(x.dtype))[:, 0].astype(jnp.float32)

@@ -1,0 +1,33 @@
+"""The contract between a model family and the shared training loop."""
+
+import dataclasses
+from typing import Any, Callable, Mapping, Optional
+
+import jax
+
+State = Any  # a pytree (flax.struct.dataclass) holding params, optimiser state, step and rng
+Batch = Mapping[str, jax.Array]
+Metrics = Mapping[str, jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """Pure functions that make one model family trainable by ``train_and_evaluate``.
+
+  Attributes:
+    init: rng (uint32[2]) -> State. The loop runs it under ``jax.jit`` with the state's shardings.
+    train_step: (State, Batch) -> (State, Metrics). Pure; draws randomness from
+      ``fold_in(state.rng, state.step)``; metrics are float32 scalars averaged over the global batch.
+    eval_step: optional (State, Batch) -> Metrics, scalars averaged over the batch; the loop
+      averages them over ``config.eval_batches`` batches of the eval split.
+    sample: optional State -> float32 [N, H, W, C] images in [-1, 1] from fixed noise, for the
+      sample grid written at every eval.
+    finite_metrics: metric names that must stay finite; the loop stops naming the first that is not.
+    unit: what one batch element is called in the progress line ("images", "tokens", ...).
+  """
+  init: Callable[[jax.Array], State]
+  train_step: Callable[[State, Batch], tuple[State, Metrics]]
+  eval_step: Optional[Callable[[State, Batch], Metrics]] = None
+  sample: Optional[Callable[[State], jax.Array]] = None
+  finite_metrics: tuple[str, ...] = ()
+  unit: str = "examples"

@@ -1,0 +1,67 @@
+"""The one place that talks to Orbax (its API changes often): save, keep-N, auto-resume.
+
+Checkpoints live in ``<workdir>/checkpoints/<step>``; each holds the whole train state pytree
+(params, optimiser states, batch stats, step, rng), saved asynchronously.
+"""
+
+import os
+from typing import Any, Optional
+
+from absl import logging
+import jax
+import orbax.checkpoint as ocp
+
+from genai_jax.errors import CheckpointError
+
+
+class Checkpoints:
+  """Async Orbax checkpoints of a state pytree, keeping the newest ``keep``."""
+
+  def __init__(self, workdir: str, keep: int = 3):
+    self.directory = os.path.join(os.path.abspath(workdir) if "://" not in workdir else workdir,
+                                  "checkpoints")
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+                                           enable_async_checkpointing=True)
+    self._manager = ocp.CheckpointManager(self.directory, options=options)
+
+  def latest_step(self) -> Optional[int]:
+    return self._manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    return list(self._manager.all_steps())
+
+  def save(self, step: int, state: Any, force: bool = False) -> bool:
+    """Starts an async save of ``state`` at ``step``; returns whether a save started."""
+    return self._manager.save(step, args=ocp.args.StandardSave(state), force=force)
+
+  def restore(self, abstract_state: Any, step: Optional[int] = None) -> Any:
+    """Restores ``step`` (default: latest) into the structure, dtypes and shardings of
+    ``abstract_state`` (a pytree of ``jax.ShapeDtypeStruct`` with ``.sharding``)."""
+    step = self.latest_step() if step is None else step
+    try:
+      return self._manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+    except Exception as e:  # Orbax raises many types; turn them into one actionable message.
+      raise CheckpointError(
+          f"could not restore checkpoint {step} from {self.directory} ({type(e).__name__}: {e}). "
+          f"If it was written by a different config, use a new --workdir; if it is corrupt, "
+          f"delete {self.directory}/{step}") from e
+
+  def restore_or_init(self, abstract_state: Any, init_fn) -> tuple[Any, int]:
+    """(state, step): the latest checkpoint if one exists, else ``init_fn()`` at step 0."""
+    step = self.latest_step()
+    if step is None:
+      return init_fn(), 0
+    logging.info("Resuming from checkpoint %s/%d", self.directory, step)
+    return self.restore(abstract_state, step), step
+
+  def wait(self) -> None:
+    self._manager.wait_until_finished()
+
+  def close(self) -> None:
+    self._manager.wait_until_finished()
+    self._manager.close()
+
+
+def abstract_with_shardings(abstract_state: Any, shardings: Any) -> Any:
+  return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                      abstract_state, shardings)

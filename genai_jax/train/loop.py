@@ -1,0 +1,154 @@
+"""``train_and_evaluate``: the one training loop every model family runs through.
+
+Host work never stalls the device: step N is dispatched before step N-1's metrics are fetched.
+"""
+
+import functools
+import os
+import time
+from typing import Any, Optional
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from genai_jax import tasks
+from genai_jax.data import pipelines
+from genai_jax.errors import NonFiniteLossError
+from genai_jax.train import checkpoint as ckpt_lib
+from genai_jax.train import sharding
+from genai_jax.train import writers
+
+
+def _jit_init(task, mesh):
+  abstract = jax.eval_shape(task.init, jax.random.PRNGKey(0))
+  shardings = sharding.state_shardings(abstract, mesh)
+  return abstract, shardings, jax.jit(task.init, out_shardings=shardings)
+
+
+def compile_train_step(task, mesh, state_shardings):
+  """jit(train_step) with the state donated and sharded, batch split over all devices."""
+  return jax.jit(task.train_step,
+                 in_shardings=(state_shardings, sharding.batch_sharding(mesh)),
+                 out_shardings=(state_shardings, sharding.replicated(mesh)),
+                 donate_argnums=0)
+
+
+def _check_finite(metrics: dict, names, step: int) -> None:
+  for k in names:
+    if k in metrics and not np.isfinite(metrics[k]):
+      raise NonFiniteLossError(
+          f"{k} became {metrics[k]} at step {step}; lower --config.optimizer.learning_rate, "
+          f"or resume from the last good checkpoint with a different --config.seed")
+
+
+def _evaluate(task, state, eval_step, eval_iter, mesh, num_batches: int) -> dict:
+  totals = None
+  for _ in range(num_batches):
+    m = eval_step(state, sharding.global_batch(next(eval_iter), mesh))
+    totals = m if totals is None else jax.tree.map(jnp.add, totals, m)
+  return {k: float(v) / num_batches for k, v in jax.device_get(totals).items()}
+
+
+def _write_samples(task, state, sample_fn, writer, workdir: str, step: int) -> Optional[str]:
+  images = np.asarray(jax.device_get(sample_fn(state)))
+  grid = writers.image_grid(images, cols=int(np.ceil(np.sqrt(len(images)))))
+  if jax.process_index() != 0:
+    return None
+  path = os.path.join(workdir, "samples", f"step_{step:07d}.png")
+  writers.save_png(grid, path)
+  writers.save_png(grid, os.path.join(workdir, "samples", "latest.png"))
+  writer.image(step, "samples", grid)
+  return path
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains ``config.task`` to ``config.num_steps``, resuming from ``workdir`` if it has checkpoints.
+
+  Writes ``workdir/metrics.jsonl``, TensorBoard events, ``workdir/samples/*.png`` and
+  ``workdir/checkpoints/<step>``. Returns the last logged train metrics (floats), plus the last
+  eval metrics under ``eval/`` keys.
+  """
+  from genai_jax import config_utils
+  config_utils.validate(config)
+  mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
+  sharding.check_global_batch(config.batch_size, mesh)
+  per_process_batch = config.batch_size // jax.process_count()
+  is_main = jax.process_index() == 0
+  pipelines.get_builder(config.data)  # a missing dataset fails here, before any compilation
+
+  task = tasks.get_task(config)
+  abstract, state_shardings, init = _jit_init(task, mesh)
+  checkpoints = ckpt_lib.Checkpoints(workdir, keep=config.keep_checkpoints)
+  state, start_step = checkpoints.restore_or_init(
+      ckpt_lib.abstract_with_shardings(abstract, state_shardings),
+      lambda: init(jax.random.PRNGKey(config.seed)))
+  if start_step >= config.num_steps:
+    logging.info("Checkpoint at step %d already reaches num_steps=%d; nothing to train.",
+                 start_step, config.num_steps)
+
+  train_iter = pipelines.image_batches(config.data, config.data.train_split, per_process_batch,
+                                       train=True, seed=config.seed, start_step=start_step)
+  train_step = compile_train_step(task, mesh, state_shardings)
+  eval_step = jax.jit(task.eval_step) if task.eval_step and config.eval_batches > 0 else None
+  sample_fn = jax.jit(task.sample) if task.sample else None
+
+  writer = writers.MetricWriter(workdir, enabled=is_main)
+  progress = writers.Progress(config.num_steps, start_step, config.batch_size, task.unit)
+  last_train, last_eval = {}, {}
+  pending = None  # (step, device metrics) of the previous step, fetched one step late
+  t_start = time.perf_counter()
+
+  def flush(pending_metrics):
+    step, metrics = pending_metrics
+    host = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    _check_finite(host, task.finite_metrics, step)
+    return step, host
+
+  try:
+    for step in range(start_step + 1, config.num_steps + 1):
+      batch = sharding.global_batch(next(train_iter), mesh)
+      state, metrics = train_step(state, batch)  # dispatched asynchronously
+      if pending is not None:
+        done_step, host = flush(pending)
+        if done_step % config.log_every == 0 or done_step == start_step + 1:
+          last_train = host
+          writer.scalars(done_step, host, "train")
+          if is_main:
+            progress.line(done_step, host, progress.rate(done_step))
+      pending = (step, metrics)
+
+      is_last = step == config.num_steps
+      if step % config.eval_every == 0 or is_last:
+        done_step, host = flush(pending)
+        pending = None
+        last_train = host
+        writer.scalars(done_step, host, "train")
+        if is_main:
+          progress.line(done_step, host, progress.rate(done_step))
+        if eval_step is not None:
+          eval_iter = pipelines.image_batches(config.data, config.data.eval_split,
+                                              per_process_batch, train=False, seed=config.seed)
+          last_eval = _evaluate(task, state, eval_step, eval_iter, mesh, config.eval_batches)
+          writer.scalars(step, last_eval, "eval")
+          if is_main:
+            print(f"eval step {step} | " + " | ".join(f"{k} {v:.4f}" for k, v in last_eval.items()),
+                  flush=True)
+        if sample_fn is not None:
+          path = _write_samples(task, state, sample_fn, writer, workdir, step)
+          if path:
+            logging.info("Wrote %s", path)
+        writer.flush()
+      if step % config.checkpoint_every == 0 or is_last:
+        checkpoints.save(step, state, force=is_last)
+    if pending is not None:
+      flush(pending)
+  finally:
+    checkpoints.close()
+    writer.close()
+  if is_main and config.num_steps > start_step:
+    print(f"done: {config.num_steps - start_step} steps in {time.perf_counter() - t_start:.1f}s; "
+          f"outputs in {workdir}", flush=True)
+  return {**last_train, **{f"eval/{k}": v for k, v in last_eval.items()}}
