@@ -11,10 +11,11 @@ from genai_jax.models.layers import down_conv_4x4, up_conv_4x4
 
 @pytest.mark.parametrize("fn", [up_conv_4x4, down_conv_4x4])
 @pytest.mark.parametrize("hw", [(4, 4), (6, 10)])
-def test_subpixel_equals_xla_values_and_grads(fn, hw):
+@pytest.mark.parametrize("cin,cout", [(5, 7), (20, 24), (3, 20), (20, 3)])  # both code paths
+def test_subpixel_equals_xla_values_and_grads(fn, hw, cin, cout):
   rng = np.random.default_rng(0)
-  x = jnp.asarray(rng.normal(size=(3, *hw, 5)), jnp.float32)
-  w = jnp.asarray(rng.normal(size=(4, 4, 5, 7)), jnp.float32)
+  x = jnp.asarray(rng.normal(size=(3, *hw, cin)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(4, 4, cin, cout)), jnp.float32)
   chex.assert_trees_all_close(fn(x, w, "subpixel"), fn(x, w, "xla"), atol=1e-5, rtol=1e-5)
   loss = lambda impl: lambda x, w: jnp.sum(jnp.sin(fn(x, w, impl)))
   g_fast = jax.grad(loss("subpixel"), argnums=(0, 1))(x, w)
@@ -41,8 +42,8 @@ def test_up_conv_matches_hand_computed_1d_case():
 def test_matches_pytorch_if_available():
   torch = pytest.importorskip("torch")
   rng = np.random.default_rng(1)
-  x = rng.normal(size=(2, 6, 6, 4)).astype(np.float32)
-  w = rng.normal(size=(4, 4, 4, 3)).astype(np.float32)
+  x = rng.normal(size=(2, 6, 6, 20)).astype(np.float32)
+  w = rng.normal(size=(4, 4, 20, 24)).astype(np.float32)
   tx = torch.tensor(x).permute(0, 3, 1, 2)
   up = torch.nn.functional.conv_transpose2d(tx, torch.tensor(w).permute(2, 3, 0, 1), stride=2, padding=1)
   down = torch.nn.functional.conv2d(tx, torch.tensor(w).permute(3, 2, 0, 1), stride=2, padding=1)

@@ -1,0 +1,142 @@
+"""DCGAN 64x64 train-step throughput (images/s), ours beside a PyTorch reference of the same step.
+
+  python -m benchmarks.dcgan_throughput [--batch 64] [--steps 10] [--rounds 3] [--impl subpixel]
+
+Both sides run the PyTorch DCGAN example's step: G forward once, D on a real batch and on the
+detached fakes (separate BatchNorm batches), Adam(2e-4, 0.5) on D, then G through the updated D.
+Rounds alternate between the two so machine noise hits both; the ratio is per round, and the
+median is reported. PyTorch is optional (``pip install torch==2.13.0``); without it only our
+figure prints.
+"""
+
+import argparse
+import statistics
+import time
+
+import jax
+import numpy as np
+
+
+def jax_runner(batch, width, size, impl, dtype):
+  from experiments.configs import dcgan_celeba
+  from genai_jax import tasks
+  from genai_jax.train import loop, sharding
+  c = dcgan_celeba.get_config()
+  c.batch_size = batch
+  c.model.update(width=width, image_size=size, conv_impl=impl, dtype=dtype)
+  mesh = sharding.make_mesh()
+  task = tasks.get_task(c)
+  _, shardings, init = loop._jit_init(task, mesh)
+  state = init(jax.random.PRNGKey(0))
+  step = loop.compile_train_step(task, mesh, shardings)
+  rng = np.random.default_rng(0)
+  data = sharding.global_batch(
+      {"image": rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)}, mesh)
+  box = [state]
+
+  def run(n):
+    for _ in range(n):
+      box[0], metrics = step(box[0], data)
+    jax.block_until_ready(metrics)
+  return run
+
+
+def torch_runner(batch, width, size):
+  import torch
+  from torch import nn
+  torch.manual_seed(0)
+  stages = int(np.log2(size)) - 2
+
+  def bn(c):
+    return nn.BatchNorm2d(c)
+
+  g_layers, feats = [nn.ConvTranspose2d(100, width * 2**(stages - 1), 4, 1, 0, bias=False)], width * 2**(stages - 1)
+  g_layers += [bn(feats), nn.ReLU(True)]
+  for _ in range(stages - 1):
+    g_layers += [nn.ConvTranspose2d(feats, feats // 2, 4, 2, 1, bias=False), bn(feats // 2), nn.ReLU(True)]
+    feats //= 2
+  g_layers += [nn.ConvTranspose2d(feats, 3, 4, 2, 1, bias=False), nn.Tanh()]
+  d_layers, feats = [nn.Conv2d(3, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)], width
+  for _ in range(stages - 1):
+    d_layers += [nn.Conv2d(feats, feats * 2, 4, 2, 1, bias=False), bn(feats * 2), nn.LeakyReLU(0.2, True)]
+    feats *= 2
+  d_layers += [nn.Conv2d(feats, 1, 4, 1, 0, bias=False)]
+  net_g, net_d = nn.Sequential(*g_layers), nn.Sequential(*d_layers)
+  for m in list(net_g.modules()) + list(net_d.modules()):
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+      nn.init.normal_(m.weight, 0.0, 0.02)
+    elif isinstance(m, nn.BatchNorm2d):
+      nn.init.normal_(m.weight, 1.0, 0.02)
+      nn.init.zeros_(m.bias)
+  opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+  opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+  loss = nn.BCEWithLogitsLoss()
+  real = torch.rand(batch, 3, size, size) * 2 - 1
+  ones, zeros = torch.ones(batch), torch.zeros(batch)
+
+  def step():
+    z = torch.randn(batch, 100, 1, 1)
+    fake = net_g(z)
+    opt_d.zero_grad()
+    err_d = loss(net_d(real).view(-1), ones) + loss(net_d(fake.detach()).view(-1), zeros)
+    err_d.backward()
+    opt_d.step()
+    opt_g.zero_grad()
+    err_g = loss(net_d(fake).view(-1), ones)
+    err_g.backward()
+    opt_g.step()
+    return err_d.item(), err_g.item()  # the example reads both losses every step
+
+  def run(n):
+    for _ in range(n):
+      step()
+  return run, torch.__version__, torch.get_num_threads()
+
+
+def timed(run, steps):
+  t0 = time.perf_counter()
+  run(steps)
+  return time.perf_counter() - t0
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--batch", type=int, default=64)
+  p.add_argument("--width", type=int, default=64)
+  p.add_argument("--size", type=int, default=64)
+  p.add_argument("--steps", type=int, default=10, help="steps per timed round")
+  p.add_argument("--rounds", type=int, default=3)
+  p.add_argument("--impl", default="subpixel", choices=["subpixel", "xla"])
+  p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+  p.add_argument("--no-torch", action="store_true")
+  a = p.parse_args()
+
+  print(f"DCGAN {a.size}x{a.size} width {a.width}, batch {a.batch}, {a.steps} steps x {a.rounds} rounds; "
+        f"jax {jax.__version__} on {jax.devices()[0].platform} x{jax.device_count()}, "
+        f"conv_impl={a.impl}, dtype={a.dtype}", flush=True)
+  ours = jax_runner(a.batch, a.width, a.size, a.impl, a.dtype)
+  ours(2)  # compile + warm up
+  ref = None
+  if not a.no_torch:
+    try:
+      ref, version, threads = torch_runner(a.batch, a.width, a.size)
+      ref(2)
+      print(f"reference: PyTorch {version}, {threads} threads", flush=True)
+    except ImportError:
+      print("reference: PyTorch not importable (pip install torch==2.13.0); ours only", flush=True)
+  ratios = []
+  for r in range(a.rounds):
+    t_ours = timed(ours, a.steps)
+    line = f"round {r}: genai_jax {a.batch * a.steps / t_ours:8.1f} images/s"
+    if ref is not None:
+      t_ref = timed(ref, a.steps)
+      ratios.append(t_ref / t_ours)
+      line += f" | PyTorch {a.batch * a.steps / t_ref:8.1f} images/s | ratio {ratios[-1]:.2f}x"
+    print(line, flush=True)
+  if ratios:
+    print(f"median ratio genai_jax / PyTorch: {statistics.median(ratios):.2f}x "
+          f"(min {min(ratios):.2f}, max {max(ratios):.2f})", flush=True)
+
+
+if __name__ == "__main__":
+  main()
