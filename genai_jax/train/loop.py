@@ -85,9 +85,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   state, start_step = checkpoints.restore_or_init(
       ckpt_lib.abstract_with_shardings(abstract, state_shardings),
       lambda: init(jax.random.PRNGKey(config.seed)))
-  if start_step >= config.num_steps:
-    logging.info("Checkpoint at step %d already reaches num_steps=%d; nothing to train.",
-                 start_step, config.num_steps)
+  if is_main and start_step:
+    print(f"resumed from {checkpoints.directory}/{start_step}" +
+          (f"; it already reaches num_steps={config.num_steps}, nothing to train "
+           f"(raise --config.num_steps to continue)" if start_step >= config.num_steps else ""),
+          flush=True)
 
   train_iter = pipelines.image_batches(config.data, config.data.train_split, per_process_batch,
                                        train=True, seed=config.seed, start_step=start_step)
