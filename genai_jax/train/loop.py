@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from genai_jax import config_utils
 from genai_jax import tasks
 from genai_jax.data import pipelines
 from genai_jax.errors import NonFiniteLossError
@@ -44,7 +45,7 @@ def _check_finite(metrics: dict, names, step: int) -> None:
           f"or resume from the last good checkpoint with a different --config.seed")
 
 
-def _evaluate(task, state, eval_step, eval_iter, mesh, num_batches: int) -> dict:
+def _evaluate(state, eval_step, eval_iter, mesh, num_batches: int) -> dict:
   totals = None
   for _ in range(num_batches):
     m = eval_step(state, sharding.global_batch(next(eval_iter), mesh))
@@ -52,7 +53,7 @@ def _evaluate(task, state, eval_step, eval_iter, mesh, num_batches: int) -> dict
   return {k: float(v) / num_batches for k, v in jax.device_get(totals).items()}
 
 
-def _write_samples(task, state, sample_fn, writer, workdir: str, step: int) -> Optional[str]:
+def _write_samples(state, sample_fn, writer, workdir: str, step: int) -> Optional[str]:
   images = np.asarray(jax.device_get(sample_fn(state)))
   grid = writers.image_grid(images, cols=int(np.ceil(np.sqrt(len(images)))))
   if jax.process_index() != 0:
@@ -71,7 +72,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   ``workdir/checkpoints/<step>``. Returns the last logged train metrics (floats), plus the last
   eval metrics under ``eval/`` keys.
   """
-  from genai_jax import config_utils
   config_utils.validate(config)
   mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
   sharding.check_global_batch(config.batch_size, mesh)
@@ -94,8 +94,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   train_iter = pipelines.image_batches(config.data, config.data.train_split, per_process_batch,
                                        train=True, seed=config.seed, start_step=start_step)
   train_step = compile_train_step(task, mesh, state_shardings)
-  eval_step = jax.jit(task.eval_step) if task.eval_step and config.eval_batches > 0 else None
-  sample_fn = jax.jit(task.sample) if task.sample else None
+  # Replicated outputs: every process can read metrics and samples (multi-host safe).
+  eval_step = (jax.jit(task.eval_step, out_shardings=sharding.replicated(mesh))
+               if task.eval_step and config.eval_batches > 0 else None)
+  sample_fn = jax.jit(task.sample, out_shardings=sharding.replicated(mesh)) if task.sample else None
 
   writer = writers.MetricWriter(workdir, enabled=is_main)
   progress = writers.Progress(config.num_steps, start_step, config.batch_size, task.unit)
@@ -133,13 +135,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         if eval_step is not None:
           eval_iter = pipelines.image_batches(config.data, config.data.eval_split,
                                               per_process_batch, train=False, seed=config.seed)
-          last_eval = _evaluate(task, state, eval_step, eval_iter, mesh, config.eval_batches)
+          last_eval = _evaluate(state, eval_step, eval_iter, mesh, config.eval_batches)
           writer.scalars(step, last_eval, "eval")
           if is_main:
             print(f"eval step {step} | " + " | ".join(f"{k} {v:.4f}" for k, v in last_eval.items()),
                   flush=True)
         if sample_fn is not None:
-          path = _write_samples(task, state, sample_fn, writer, workdir, step)
+          path = _write_samples(state, sample_fn, writer, workdir, step)
           if path:
             logging.info("Wrote %s", path)
         writer.flush()
