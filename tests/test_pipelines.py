@@ -61,6 +61,7 @@ def test_stream_resumes_exactly_at_any_step(tfds_dir):
 def test_epochs_are_reshuffled_permutations(tfds_dir):
   cfg = dcgan_celeba.get_config("demo").data
   cfg.random_flip = False
+  cfg.shards = 1  # one shard of 90: nine batches of 10 are exactly one epoch
   it = pipelines.image_batches(cfg, "train", 10, train=True, seed=0)
   epoch = lambda: np.concatenate([next(it)["image"] for _ in range(9)])
   e0, e1 = epoch(), epoch()
@@ -83,7 +84,30 @@ def test_missing_dataset_fails_fast_with_instructions(tmp_path):
 def test_unknown_dataset_and_split_are_clear(tfds_dir):
   cfg = dcgan_celeba.get_config("demo").data
   with pytest.raises(Exception, match="has no split 'validation'"):
-    next(pipelines.image_batches(cfg, "validation", 4, train=False))
+    next(pipelines.image_batches(cfg, "validation", 8, train=False))
   cfg.name = "no_such_dataset_xyz"
   with pytest.raises(DatasetMissingError, match="unknown dataset"):
     pipelines.get_builder(cfg)
+
+
+def test_global_batches_do_not_depend_on_the_process_count(tfds_dir):
+  cfg = dcgan_celeba.get_config("demo").data
+  single = pipelines.image_batches(cfg, "train", 16, train=True, seed=5, start_step=3)
+  parts = []
+  for pid in range(2):  # what each of two processes would read
+    with mock.patch.object(pipelines.jax, "process_count", return_value=2), \
+         mock.patch.object(pipelines.jax, "process_index", return_value=pid):
+      parts.append(pipelines.image_batches(cfg, "train", 16, train=True, seed=5, start_step=3))
+  for _ in range(3):
+    local = [next(p)["image"] for p in parts]
+    assert local[0].shape == (8, 32, 32, 1)
+    np.testing.assert_array_equal(np.concatenate(local), next(single)["image"])
+
+
+def test_batch_and_shards_must_fit(tfds_dir):
+  cfg = dcgan_celeba.get_config("demo").data
+  with pytest.raises(Exception, match="not divisible by data.shards=8"):
+    pipelines.image_batches(cfg, "train", 12, train=True)
+  with mock.patch.object(pipelines.jax, "process_count", return_value=3):
+    with pytest.raises(Exception, match="data.shards=8 is not divisible by the 3 processes"):
+      pipelines.image_batches(cfg, "train", 24, train=True)

@@ -1,9 +1,10 @@
 """tfds -> tf.data -> per-process numpy batches, resumable at any step without a saved iterator.
 
-The stream of a training split is a fixed function of (seed, position): epoch ``e`` is the
-process's slice shuffled with seed ``(seed, e)``. A run that resumes at step ``s`` starts at
-example ``s * per_process_batch`` of that stream, so a resumed run sees exactly the batches an
-uninterrupted one would (shuffling happens on encoded records, so skipping is cheap).
+Each of ``data.shards`` even shards of a split is a fixed function of (seed, position): its
+epoch ``e`` is the shard shuffled with a seed from (seed, e, shard). A run that resumes at step
+``s`` starts each shard at example ``s * per_shard_batch``, so it sees exactly the batches an
+uninterrupted run would (shuffling happens on encoded records, so skipping is cheap), and the
+global batches do not depend on how many processes read them.
 """
 
 import os
@@ -44,7 +45,10 @@ def get_builder(cfg) -> tfds.core.DatasetBuilder:
   if name in builders.EMBEDDED:
     builder = builders.EMBEDDED[name](data_dir=ddir)
     if not builder.is_prepared():
-      builder.download_and_prepare()  # reads an installed package; no network
+      try:
+        builder.download_and_prepare()  # reads an installed package; no network
+      except FileExistsError:  # another process of this job finished preparing it first
+        builder = builders.EMBEDDED[name](data_dir=ddir)
     return builder
   try:
     builder = tfds.builder(name, data_dir=ddir)
@@ -69,18 +73,20 @@ def get_builder(cfg) -> tfds.core.DatasetBuilder:
   return builder
 
 
-def read_split(builder, split: str, key: str) -> tuple[tf.data.Dataset, int]:
-  """(this process's even slice of ``split`` as encoded ``key`` features, its example count)."""
+def read_split(builder, split: str, key: str, shard: int = 0,
+               shards: int = 1) -> tuple[tf.data.Dataset, int]:
+  """(encoded ``key`` features of shard ``shard`` of ``shards`` even parts of ``split``, its size)."""
   if builder.info.splits and split not in builder.info.splits:
     raise ConfigError(f"dataset {builder.name!r} has no split {split!r}; "
                       f"choose one of {sorted(builder.info.splits.keys())}")
-  sub = tfds.split_for_jax_process(split) if jax.process_count() > 1 else split
+  sub = tfds.even_splits(split, n=shards)[shard] if shards > 1 else split
   raw = builder.as_dataset(split=sub, shuffle_files=False, decoders={key: tfds.decode.SkipDecoding()})
   n = int(raw.cardinality())
   if n < 0:
     n = builder.info.splits[sub].num_examples
   if n == 0:
-    raise ConfigError(f"split {split!r} of {builder.name!r} is empty on process {jax.process_index()}")
+    raise ConfigError(f"shard {shard} of {shards} of split {split!r} of {builder.name!r} is empty; "
+                      f"lower --config.data.shards")
   return raw.map(lambda ex: ex[key]), n
 
 
@@ -104,41 +110,61 @@ def _preprocess_image(image, cfg, flip_seed=None):
   return image
 
 
-def image_batches(cfg, split: str, batch_size: int, *, train: bool, seed: int = 0,
+def image_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
                   start_step: int = 0) -> Iterator[dict]:
-  """Per-process numpy batches ``{'image': float32 [batch_size, S, S, C]}`` in [-1, 1].
+  """This process's rows of each global batch: ``{'image': float32 [global_batch / P, S, S, C]}``.
+
+  The split is cut into ``cfg.shards`` even shards, each streamed on its own (per-epoch seeded
+  shuffle, resumable by position); global batch b is the concatenation of batch b of every
+  shard, and process p reads and decodes only its contiguous block of shards. So the global
+  batches are the same whatever the number of processes (P must divide ``cfg.shards``), and a
+  run can resume on a different topology.
 
   Args:
     cfg: ``config.data`` (name, data_dir, image_size, channels, center_crop, random_flip,
-      shuffle_buffer, download, image_key).
-    split: tfds split name; each process reads its own even slice.
-    batch_size: examples per batch on this process (global batch / process count).
-    train: shuffle with per-epoch seeds, repeat forever, flip if configured; otherwise read in
-      order, repeated so that short eval splits still fill whole batches.
-    seed: data seed; the stream is a function of (seed, position) only.
-    start_step: training step to resume at; skips ``start_step * batch_size`` examples.
+      shuffle_buffer, shards, download, image_key).
+    split: tfds split name.
+    global_batch: examples per step across all processes.
+    train: shuffle per epoch, repeat forever, flip if configured; otherwise read in order,
+      repeated so that short eval splits still fill whole batches.
+    seed: data seed; the stream is a function of (seed, shard, position) only.
+    start_step: training step to resume at (skips ``start_step`` batches, without decoding).
   """
   builder = get_builder(cfg)
   key = cfg.get("image_key", "image")
-  raw, n = read_split(builder, split, key)  # encoded bytes; decoded after shuffle/skip
-  position = start_step * batch_size
-  if train:
-    buffer = min(cfg.get("shuffle_buffer", 10_000), n)
-    def epoch(e):
-      return raw.shuffle(buffer, seed=seed * 1_000_003 + e, reshuffle_each_iteration=False)
-    ds = tf.data.Dataset.range(position // n, 2**62).flat_map(epoch).skip(position % n)
-  else:
-    ds = raw.repeat()
-  ds = ds.enumerate(start=position)
-
+  shards, procs, pid = cfg.get("shards", 8), jax.process_count(), jax.process_index()
+  if global_batch % shards:
+    raise ConfigError(f"batch_size={global_batch} is not divisible by data.shards={shards}; "
+                      f"set --config.data.shards to a divisor of the batch size")
+  if shards % procs:
+    raise ConfigError(f"data.shards={shards} is not divisible by the {procs} processes; "
+                      f"set --config.data.shards to a multiple of {procs}")
+  per_shard = global_batch // shards
   channels_in = builder.info.features[key].shape[-1]
   flip = train and cfg.get("random_flip", False)
 
-  def decode(i, encoded):
-    image = tf.io.decode_image(encoded, channels=channels_in, expand_animations=False)
-    flip_seed = tf.stack([tf.constant(seed, tf.int64), i]) if flip else None
-    return {"image": _preprocess_image(image, cfg, flip_seed)}
+  def shard_stream(shard):
+    raw, n = read_split(builder, split, key, shard, shards)  # encoded: decoded after shuffle/skip
+    position = start_step * per_shard
+    if train:
+      buffer = min(cfg.get("shuffle_buffer", 10_000), n)
+      def epoch(e):  # a distinct, reproducible order per (seed, epoch, shard)
+        return raw.shuffle(buffer, seed=seed * 2**40 + e * 2**10 + shard,
+                           reshuffle_each_iteration=False)
+      ds = tf.data.Dataset.range(position // n, 2**62).flat_map(epoch).skip(position % n)
+    else:
+      ds = raw.repeat()
 
-  ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  ds = ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-  return ds.as_numpy_iterator()
+    def decode(i, encoded):
+      image = tf.io.decode_image(encoded, channels=channels_in, expand_animations=False)
+      flip_seed = tf.stack([tf.constant(seed * 2**10 + shard, tf.int64), i]) if flip else None
+      return _preprocess_image(image, cfg, flip_seed)
+
+    ds = ds.enumerate(start=position).map(decode, num_parallel_calls=tf.data.AUTOTUNE,
+                                         deterministic=True)
+    return ds.batch(per_shard, drop_remainder=True)
+
+  owned = range(pid * shards // procs, (pid + 1) * shards // procs)
+  ds = tf.data.Dataset.zip(tuple(shard_stream(s) for s in owned))
+  ds = ds.map(lambda *parts: {"image": tf.concat(parts, axis=0)})
+  return ds.prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
