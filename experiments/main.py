@@ -26,7 +26,9 @@ def run(default_config: str) -> None:
     name = os.path.splitext(os.path.basename(default_config))[0]
     workdir = _WORKDIR.value or os.path.join("workdirs", name)
     with errors.friendly():
+      from genai_jax.train import distributed
       from genai_jax.train.loop import train_and_evaluate
+      distributed.initialize()  # before any JAX computation; no-op on one machine
       train_and_evaluate(config, workdir)
 
   def parse_flags(argv):

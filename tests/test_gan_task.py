@@ -6,7 +6,7 @@ import numpy as np
 
 from genai_jax import tasks
 from genai_jax.train import loop, sharding
-from tests.conftest import tiny_gan_config
+from tests.helpers import tiny_gan_config
 
 
 def _fixed_batch(config, seed=0):

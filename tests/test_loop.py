@@ -9,7 +9,8 @@ import pytest
 
 from genai_jax.errors import ConfigError, NonFiniteLossError
 from genai_jax.train.loop import train_and_evaluate
-from tests.conftest import REPO, tiny_gan_config
+from tests.conftest import REPO
+from tests.helpers import tiny_gan_config
 
 
 def _losses(workdir):

@@ -5,6 +5,8 @@ Checkpoints live in ``<workdir>/checkpoints/<step>``; each holds the whole train
 """
 
 import os
+import signal
+import threading
 from typing import Any, Optional
 
 from absl import logging
@@ -12,6 +14,26 @@ import jax
 import orbax.checkpoint as ocp
 
 from genai_jax.errors import CheckpointError
+
+
+class _SigtermFlag:
+  """Records SIGTERM (what spot VMs and schedulers send before killing) instead of dying."""
+
+  def __init__(self):
+    self.received = False
+    self._installed = False
+
+  def install(self) -> None:
+    if self._installed or threading.current_thread() is not threading.main_thread():
+      return
+    def handler(signum, frame):
+      del signum, frame
+      self.received = True
+    signal.signal(signal.SIGTERM, handler)
+    self._installed = True
+
+
+_sigterm = _SigtermFlag()
 
 
 class Checkpoints:
@@ -23,6 +45,7 @@ class Checkpoints:
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
                                            enable_async_checkpointing=True)
     self._manager = ocp.CheckpointManager(self.directory, options=options)
+    _sigterm.install()
 
   def latest_step(self) -> Optional[int]:
     return self._manager.latest_step()
@@ -47,12 +70,32 @@ class Checkpoints:
           f"delete {self.directory}/{step}") from e
 
   def restore_or_init(self, abstract_state: Any, init_fn) -> tuple[Any, int]:
-    """(state, step): the latest checkpoint if one exists, else ``init_fn()`` at step 0."""
-    step = self.latest_step()
-    if step is None:
-      return init_fn(), 0
-    logging.info("Resuming from checkpoint %s/%d", self.directory, step)
-    return self.restore(abstract_state, step), step
+    """(state, step) from the newest readable checkpoint, else ``(init_fn(), 0)``.
+
+    A checkpoint that fails to restore (e.g. truncated by a crash in an older Orbax or by disk
+    trouble) is skipped with a warning, falling back to the one before it.
+    """
+    steps = sorted(self.all_steps(), reverse=True)
+    for i, step in enumerate(steps):
+      try:
+        state = self.restore(abstract_state, step)
+      except CheckpointError as e:
+        if i + 1 == len(steps):
+          raise
+        logging.warning("Checkpoint %d is unreadable, falling back to %d: %s", step, steps[i + 1], e)
+        print(f"warning: checkpoint {self.directory}/{step} is unreadable; "
+              f"falling back to step {steps[i + 1]}", flush=True)
+        continue
+      logging.info("Resuming from checkpoint %s/%d", self.directory, step)
+      return state, step
+    return init_fn(), 0
+
+  def reached_preemption(self, step: int) -> bool:
+    """True once this job was asked to stop (SIGTERM, or the cluster's preemption notice on
+    every host); all processes agree on the step."""
+    if jax.process_count() > 1:
+      return self._manager.reached_preemption(step)
+    return _sigterm.received
 
   def wait(self) -> None:
     self._manager.wait_until_finished()

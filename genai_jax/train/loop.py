@@ -75,7 +75,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   config_utils.validate(config)
   mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
   sharding.check_global_batch(config.batch_size, mesh)
-  per_process_batch = config.batch_size // jax.process_count()
   is_main = jax.process_index() == 0
   pipelines.get_builder(config.data)  # a missing dataset fails here, before any compilation
 
@@ -91,7 +90,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
            f"(raise --config.num_steps to continue)" if start_step >= config.num_steps else ""),
           flush=True)
 
-  train_iter = pipelines.image_batches(config.data, config.data.train_split, per_process_batch,
+  train_iter = pipelines.image_batches(config.data, config.data.train_split, config.batch_size,
                                        train=True, seed=config.seed, start_step=start_step)
   train_step = compile_train_step(task, mesh, state_shardings)
   # Replicated outputs: every process can read metrics and samples (multi-host safe).
@@ -105,36 +104,40 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   pending = None  # (step, device metrics) of the previous step, fetched one step late
   t_start = time.perf_counter()
 
-  def flush(pending_metrics):
+  def record(pending_metrics, always: bool = False) -> dict:
+    """Fetches a step's metrics (stopping on NaN) and logs them at log intervals or if asked."""
     step, metrics = pending_metrics
     host = {k: float(v) for k, v in jax.device_get(metrics).items()}
     _check_finite(host, task.finite_metrics, step)
-    return step, host
+    if always or step % config.log_every == 0 or step == start_step + 1:
+      writer.scalars(step, host, "train")
+      if is_main:
+        progress.line(step, host, progress.rate(step))
+    return host
 
+  preempted = False
   try:
     for step in range(start_step + 1, config.num_steps + 1):
+      if checkpoints.reached_preemption(step - 1):
+        preempted = True
+        if checkpoints.latest_step() != step - 1:
+          checkpoints.save(step - 1, state, force=True)
+        if is_main:
+          print(f"preempted: checkpoint {step - 1} saved; rerun the same command to resume",
+                flush=True)
+        break
       batch = sharding.global_batch(next(train_iter), mesh)
       state, metrics = train_step(state, batch)  # dispatched asynchronously
       if pending is not None:
-        done_step, host = flush(pending)
-        if done_step % config.log_every == 0 or done_step == start_step + 1:
-          last_train = host
-          writer.scalars(done_step, host, "train")
-          if is_main:
-            progress.line(done_step, host, progress.rate(done_step))
+        last_train = record(pending)  # the previous step's, while this one runs
       pending = (step, metrics)
 
       is_last = step == config.num_steps
       if step % config.eval_every == 0 or is_last:
-        done_step, host = flush(pending)
-        pending = None
-        last_train = host
-        writer.scalars(done_step, host, "train")
-        if is_main:
-          progress.line(done_step, host, progress.rate(done_step))
+        last_train, pending = record(pending, always=True), None
         if eval_step is not None:
           eval_iter = pipelines.image_batches(config.data, config.data.eval_split,
-                                              per_process_batch, train=False, seed=config.seed)
+                                              config.batch_size, train=False, seed=config.seed)
           last_eval = _evaluate(state, eval_step, eval_iter, mesh, config.eval_batches)
           writer.scalars(step, last_eval, "eval")
           if is_main:
@@ -148,11 +151,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       if step % config.checkpoint_every == 0 or is_last:
         checkpoints.save(step, state, force=is_last)
     if pending is not None:
-      flush(pending)
+      last_train = record(pending)
   finally:
     checkpoints.close()
     writer.close()
-  if is_main and config.num_steps > start_step:
+  if is_main and config.num_steps > start_step and not preempted:
     print(f"done: {config.num_steps - start_step} steps in {time.perf_counter() - t_start:.1f}s; "
           f"outputs in {workdir}", flush=True)
   return {**last_train, **{f"eval/{k}": v for k, v in last_eval.items()}}
