@@ -110,9 +110,18 @@ def _preprocess_image(image, cfg, flip_seed=None):
   return image
 
 
-def image_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
-                  start_step: int = 0) -> Iterator[dict]:
-  """This process's rows of each global batch: ``{'image': float32 [global_batch / P, S, S, C]}``.
+def batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
+            start_step: int = 0) -> Iterator[dict]:
+  """The loop's data: this process's rows of each global batch, by ``cfg.kind`` (default image)."""
+  kind = cfg.get("kind", "image")
+  if kind not in BATCHES:
+    raise ConfigError(f"unknown data.kind {kind!r}; set --config.data.kind to one of {sorted(BATCHES)}")
+  return BATCHES[kind](cfg, split, global_batch, train=train, seed=seed, start_step=start_step)
+
+
+def sharded_batches(cfg, split: str, global_batch: int, key: str, decode, *, train: bool,
+                    seed: int, start_step: int) -> Iterator[dict]:
+  """This process's rows of each global batch: ``{key: decode(...) stacked, [global_batch / P, ...]}``.
 
   The split is cut into ``cfg.shards`` even shards, each streamed on its own (per-epoch seeded
   shuffle, resumable by position); global batch b is the concatenation of batch b of every
@@ -121,17 +130,18 @@ def image_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int 
   run can resume on a different topology.
 
   Args:
-    cfg: ``config.data`` (name, data_dir, image_size, channels, center_crop, random_flip,
-      shuffle_buffer, shards, download, image_key).
+    cfg: ``config.data`` (name, data_dir, shuffle_buffer, shards, download).
     split: tfds split name.
     global_batch: examples per step across all processes.
-    train: shuffle per epoch, repeat forever, flip if configured; otherwise read in order,
-      repeated so that short eval splits still fill whole batches.
+    key: the tfds feature to read; it stays encoded through shuffle and skip.
+    decode: ``(index int64 scalar, encoded, shard int) -> tensor``, run per example after the
+      skip; ``index`` is the example's position in its shard's stream (for stateless seeds).
+    train: shuffle per epoch and repeat forever; otherwise read in order, repeated so that
+      short eval splits still fill whole batches.
     seed: data seed; the stream is a function of (seed, shard, position) only.
     start_step: training step to resume at (skips ``start_step`` batches, without decoding).
   """
   builder = get_builder(cfg)
-  key = cfg.get("image_key", "image")
   shards, procs, pid = cfg.get("shards", 8), jax.process_count(), jax.process_index()
   if global_batch % shards:
     raise ConfigError(f"batch_size={global_batch} is not divisible by data.shards={shards}; "
@@ -140,8 +150,6 @@ def image_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int 
     raise ConfigError(f"data.shards={shards} is not divisible by the {procs} processes; "
                       f"set --config.data.shards to a multiple of {procs}")
   per_shard = global_batch // shards
-  channels_in = builder.info.features[key].shape[-1]
-  flip = train and cfg.get("random_flip", False)
 
   def shard_stream(shard):
     raw, n = read_split(builder, split, key, shard, shards)  # encoded: decoded after shuffle/skip
@@ -154,17 +162,36 @@ def image_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int 
       ds = tf.data.Dataset.range(position // n, 2**62).flat_map(epoch).skip(position % n)
     else:
       ds = raw.repeat()
-
-    def decode(i, encoded):
-      image = tf.io.decode_image(encoded, channels=channels_in, expand_animations=False)
-      flip_seed = tf.stack([tf.constant(seed * 2**10 + shard, tf.int64), i]) if flip else None
-      return _preprocess_image(image, cfg, flip_seed)
-
-    ds = ds.enumerate(start=position).map(decode, num_parallel_calls=tf.data.AUTOTUNE,
-                                         deterministic=True)
+    ds = ds.enumerate(start=position).map(lambda i, x: decode(i, x, shard),
+                                         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(per_shard, drop_remainder=True)
 
   owned = range(pid * shards // procs, (pid + 1) * shards // procs)
   ds = tf.data.Dataset.zip(tuple(shard_stream(s) for s in owned))
-  ds = ds.map(lambda *parts: {"image": tf.concat(parts, axis=0)})
+  ds = ds.map(lambda *parts: {key: tf.concat(parts, axis=0)})
   return ds.prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
+
+
+def image_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
+                  start_step: int = 0) -> Iterator[dict]:
+  """``{'image': float32 [global_batch / P, S, S, C]}`` in [-1, 1], sharded as ``sharded_batches``.
+
+  ``cfg`` adds to what ``sharded_batches`` reads: image_size, channels, center_crop, random_flip
+  (train only), image_key (the tfds feature, default 'image'; the batch key is always 'image').
+  """
+  builder = get_builder(cfg)
+  key = cfg.get("image_key", "image")
+  channels_in = builder.info.features[key].shape[-1]
+  flip = train and cfg.get("random_flip", False)
+
+  def decode(i, encoded, shard):
+    image = tf.io.decode_image(encoded, channels=channels_in, expand_animations=False)
+    flip_seed = tf.stack([tf.constant(seed * 2**10 + shard, tf.int64), i]) if flip else None
+    return _preprocess_image(image, cfg, flip_seed)
+
+  stream = sharded_batches(cfg, split, global_batch, key, decode, train=train, seed=seed,
+                           start_step=start_step)  # not a generator: config errors raise here
+  return ({"image": b[key]} for b in stream)
+
+
+BATCHES = {"image": image_batches}  # data.kind -> batch iterator

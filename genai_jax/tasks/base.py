@@ -20,14 +20,16 @@ class Task:
       ``fold_in(state.rng, state.step)``; metrics are float32 scalars averaged over the global batch.
     eval_step: optional (State, Batch) -> Metrics, scalars averaged over the batch; the loop
       averages them over ``config.eval_batches`` batches of the eval split.
-    sample: optional State -> float32 [N, H, W, C] images in [-1, 1] from fixed noise, for the
-      sample grid written at every eval.
+    sample: optional (State, Batch) -> {name: float32 [N, H, W, C] in [-1, 1]}: image sets from
+      fixed noise (and, e.g. for reconstructions, from ``Batch``, a fixed batch of the eval
+      split). At every eval the loop writes each as a grid ``<workdir>/<name>/step_<step>.png``
+      and ``<workdir>/<name>/latest.png`` and to TensorBoard.
     finite_metrics: metric names that must stay finite; the loop stops naming the first that is not.
     unit: what one batch element is called in the progress line ("images", "tokens", ...).
   """
   init: Callable[[jax.Array], State]
   train_step: Callable[[State, Batch], tuple[State, Metrics]]
   eval_step: Optional[Callable[[State, Batch], Metrics]] = None
-  sample: Optional[Callable[[State], jax.Array]] = None
+  sample: Optional[Callable[[State, Batch], Mapping[str, jax.Array]]] = None
   finite_metrics: tuple[str, ...] = ()
   unit: str = "examples"

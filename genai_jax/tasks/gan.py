@@ -137,10 +137,11 @@ def make_task(config) -> Task:
 
   fixed_z = jax.random.normal(jax.random.PRNGKey(config.seed + 1), (config.num_samples, z_dim))
 
-  def sample(state: GANState):
+  def sample(state: GANState, batch):
+    del batch  # a GAN's grid comes from fixed noise only
     # Batch-statistics BN on the fixed noise, as the PyTorch example's fixed-noise grid.
     images, _ = _apply(gen, state.g_params, state.g_batch_stats, fixed_z)
-    return images
+    return {"samples": images}
 
   return Task(init=init, train_step=train_step, eval_step=eval_step, sample=sample,
               finite_metrics=("d_loss", "g_loss"), unit="images")

@@ -53,16 +53,19 @@ def _evaluate(state, eval_step, eval_iter, mesh, num_batches: int) -> dict:
   return {k: float(v) / num_batches for k, v in jax.device_get(totals).items()}
 
 
-def _write_samples(state, sample_fn, writer, workdir: str, step: int) -> Optional[str]:
-  images = np.asarray(jax.device_get(sample_fn(state)))
-  grid = writers.image_grid(images, cols=int(np.ceil(np.sqrt(len(images)))))
+def _write_samples(state, sample_fn, batch, writer, workdir: str, step: int) -> None:
+  """Writes each image set of ``sample_fn(state, batch)`` as ``<workdir>/<name>/{step_N,latest}.png``."""
+  sets = jax.device_get(sample_fn(state, batch))
   if jax.process_index() != 0:
-    return None
-  path = os.path.join(workdir, "samples", f"step_{step:07d}.png")
-  writers.save_png(grid, path)
-  writers.save_png(grid, os.path.join(workdir, "samples", "latest.png"))
-  writer.image(step, "samples", grid)
-  return path
+    return
+  for name, images in sets.items():
+    images = np.asarray(images)
+    grid = writers.image_grid(images, cols=int(np.ceil(np.sqrt(len(images)))))
+    path = os.path.join(workdir, name, f"step_{step:07d}.png")
+    writers.save_png(grid, path)
+    writers.save_png(grid, os.path.join(workdir, name, "latest.png"))
+    writer.image(step, name, grid)
+    logging.info("Wrote %s", path)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -90,8 +93,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
            f"(raise --config.num_steps to continue)" if start_step >= config.num_steps else ""),
           flush=True)
 
-  train_iter = pipelines.image_batches(config.data, config.data.train_split, config.batch_size,
-                                       train=True, seed=config.seed, start_step=start_step)
+  train_iter = pipelines.batches(config.data, config.data.train_split, config.batch_size,
+                                 train=True, seed=config.seed, start_step=start_step)
   train_step = compile_train_step(task, mesh, state_shardings)
   # Replicated outputs: every process can read metrics and samples (multi-host safe).
   eval_step = (jax.jit(task.eval_step, out_shardings=sharding.replicated(mesh))
@@ -102,6 +105,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   progress = writers.Progress(config.num_steps, start_step, config.batch_size, task.unit)
   last_train, last_eval = {}, {}
   pending = None  # (step, device metrics) of the previous step, fetched one step late
+  sample_batch = None
   t_start = time.perf_counter()
 
   def record(pending_metrics, always: bool = False) -> dict:
@@ -136,17 +140,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       if step % config.eval_every == 0 or is_last:
         last_train, pending = record(pending, always=True), None
         if eval_step is not None:
-          eval_iter = pipelines.image_batches(config.data, config.data.eval_split,
-                                              config.batch_size, train=False, seed=config.seed)
+          eval_iter = pipelines.batches(config.data, config.data.eval_split, config.batch_size,
+                                        train=False, seed=config.seed)
           last_eval = _evaluate(state, eval_step, eval_iter, mesh, config.eval_batches)
           writer.scalars(step, last_eval, "eval")
           if is_main:
             print(f"eval step {step} | " + " | ".join(f"{k} {v:.4f}" for k, v in last_eval.items()),
                   flush=True)
         if sample_fn is not None:
-          path = _write_samples(state, sample_fn, writer, workdir, step)
-          if path:
-            logging.info("Wrote %s", path)
+          if sample_batch is None:  # the first eval batch, the same at every eval and on resume
+            sample_batch = sharding.global_batch(next(pipelines.batches(
+                config.data, config.data.eval_split, config.batch_size, train=False)), mesh)
+          _write_samples(state, sample_fn, sample_batch, writer, workdir, step)
         writer.flush()
       if step % config.checkpoint_every == 0 or is_last:
         checkpoints.save(step, state, force=is_last)
