@@ -22,7 +22,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 GCLOUD="${GCLOUD:-gcloud}"
 REMOTE_DIR='~/genai_jax'  # on each worker; ~ expands there
 
-usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; }  # the header
 
 # Default runtime (software) version per TPU generation (cloud.google.com/tpu/docs/runtimes).
 default_version() {
