@@ -29,6 +29,9 @@ _PREPARE_HINTS = {
 _DEMO_HINTS = {
     "celeb_a": "--config=experiments/configs/dcgan_celeba.py:demo",
     "mnist": "--config=experiments/configs/dcgan_celeba.py:digits_demo",
+    "tiny_shakespeare": "--config=experiments/configs/gpt_shakespeare.py:demo",
+    "lm1b": "--config=experiments/configs/gpt_shakespeare.py:demo",
+    "binarized_mnist": "--config=experiments/configs/vae_mnist.py:demo",
 }
 
 
@@ -60,7 +63,7 @@ def get_builder(cfg) -> tfds.core.DatasetBuilder:
   where = ddir or os.path.expanduser("~/tensorflow_datasets")
   hint = _PREPARE_HINTS.get(name, f"prepare it once with `tfds build {name} --data_dir=DIR` and pass "
                                   "--config.data.data_dir=DIR or set TFDS_DATA_DIR")
-  demo = _DEMO_HINTS.get(name)
+  demo = cfg.get("demo_hint") or _DEMO_HINTS.get(name)  # an experiment may name its own demo
   msg = (f"dataset {name!r} is not prepared in {where}: {hint}" +
          (f"; or set --config.data.download=True to let tfds fetch it" if not cfg.get("download") else "") +
          (f"; to run on embedded data instead use {demo}" if demo else ""))
@@ -91,7 +94,10 @@ def read_split(builder, split: str, key: str, shard: int = 0,
 
 
 def _preprocess_image(image, cfg, flip_seed=None):
-  """uint8 [H, W, C] -> float32 [S, S, cfg.channels] in [-1, 1]: centre crop, resize, flip."""
+  """uint8 [H, W, C] -> float32 [S, S, cfg.channels] in [-1, 1]: centre crop, resize, flip.
+
+  ``cfg.max_value`` (default 255) is the stored value of white: 1 for 0/1 data (binarized_mnist).
+  """
   image = tf.cast(image, tf.float32)
   if cfg.get("center_crop", True):
     h, w = tf.shape(image)[0], tf.shape(image)[1]
@@ -105,7 +111,8 @@ def _preprocess_image(image, cfg, flip_seed=None):
     image = tf.image.rgb_to_grayscale(image)
   if flip_seed is not None:
     image = tf.image.stateless_random_flip_left_right(image, flip_seed)
-  image = tf.clip_by_value(image, 0.0, 255.0) / 127.5 - 1.0
+  white = float(cfg.get("max_value", 255))
+  image = tf.clip_by_value(image, 0.0, white) / (white / 2) - 1.0
   image.set_shape((size, size, cfg.channels))
   return image
 
@@ -177,7 +184,8 @@ def image_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int 
   """``{'image': float32 [global_batch / P, S, S, C]}`` in [-1, 1], sharded as ``sharded_batches``.
 
   ``cfg`` adds to what ``sharded_batches`` reads: image_size, channels, center_crop, random_flip
-  (train only), image_key (the tfds feature, default 'image'; the batch key is always 'image').
+  (train only), image_key (the tfds feature, default 'image'; the batch key is always 'image'),
+  max_value (the stored value of white, default 255; 1 for binarized_mnist's 0/1 pixels).
   """
   builder = get_builder(cfg)
   key = cfg.get("image_key", "image")
@@ -194,4 +202,10 @@ def image_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int 
   return ({"image": b[key]} for b in stream)
 
 
-BATCHES = {"image": image_batches}  # data.kind -> batch iterator
+def text_batches(cfg, split: str, global_batch: int, **kw) -> Iterator[dict]:
+  """``{'tokens': int32 [global_batch / P, seq_len + 1]}``; see ``genai_jax.data.text``."""
+  from genai_jax.data import text  # imported lazily: it imports this module
+  return text.text_batches(cfg, split, global_batch, **kw)
+
+
+BATCHES = {"image": image_batches, "text": text_batches}  # data.kind -> batch iterator

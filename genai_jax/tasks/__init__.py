@@ -9,4 +9,10 @@ def get_task(config) -> Task:
   if config.task == "gan":
     from genai_jax.tasks import gan
     return gan.make_task(config)
-  raise ConfigError(f"unknown task {config.task!r}; set --config.task to one of ['gan']")
+  if config.task in ("causal_lm", "masked_lm", "gru_lm"):
+    from genai_jax.tasks import lm
+    return lm.make_task(config)
+  if config.task == "vae":
+    from genai_jax.tasks import vae
+    return vae.make_task(config)
+  raise ConfigError(f"unknown task {config.task!r}; set --config.task to one of ['gan', 'vae', 'causal_lm', 'masked_lm', 'gru_lm']")
