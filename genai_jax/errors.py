@@ -25,6 +25,10 @@ class CheckpointError(UserError, RuntimeError):
   """A checkpoint in the workdir cannot be restored."""
 
 
+class WeightsMissingError(UserError, RuntimeError):
+  """Pretrained evaluation weights (the FID Inception network) are not available here."""
+
+
 @contextlib.contextmanager
 def friendly(stream=None):
   """Turns a UserError into ``error: <message>`` on stderr and exit status 1."""
