@@ -4,7 +4,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench bench-vae clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(STAMP)
 # Throughput vs a PyTorch reference (pip install torch==2.13.0 into .venv for the comparison).
 bench: $(STAMP)
 	$(VENV)/bin/python -m benchmarks.dcgan_throughput
+
+# MLP VAE 784-500-20 train steps/s vs the same PyTorch step.
+bench-vae: $(STAMP)
+	$(VENV)/bin/python -m benchmarks.vae_throughput
 
 clean:
 	rm -rf $(VENV) workdirs
