@@ -30,8 +30,11 @@ Presets (``--config=experiments/configs/vae_mnist.py:NAME``):
 
 Measured on the embedded digits (2 shared CPU cores; the whole 297-digit test split, binarized
 with a fixed key; nats per 64-pixel digit; k = 5000):
-  demo       MEASURED_DEMO
-  conv_demo  MEASURED_CONV_DEMO
+  demo       MLP 64-256-8, 6,000 steps of batch 99 (~400 epochs): test negative ELBO 22.86,
+             NLL_5000 22.37 nats; 142 s wall (128 s of training, 6 evals included).
+  conv_demo  conv VAE, same schedule: negative ELBO 22.68, NLL_5000 21.98 nats; 279 s wall.
+Both plateau after ~4,000 steps (no overfitting on the test split); samples/latest.png shows
+recognisable digits. Rerunning the same command resumes from the workdir's last checkpoint.
 """
 
 import ml_collections
