@@ -155,7 +155,7 @@ def test_eval_nll_k_is_at_most_neg_elbo(trained_mlp):
   assert m2 == m  # deterministic: fixed binarization and importance samples
 
 
-def _check_sample_sets(sets, manifold):
+def _check_sample_sets(sets, manifold, binary=True):
   want = {"samples": (16, 8, 8, 1), "reconstructions": (16, 8, 8, 1),
           "interpolations": (64, 8, 8, 1)}
   if manifold:
@@ -163,9 +163,10 @@ def _check_sample_sets(sets, manifold):
   assert {k: v.shape for k, v in sets.items()} == want
   for images in sets.values():
     assert images.dtype == jnp.float32 and float(images.min()) >= -1 and float(images.max()) <= 1
-  # Reconstruction grid (4 columns): rows of binarized inputs alternate with reconstructions.
+  # Reconstruction grid (4 columns): rows of inputs alternate with rows of reconstructions.
   rec = np.asarray(sets["reconstructions"]).reshape(2, 2, 4, 8, 8, 1)
-  assert set(np.unique(rec[:, 0])) <= {-1.0, 1.0}
+  if binary:
+    assert set(np.unique(rec[:, 0])) <= {-1.0, 1.0}
   assert len(np.unique(rec[:, 1])) > 2
 
 
@@ -179,22 +180,19 @@ def test_mlp_shapes_and_sample_sets(trained_mlp):
   _check_sample_sets(jax.jit(task.sample)(state, _digits_batch()), manifold=True)
 
 
-def test_conv_vae_shapes_trains_and_samples():
-  config = tiny_vae_config(**{"model.name": "conv", "objective.binarize": "static"})
-  task, state, history = _run(config, jax.devices()[:1], 8, _digits_batch())
+def test_conv_vae_with_gaussian_likelihood_trains_and_samples():
+  config = tiny_vae_config(**{"model.name": "conv", "objective.likelihood": "gaussian",
+                              "objective.binarize": "none", "optimizer.learning_rate": 3e-3})
+  task, state, history = _run(config, jax.devices()[:1], 25, _digits_batch())
   losses = [float(m["loss"]) for m in history]
-  assert losses[-1] < losses[0], losses
+  assert all(np.isfinite(losses)) and np.mean(losses[-3:]) < losses[0] - 5, losses
   model = tasks.vae.make_model(config)
-  logits = model.apply({"params": state.params}, jnp.zeros((3, 5, 4)), method="decode")
-  assert logits.shape == (3, 5, 8, 8, 1)
-  _check_sample_sets(jax.jit(task.sample)(state, _digits_batch()), manifold=False)
-
-
-def test_gaussian_likelihood_option_trains():
-  config = tiny_vae_config(**{"objective.likelihood": "gaussian", "objective.binarize": "none"})
-  _, _, history = _run(config, jax.devices()[:1], 10, _digits_batch())
-  losses = [float(m["loss"]) for m in history]
-  assert all(np.isfinite(losses)) and losses[-1] < losses[0] - 10, losses
+  out = model.apply({"params": state.params}, jnp.zeros((3, 5, 4)), method="decode")
+  assert out.shape == (3, 5, 8, 8, 2)  # per pixel: mean and log-variance
+  sets = jax.jit(task.sample)(state, _digits_batch())
+  _check_sample_sets(sets, manifold=False, binary=False)
+  rec = np.asarray(sets["reconstructions"]).reshape(2, 2, 4, 8, 8, 1)
+  np.testing.assert_allclose(rec[:, 0].reshape(8, 8, 8, 1), _digits_batch()["image"][:8], atol=1e-6)
 
 
 def test_step_sharded_over_8_devices_equals_1_device(trained_mlp):
