@@ -25,7 +25,11 @@ class Task:
       split). At every eval the loop writes each as a grid ``<workdir>/<name>/step_<step>.png``
       and ``<workdir>/<name>/latest.png`` and to TensorBoard.
     finite_metrics: metric names that must stay finite; the loop stops naming the first that is not.
-    unit: what one batch element is called in the progress line ("images", "tokens", ...).
+    unit: what the progress line counts ("images", "tokens", ...).
+    items_per_example: how many ``unit`` one batch element holds (e.g. seq_len tokens).
+    render_text: optional host function int [N, ...] -> str. When set, ``sample`` returns token
+      arrays instead of images and the loop writes ``<workdir>/<name>/step_<step>.txt`` and
+      ``latest.txt`` instead of grids.
   """
   init: Callable[[jax.Array], State]
   train_step: Callable[[State, Batch], tuple[State, Metrics]]
@@ -33,3 +37,5 @@ class Task:
   sample: Optional[Callable[[State, Batch], Mapping[str, jax.Array]]] = None
   finite_metrics: tuple[str, ...] = ()
   unit: str = "examples"
+  items_per_example: int = 1
+  render_text: Optional[Callable[[Any], str]] = None

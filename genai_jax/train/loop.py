@@ -53,12 +53,28 @@ def _evaluate(state, eval_step, eval_iter, mesh, num_batches: int) -> dict:
   return {k: float(v) / num_batches for k, v in jax.device_get(totals).items()}
 
 
-def _write_samples(state, sample_fn, batch, writer, workdir: str, step: int) -> None:
-  """Writes each image set of ``sample_fn(state, batch)`` as ``<workdir>/<name>/{step_N,latest}.png``."""
+def _write_text(text: str, path: str) -> None:
+  import tensorflow as tf  # gfile writes to local paths and gs:// alike
+  tf.io.gfile.makedirs(os.path.dirname(path))
+  with tf.io.gfile.GFile(path, "w") as f:
+    f.write(text)
+
+
+def _write_samples(state, sample_fn, batch, writer, workdir: str, step: int,
+                   render_text=None) -> None:
+  """Writes each image set of ``sample_fn(state, batch)`` as ``<workdir>/<name>/{step_N,latest}.png``
+  (with ``render_text``: each token set as ``<workdir>/<name>/{step_N,latest}.txt``)."""
   sets = jax.device_get(sample_fn(state, batch))
   if jax.process_index() != 0:
     return
   for name, images in sets.items():
+    if render_text is not None:
+      text = render_text(np.asarray(images))
+      path = os.path.join(workdir, name, f"step_{step:07d}.txt")
+      _write_text(text, path)
+      _write_text(text, os.path.join(workdir, name, "latest.txt"))
+      logging.info("Wrote %s", path)
+      continue
     images = np.asarray(images)
     grid = writers.image_grid(images, cols=int(np.ceil(np.sqrt(len(images)))))
     path = os.path.join(workdir, name, f"step_{step:07d}.png")
@@ -102,7 +118,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   sample_fn = jax.jit(task.sample, out_shardings=sharding.replicated(mesh)) if task.sample else None
 
   writer = writers.MetricWriter(workdir, enabled=is_main)
-  progress = writers.Progress(config.num_steps, start_step, config.batch_size, task.unit)
+  progress = writers.Progress(config.num_steps, start_step,
+                              config.batch_size * task.items_per_example, task.unit)
   last_train, last_eval = {}, {}
   pending = None  # (step, device metrics) of the previous step, fetched one step late
   sample_batch = None
@@ -151,8 +168,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
           if sample_batch is None:  # the first eval batch, the same at every eval and on resume
             sample_batch = sharding.global_batch(next(pipelines.batches(
                 config.data, config.data.eval_split, config.batch_size, train=False)), mesh)
-          _write_samples(state, sample_fn, sample_batch, writer, workdir, step)
+          _write_samples(state, sample_fn, sample_batch, writer, workdir, step, task.render_text)
         writer.flush()
+      if "eval_gen" in config and (step % config.eval_gen.every == 0 or is_last):
+        from genai_jax.eval import runner  # loaded only by runs that ask for generator metrics
+        gen_metrics = runner.evaluate_in_loop(config, mesh, state, step)
+        writer.scalars(step, gen_metrics, "eval_gen")
+        if is_main:
+          print(f"eval_gen step {step} | " + " | ".join(f"{k} {v:.4f}" for k, v in gen_metrics.items()),
+                flush=True)
       if step % config.checkpoint_every == 0 or is_last:
         checkpoints.save(step, state, force=is_last)
     if pending is not None:

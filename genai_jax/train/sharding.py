@@ -1,12 +1,15 @@
 """Device mesh, state/batch shardings and global batches (data parallel + optional FSDP).
 
-The mesh has axes ('data', 'fsdp'). Batches are split over both axes; parameters and optimiser
-state are replicated when fsdp == 1, otherwise each array's largest dimension divisible by the
-fsdp size is split over 'fsdp' (ZeRO-3 style: XLA all-gathers weights where they are used).
+The mesh has axes ('data', 'fsdp'). Batches are split over both axes. Parameters and optimiser
+state that carry flax logical axis names (``nn.with_logical_partitioning`` boxes) are laid out by
+``LOGICAL_RULES`` ('embed' over 'fsdp'); the rest are replicated when fsdp == 1, otherwise each
+array's largest dimension divisible by the fsdp size is split over 'fsdp' (ZeRO-3 style: XLA
+all-gathers weights where they are used).
 """
 
 from typing import Any, Mapping
 
+import flax.linen as nn
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
@@ -14,6 +17,11 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from genai_jax.errors import ConfigError
 
 BATCH_AXES = ("data", "fsdp")
+
+# Logical axis name -> mesh axes. FSDP shards the model width; the other weight axes stay whole
+# so each matmul needs one all-gather of its weight, not a resharding of activations.
+LOGICAL_RULES = (("batch", BATCH_AXES), ("embed", "fsdp"), ("vocab", None), ("heads", None),
+                 ("mlp", None), ("length", None))
 
 
 def make_mesh(data: int = -1, fsdp: int = 1, devices=None) -> Mesh:
@@ -51,10 +59,30 @@ def _param_spec(shape, fsdp: int) -> P:
   return P()
 
 
-def state_shardings(abstract_state: Any, mesh: Mesh) -> Any:
-  """NamedShardings for a state pytree of ShapeDtypeStructs (from ``jax.eval_shape``)."""
+def _logical_spec(box: nn.Partitioned, mesh: Mesh, rules) -> P:
+  """The mesh PartitionSpec of a boxed array; a dimension its mesh axes do not divide stays whole."""
+  names = box.names
+  if isinstance(box, nn.LogicallyPartitioned):
+    names = tuple(nn.logical_to_mesh_axes(names, rules))
+  spec = []
+  for size, axes in zip(box.value.shape, names):
+    n = int(np.prod([mesh.shape[a] for a in ((axes,) if isinstance(axes, str) else axes or ())]))
+    spec.append(axes if axes is not None and size % n == 0 else None)
+  return P(*spec)
+
+
+def state_shardings(abstract_state: Any, mesh: Mesh, rules=LOGICAL_RULES) -> Any:
+  """NamedShardings for a state pytree of ShapeDtypeStructs (from ``jax.eval_shape``).
+
+  Boxed leaves (``nn.Partitioned``/``nn.LogicallyPartitioned``) keep their box, holding the
+  sharding, so the result has exactly the state's tree structure.
+  """
   fsdp = mesh.shape["fsdp"]
-  return jax.tree.map(lambda x: NamedSharding(mesh, _param_spec(x.shape, fsdp)), abstract_state)
+  def one(x):
+    if isinstance(x, nn.Partitioned):
+      return x.replace_boxed(NamedSharding(mesh, _logical_spec(x, mesh, rules)))
+    return NamedSharding(mesh, _param_spec(x.shape, fsdp))
+  return jax.tree.map(one, abstract_state, is_leaf=lambda x: isinstance(x, nn.Partitioned))
 
 
 def check_global_batch(global_batch: int, mesh: Mesh) -> None:

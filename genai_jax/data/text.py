@@ -1,0 +1,188 @@
+"""Text data for language models: char/byte vocabularies and fixed-length token windows.
+
+Two ways to cut a split into ``[seq_len + 1]`` windows (``cfg.packing``):
+
+* ``windows`` (tiny_shakespeare, the embedded stdlib text; whole split in host memory): training
+  row ``r`` of global batch ``t`` starts at a uniform offset drawn from ``(seed, t)``, as nanoGPT's
+  ``get_batch``; eval batches are consecutive non-overlapping windows from the start. Each
+  process takes its contiguous block of rows, so batches do not depend on the process count and
+  resuming at step ``s`` is exact by construction.
+* ``stream`` (lm1b; sentences): each of ``cfg.shards`` even shards is shuffled per epoch with a
+  seed from (seed, epoch, shard) as in ``pipelines.sharded_batches``, byte-encoded with a
+  newline after each sentence, and packed into contiguous windows; a resumed run skips the
+  windows already consumed (exact, at the cost of re-reading them).
+"""
+
+import functools
+from typing import Iterator
+
+import jax
+import numpy as np
+import tensorflow as tf
+
+from genai_jax.data import pipelines
+from genai_jax.errors import ConfigError
+
+SEPARATOR = "\n"  # joins examples (files, sentences) in a split's token stream
+
+
+class Vocab:
+  """Char (the sorted characters of a dataset) or byte (256 values) vocabulary."""
+
+  def __init__(self, chars=None):
+    self.chars = chars  # None: bytes
+    self.size = 256 if chars is None else len(chars)
+    if chars is not None:
+      self._index = {c: i for i, c in enumerate(chars)}
+
+  def encode(self, text: str) -> np.ndarray:
+    """str -> int32 [len] token ids (characters missing from a char vocab raise ConfigError)."""
+    if self.chars is None:
+      return np.frombuffer(text.encode("utf-8"), np.uint8).astype(np.int32)
+    try:
+      return np.array([self._index[c] for c in text], np.int32)
+    except KeyError as e:
+      raise ConfigError(f"character {e.args[0]!r} is not in the dataset's vocabulary; "
+                        f"use only characters from the training text") from e
+
+  def decode(self, ids) -> str:
+    """int [len] -> str; ids outside the vocabulary (e.g. a [MASK] id) render as '_'."""
+    ids = np.asarray(ids).reshape(-1)
+    if self.chars is None:
+      return bytes(int(i) if 0 <= i < 256 else 95 for i in ids).decode("utf-8", errors="replace")
+    return "".join(self.chars[i] if 0 <= i < self.size else "_" for i in ids)
+
+
+def _split_text(builder, split: str, key: str) -> str:
+  ds = builder.as_dataset(split=split, shuffle_files=False)
+  return SEPARATOR.join(ex[key].decode("utf-8") for ex in ds.as_numpy_iterator())
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_vocab(name: str, data_dir, kind: str, key: str) -> Vocab:
+  if kind == "byte":
+    return Vocab()
+  if kind != "char":
+    raise ConfigError(f"unknown data.vocab {kind!r}; set --config.data.vocab to 'char' or 'byte'")
+  builder = pipelines.get_builder(_Cfg(name, data_dir))
+  chars = set(SEPARATOR)
+  for split in sorted(builder.info.splits.keys()):  # all splits: eval text never hits an unknown char
+    chars |= set(_split_text(builder, split, key))
+  return Vocab(tuple(sorted(chars)))
+
+
+class _Cfg(dict):
+  """The few ``config.data`` fields ``get_builder`` reads, hashable for caching."""
+
+  def __init__(self, name, data_dir):
+    super().__init__(name=name, data_dir=data_dir or "")
+
+  def __getattr__(self, k):
+    return self[k]
+
+
+def vocabulary(cfg) -> Vocab:
+  """The vocabulary of ``cfg`` (``config.data``): ``cfg.vocab`` is 'char' or 'byte'."""
+  return _cached_vocab(cfg.name, pipelines.data_dir(cfg), cfg.get("vocab", "char"),
+                       cfg.get("text_key", "text"))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_tokens(name, data_dir, split, kind, key) -> np.ndarray:
+  builder = pipelines.get_builder(_Cfg(name, data_dir))
+  if builder.info.splits and split not in builder.info.splits:
+    raise ConfigError(f"dataset {name!r} has no split {split!r}; "
+                      f"choose one of {sorted(builder.info.splits.keys())}")
+  vocab = _cached_vocab(name, data_dir, kind, key)
+  return vocab.encode(_split_text(builder, split, key))
+
+
+def split_tokens(cfg, split: str) -> np.ndarray:
+  """All of ``split`` as one int32 [n] token array (examples joined by a newline); cached."""
+  return _cached_tokens(cfg.name, pipelines.data_dir(cfg), split, cfg.get("vocab", "char"),
+                        cfg.get("text_key", "text"))
+
+
+def _process_rows(global_batch: int) -> slice:
+  procs, pid = jax.process_count(), jax.process_index()
+  if global_batch % procs:
+    raise ConfigError(f"batch_size={global_batch} is not divisible by {procs} processes; "
+                      f"set --config.batch_size to a multiple of {procs}")
+  per = global_batch // procs
+  return slice(pid * per, (pid + 1) * per)
+
+
+def window_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
+                   start_step: int = 0) -> Iterator[dict]:
+  """``{'tokens': int32 [global_batch / P, seq_len + 1]}`` windows of one in-memory split."""
+  tokens = split_tokens(cfg, split)
+  length = cfg.seq_len + 1
+  span = len(tokens) - length
+  if span <= 0:
+    raise ConfigError(f"split {split!r} of {cfg.name!r} has only {len(tokens)} tokens; "
+                      f"lower --config.data.seq_len below it")
+  rows = _process_rows(global_batch)
+  ar = np.arange(length)
+
+  def gen():
+    step = start_step
+    while True:
+      if train:  # a fixed function of (seed, step): resume needs no saved iterator state
+        starts = np.random.default_rng((seed, step)).integers(0, span + 1, global_batch)[rows]
+      else:
+        starts = ((np.arange(global_batch)[rows] + step * global_batch) * length) % (span + 1)
+      yield {"tokens": tokens[starts[:, None] + ar]}
+      step += 1
+  return gen()
+
+
+def stream_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
+                   start_step: int = 0) -> Iterator[dict]:
+  """``{'tokens': int32 [global_batch / P, seq_len + 1]}``: sentences byte-encoded and packed."""
+  if cfg.get("vocab", "byte") != "byte":
+    raise ConfigError("data.packing='stream' packs bytes; set --config.data.vocab=byte")
+  builder = pipelines.get_builder(cfg)
+  key = cfg.get("text_key", "text")
+  shards, procs, pid = cfg.get("shards", 8), jax.process_count(), jax.process_index()
+  if global_batch % shards or shards % procs:
+    raise ConfigError(f"batch_size={global_batch} must be divisible by data.shards={shards}, and "
+                      f"data.shards by the {procs} processes; set --config.data.shards")
+  per_shard, length = global_batch // shards, cfg.seq_len + 1
+  sep = tf.constant([ord(SEPARATOR)], tf.uint8)
+
+  def shard_stream(shard):
+    raw, n = pipelines.read_split(builder, split, key, shard, shards)
+    if train:
+      buffer = min(cfg.get("shuffle_buffer", 10_000), n)
+      ds = tf.data.Dataset.range(2**62).flat_map(lambda e: raw.shuffle(
+          buffer, seed=seed * 2**40 + e * 2**10 + shard, reshuffle_each_iteration=False))
+    else:
+      ds = raw.repeat()
+    ds = ds.map(lambda s: tf.cast(tf.concat([tf.io.decode_raw(s, tf.uint8), sep], 0), tf.int32))
+    ds = ds.unbatch().batch(length, drop_remainder=True)  # contiguous packing across sentences
+    return ds.skip(start_step * per_shard).batch(per_shard, drop_remainder=True)
+
+  owned = range(pid * shards // procs, (pid + 1) * shards // procs)
+  ds = tf.data.Dataset.zip(tuple(shard_stream(s) for s in owned))
+  ds = ds.map(lambda *parts: {"tokens": tf.concat(parts, axis=0)}).prefetch(tf.data.AUTOTUNE)
+  return ds.as_numpy_iterator()
+
+
+def text_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
+                 start_step: int = 0) -> Iterator[dict]:
+  """The loop's text data (``data.kind='text'``), by ``cfg.packing``; see the module docstring."""
+  packing = cfg.get("packing", "windows")
+  if packing == "windows":
+    return window_batches(cfg, split, global_batch, train=train, seed=seed, start_step=start_step)
+  if packing == "stream":
+    return stream_batches(cfg, split, global_batch, train=train, seed=seed, start_step=start_step)
+  raise ConfigError(f"unknown data.packing {packing!r}; set it to 'windows' or 'stream'")
+
+
+def unigram_entropy(tokens: np.ndarray, reference: np.ndarray = None) -> float:
+  """Cross-entropy (nats/token) of ``tokens`` under unigram frequencies of ``reference``
+  (default: of ``tokens`` itself, i.e. its unigram entropy); add-one smoothing."""
+  ref = tokens if reference is None else reference
+  size = int(max(tokens.max(), ref.max())) + 1
+  p = (np.bincount(ref, minlength=size) + 1.0) / (len(ref) + size)
+  return float(-np.log(p[tokens]).mean())

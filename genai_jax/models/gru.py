@@ -1,0 +1,32 @@
+"""GRU language model (the seeds' news LM baseline): embed -> stacked GRUs -> vocabulary logits."""
+
+from typing import Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+class GRULM(nn.Module):
+  """tokens int32 [B, T] -> (logits float32 [B, T, vocab], carries: tuple of [B, hidden]).
+
+  Pass the returned carries back in (``carries=``) to continue a sequence token by token.
+  """
+  vocab_size: int
+  hidden: int = 256
+  num_layers: int = 2
+  dropout: float = 0.0
+
+  @nn.compact
+  def __call__(self, tokens, carries: Optional[tuple] = None, *, train: bool = False):
+    x = nn.Embed(self.vocab_size, self.hidden, name="embed")(tokens)
+    out_carries = []
+    for i in range(self.num_layers):
+      rnn = nn.RNN(nn.GRUCell(self.hidden, name=f"gru_{i}"), return_carry=True)
+      carry, x = rnn(x, initial_carry=None if carries is None else carries[i])
+      out_carries.append(carry)
+      x = nn.Dropout(self.dropout)(x, deterministic=not train)
+    return nn.Dense(self.vocab_size, name="head")(x).astype(jnp.float32), tuple(out_carries)
+
+  def zero_carries(self, batch: int) -> tuple:
+    return tuple(jnp.zeros((batch, self.hidden), jnp.float32) for _ in range(self.num_layers))

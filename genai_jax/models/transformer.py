@@ -1,0 +1,213 @@
+"""One pre-LayerNorm transformer stack for causal LM (GPT) and masked LM (BERT-style).
+
+Attention runs through ``jax.nn.dot_product_attention`` (fused cuDNN kernel on GPUs, plain XLA
+on CPU/TPU) on [batch, length, heads, head_dim] arrays, so no transposes are needed around it.
+Q, K and V come from one fused Dense. Parameters carry logical axis names ('vocab', 'embed',
+'heads', 'mlp', 'length'); ``train.sharding`` maps them to the ('data', 'fsdp') mesh.
+
+Incremental decoding (``decode=True``) keeps a KV cache in the 'cache' collection: each call
+appends its tokens' keys and values at the cache index, so a prompt is processed once and each
+new token costs one position (see ``init_cache`` and ``genai_jax.generate``).
+"""
+
+import dataclasses
+import math
+from typing import Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerConfig:
+  """Hyper-parameters. ``dtype`` is the compute dtype; parameters are always float32."""
+  vocab_size: int
+  num_layers: int = 6
+  num_heads: int = 6
+  d_model: int = 384
+  mlp_ratio: int = 4
+  max_len: int = 256
+  dropout: float = 0.0
+  positions: str = "learned"  # learned | rope
+  tie_embeddings: bool = True
+  causal: bool = True
+  use_bias: bool = True
+  dtype: str = "float32"  # float32 | bfloat16
+  attention_impl: Optional[str] = None  # None (best available) | 'xla' | 'cudnn'
+
+
+def _init(names, std=0.02):
+  return nn.with_logical_partitioning(nn.initializers.normal(std), names)
+
+
+def _zeros(names):
+  return nn.with_logical_partitioning(nn.initializers.zeros_init(), names)
+
+
+def _ones(names):
+  return nn.with_logical_partitioning(nn.initializers.ones_init(), names)
+
+
+def rope(x: jax.Array, positions: jax.Array, base: float = 10_000.0) -> jax.Array:
+  """Rotary position embedding. x: [B, T, N, H] (H even); positions: int [T]."""
+  half = x.shape[-1] // 2
+  freq = base ** (-jnp.arange(half, dtype=jnp.float32) / half)
+  angle = positions.astype(jnp.float32)[:, None] * freq  # [T, H/2]
+  cos, sin = jnp.cos(angle)[:, None, :], jnp.sin(angle)[:, None, :]  # broadcast over heads
+  x1, x2 = jnp.split(x.astype(jnp.float32), 2, axis=-1)
+  return jnp.concatenate([x1 * cos - x2 * sin, x1 * sin + x2 * cos], -1).astype(x.dtype)
+
+
+class Attention(nn.Module):
+  """Multi-head self-attention; optional KV cache (``decode``)."""
+  cfg: TransformerConfig
+
+  @nn.compact
+  def __call__(self, x, positions, *, train: bool, decode: bool):
+    cfg = self.cfg
+    b, t, d = x.shape
+    n, h = cfg.num_heads, d // cfg.num_heads
+    dtype = jnp.dtype(cfg.dtype)
+    qkv = nn.Dense(3 * d, use_bias=cfg.use_bias, dtype=dtype, kernel_init=_init(("embed", "heads")),
+                   bias_init=_zeros(("heads",)), name="qkv")(x)
+    q, k, v = jnp.split(qkv.reshape(b, t, 3, n, h), 3, axis=2)  # reshape is free: no transpose
+    q, k, v = q[:, :, 0], k[:, :, 0], v[:, :, 0]
+    if cfg.positions == "rope":
+      q, k = rope(q, positions), rope(k, positions)
+    if decode:
+      # The cache length is fixed at init (init_cache); positions[0] is where these tokens go.
+      ck = self.variable("cache", "key", jnp.zeros, k.shape, k.dtype)
+      cv = self.variable("cache", "value", jnp.zeros, v.shape, v.dtype)
+      if not self.is_initializing():
+        start = positions[0]
+        ck.value = jax.lax.dynamic_update_slice(ck.value, k, (0, start, 0, 0))
+        cv.value = jax.lax.dynamic_update_slice(cv.value, v, (0, start, 0, 0))
+        k, v = ck.value, cv.value
+      mask = jnp.arange(k.shape[1])[None, :] <= positions[:, None]  # [T, cache]: past and self
+      out = jax.nn.dot_product_attention(q, k, v, mask=mask[None, None],
+                                         implementation=cfg.attention_impl)
+    else:
+      out = jax.nn.dot_product_attention(q, k, v, is_causal=cfg.causal,
+                                         implementation=cfg.attention_impl)
+    std = 0.02 / math.sqrt(2 * cfg.num_layers)  # GPT-2: scaled residual projections
+    out = nn.Dense(d, use_bias=cfg.use_bias, dtype=dtype, kernel_init=_init(("heads", "embed"), std),
+                   bias_init=_zeros(("embed",)), name="out")(out.reshape(b, t, d))
+    return nn.Dropout(cfg.dropout)(out, deterministic=not train)
+
+
+class MLP(nn.Module):
+  cfg: TransformerConfig
+
+  @nn.compact
+  def __call__(self, x, *, train: bool):
+    cfg, d = self.cfg, x.shape[-1]
+    dtype = jnp.dtype(cfg.dtype)
+    y = nn.Dense(cfg.mlp_ratio * d, use_bias=cfg.use_bias, dtype=dtype,
+                 kernel_init=_init(("embed", "mlp")), bias_init=_zeros(("mlp",)), name="fc")(x)
+    y = nn.gelu(y, approximate=True)
+    y = nn.Dense(d, use_bias=cfg.use_bias, dtype=dtype,
+                 kernel_init=_init(("mlp", "embed"), 0.02 / math.sqrt(2 * cfg.num_layers)),
+                 bias_init=_zeros(("embed",)), name="proj")(y)
+    return nn.Dropout(cfg.dropout)(y, deterministic=not train)
+
+
+def _layer_norm(cfg, name):
+  return nn.LayerNorm(epsilon=1e-5, use_bias=cfg.use_bias, dtype=jnp.dtype(cfg.dtype),
+                      scale_init=_ones(("embed",)), bias_init=_zeros(("embed",)), name=name)
+
+
+class Block(nn.Module):
+  """x + Attn(LN(x)), then x + MLP(LN(x))."""
+  cfg: TransformerConfig
+
+  @nn.compact
+  def __call__(self, x, positions, *, train: bool, decode: bool):
+    x = x + Attention(self.cfg, name="attn")(_layer_norm(self.cfg, "ln1")(x), positions,
+                                             train=train, decode=decode)
+    return x + MLP(self.cfg, name="mlp")(_layer_norm(self.cfg, "ln2")(x), train=train)
+
+
+class Embed(nn.Module):
+  """Token embedding [vocab, d] with ``attend`` for tied logits. Small vocabularies (chars,
+  bytes) look up by a one-hot matmul: its gradient is a matmul too, where a gather's is a
+  scatter-add, which XLA's CPU backend runs serially."""
+  vocab_size: int
+  features: int
+  dtype: jnp.dtype = jnp.float32
+  onehot_max: int = 512
+
+  def setup(self):
+    self.embedding = self.param("embedding", _init(("vocab", "embed")),
+                                (self.vocab_size, self.features))
+
+  def __call__(self, tokens):
+    table = self.embedding.astype(self.dtype)
+    if self.vocab_size <= self.onehot_max:
+      return jax.nn.one_hot(tokens, self.vocab_size, dtype=self.dtype) @ table
+    return jnp.take(table, tokens, axis=0)
+
+  def attend(self, x):
+    return x @ self.embedding.astype(self.dtype).T
+
+
+class Transformer(nn.Module):
+  """tokens int32 [B, T] -> logits float32 [B, T, vocab_size].
+
+  ``decode=True`` (causal only) reads and appends to the 'cache' collection (apply with
+  ``mutable=['cache']``); the tokens are placed at the cache's current index.
+  """
+  cfg: TransformerConfig
+
+  @nn.compact
+  def __call__(self, tokens, *, train: bool = False, decode: bool = False):
+    cfg = self.cfg
+    dtype = jnp.dtype(cfg.dtype)
+    t = tokens.shape[1]
+    if decode:
+      index = self.variable("cache", "index", lambda: jnp.zeros((), jnp.int32))
+      start = index.value
+      if not self.is_initializing():
+        index.value = start + t
+      positions = start + jnp.arange(t)
+    else:
+      positions = jnp.arange(t)
+    embed = Embed(cfg.vocab_size, cfg.d_model, dtype=dtype, name="embed")
+    x = embed(tokens)
+    if cfg.positions == "learned":
+      pos = self.param("pos_embed", _init(("length", "embed")), (cfg.max_len, cfg.d_model))
+      # A static slice in training (its gradient is a pad, not a scatter).
+      pos = jax.lax.dynamic_slice_in_dim(pos, start, t) if decode else pos[:t]
+      x = x + pos.astype(dtype)[None]
+    elif cfg.positions != "rope":
+      raise ValueError(f"positions must be 'learned' or 'rope', not {cfg.positions!r}")
+    x = nn.Dropout(cfg.dropout)(x, deterministic=not train)
+    for i in range(cfg.num_layers):
+      x = Block(cfg, name=f"block_{i}")(x, positions, train=train, decode=decode)
+    x = _layer_norm(cfg, "ln_f")(x)
+    if cfg.tie_embeddings:
+      logits = embed.attend(x)
+    else:
+      logits = nn.Dense(cfg.vocab_size, use_bias=False, dtype=dtype,
+                        kernel_init=_init(("embed", "vocab")), name="head")(x)
+    return logits.astype(jnp.float32)
+
+
+def init_cache(model: Transformer, batch: int, length: int):
+  """A zero KV cache for ``batch`` sequences of up to ``length`` tokens (no computation)."""
+  shapes = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0),
+                                             jnp.zeros((batch, length), jnp.int32), decode=True))
+  return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), nn.unbox(shapes["cache"]))
+
+
+def num_params(cfg: TransformerConfig, non_embedding: bool = True) -> int:
+  """Parameter count (non-embedding: without the position table, as nanoGPT reports)."""
+  d, layers = cfg.d_model, cfg.num_layers
+  per_layer = 4 * d + (3 * d * d + 3 * d) + (d * d + d) + 2 * cfg.mlp_ratio * d * d + cfg.mlp_ratio * d + d
+  n = layers * per_layer + 2 * d + cfg.vocab_size * d * (1 if cfg.tie_embeddings else 2)
+  return n if non_embedding or cfg.positions != "learned" else n + cfg.max_len * d
+
+
+def flops_per_token(cfg: TransformerConfig, seq_len: int) -> float:
+  """Training FLOPs per token (fwd + bwd): 6 N + 12 L T d (PaLM appendix B / nanoGPT)."""
+  return 6.0 * num_params(cfg) + 12.0 * cfg.num_layers * seq_len * cfg.d_model

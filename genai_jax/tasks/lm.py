@@ -1,0 +1,185 @@
+"""Language models on the shared loop: causal LM (GPT), masked LM (BERT, MaskGIT sampling) and
+the GRU LM baseline. Same data (``data.kind='text'``), same metrics (eval ``loss`` in nats/token
+and ``bpc`` in bits/char), same optimiser (AdamW, warmup + cosine, global-norm clipping).
+
+Batches are ``{'tokens': int32 [B, seq_len + 1]}``: causal models predict tokens[:, 1:] from
+tokens[:, :-1]; the masked LM reconstructs tokens[:, :-1] from a BERT-corrupted copy.
+"""
+
+import dataclasses
+import math
+from typing import Any, Callable
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from genai_jax import generate as gen
+from genai_jax.data import text
+from genai_jax.errors import ConfigError
+from genai_jax.models import gru, transformer
+from genai_jax.objectives import lm as lm_losses
+from genai_jax.tasks.base import Task
+
+KINDS = ("causal_lm", "masked_lm", "gru_lm")
+
+
+@flax.struct.dataclass
+class LMState:
+  """Params may be boxed (``nn.LogicallyPartitioned``): the boxes carry the logical axis names
+  from which ``train.sharding`` derives the FSDP layout; optax and flax see through them."""
+  step: jax.Array  # int32 scalar
+  rng: jax.Array  # uint32[2]; per-step keys are fold_in(rng, step)
+  params: Any
+  opt_state: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class LM:
+  """The pieces of one language model, shared by the task and the sampling CLI."""
+  kind: str
+  model: nn.Module
+  vocab: text.Vocab
+  seq_len: int
+  mask_id: int  # masked LM only ([MASK] = vocab.size); -1 otherwise
+
+  def logits(self, params, tokens, **kw) -> jax.Array:
+    if self.kind == "gru_lm":
+      return self.model.apply({"params": params}, tokens, **kw)[0]
+    return self.model.apply({"params": params}, tokens, **kw)
+
+  def continue_fn(self, params, prompt, num_new: int, rng, **sampling) -> jax.Array:
+    """prompt int32 [B, P] -> int32 [B, P + num_new] (causal and GRU: incremental decoding;
+    masked LM: the new positions start as [MASK] and are filled by MaskGIT rounds)."""
+    b, p = prompt.shape
+    if self.kind == "masked_lm":
+      iters = sampling.pop("iterations", 12)
+      sampling.pop("top_p", None)
+      tokens = jnp.concatenate([prompt, jnp.full((b, num_new), self.mask_id, jnp.int32)], 1)
+      return gen.maskgit(lambda t: self.logits(params, t), tokens, self.mask_id, iters, rng,
+                         **sampling)
+    sampling.pop("iterations", None)
+    if self.kind == "gru_lm":
+      def step_fn(carries, tokens):
+        logits, carries = self.model.apply({"params": params}, tokens, carries)
+        return logits, carries
+      carry = self.model.zero_carries(b)
+    else:
+      def step_fn(cache, tokens):
+        logits, upd = self.model.apply({"params": params, "cache": cache}, tokens, decode=True,
+                                       mutable=["cache"])
+        return logits, upd["cache"]
+      carry = transformer.init_cache(self.model, b, p + num_new)
+    return gen.generate(step_fn, carry, prompt, num_new, rng, **sampling)
+
+  def render(self, tokens: np.ndarray, prompt_len: int = 0) -> str:
+    """int [N, T] -> text: one block per row, the prompt marked off with '|' ... '|'."""
+    blocks = []
+    for i, row in enumerate(np.asarray(tokens)):
+      head = f"|{self.vocab.decode(row[:prompt_len])}|" if prompt_len else ""
+      blocks.append(f"=== sample {i} ===\n{head}{self.vocab.decode(row[prompt_len:])}")
+    return "\n\n".join(blocks) + "\n"
+
+
+def build(config) -> LM:
+  """The model, vocabulary and geometry of ``config`` (``config.task`` one of KINDS)."""
+  if config.task not in KINDS:
+    raise ConfigError(f"unknown LM task {config.task!r}; set --config.task to one of {list(KINDS)}")
+  vocab = text.vocabulary(config.data)
+  m, seq_len = config.model, config.data.seq_len
+  if config.task == "gru_lm":
+    model = gru.GRULM(vocab.size, m.gru_hidden, m.num_layers, m.dropout)
+    return LM(config.task, model, vocab, seq_len, -1)
+  if m.d_model % m.num_heads:
+    raise ConfigError(f"model.d_model={m.d_model} is not divisible by model.num_heads="
+                      f"{m.num_heads}; change one of them")
+  mlm = config.task == "masked_lm"
+  cfg = transformer.TransformerConfig(
+      vocab_size=vocab.size + mlm, num_layers=m.num_layers, num_heads=m.num_heads,
+      d_model=m.d_model, mlp_ratio=m.mlp_ratio, max_len=seq_len, dropout=m.dropout,
+      positions=m.positions, tie_embeddings=m.tie_embeddings, causal=not mlm, use_bias=m.use_bias,
+      dtype=m.dtype, attention_impl=m.attention_impl or None)
+  return LM(config.task, transformer.Transformer(cfg), vocab, seq_len, vocab.size if mlm else -1)
+
+
+def make_optimizer(opt, num_steps: int) -> optax.GradientTransformation:
+  """AdamW with linear warmup and cosine decay to ``min_learning_rate``, as nanoGPT."""
+  if opt.name != "adamw":
+    raise ConfigError(f"unknown LM optimizer {opt.name!r}; set --config.optimizer.name to 'adamw'")
+  schedule = optax.warmup_cosine_decay_schedule(
+      0.0, opt.learning_rate, opt.warmup_steps, max(opt.decay_steps or num_steps, opt.warmup_steps + 1),
+      opt.min_learning_rate)
+  # Decay matrices and embeddings only, not biases or LayerNorm scales.
+  decay_mask = lambda params: jax.tree.map(lambda x: x.ndim >= 2, params)
+  return optax.chain(optax.clip_by_global_norm(opt.grad_clip),
+                     optax.adamw(schedule, b1=opt.b1, b2=opt.b2, weight_decay=opt.weight_decay,
+                                 mask=decay_mask))
+
+
+def make_task(config) -> Task:
+  lm = build(config)
+  tx = make_optimizer(config.optimizer, config.num_steps)
+  mlm = lm.kind == "masked_lm"
+  mask_rate = config.objective.mask_rate
+  eval_key = jax.random.PRNGKey(config.seed + 2)  # the same eval masks at every eval
+  sample_key = jax.random.PRNGKey(config.seed + 1)  # the same sampling noise at every eval
+
+  def init(rng):
+    p_key, state_key = jax.random.split(rng)
+    params = lm.model.init(p_key, jnp.zeros((2, lm.seq_len), jnp.int32))["params"]
+    return LMState(step=jnp.zeros((), jnp.int32), rng=state_key, params=params,
+                   opt_state=tx.init(params))
+
+  def inputs_targets(tokens, key):
+    if mlm:
+      x = tokens[:, :-1]
+      inputs, weights = lm_losses.bert_mask(key, x, lm.vocab.size, lm.mask_id, mask_rate)
+      return inputs, x, weights
+    return tokens[:, :-1], tokens[:, 1:], None
+
+  def train_step(state: LMState, batch):
+    key = jax.random.fold_in(state.rng, state.step)
+    drop_key, mask_key = jax.random.split(key)
+    inputs, targets, weights = inputs_targets(batch["tokens"], mask_key)
+
+    def loss_fn(params):
+      logits = lm.logits(params, inputs, train=True, rngs={"dropout": drop_key})
+      return lm_losses.cross_entropy(logits, targets, weights)
+    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = {"loss": loss, "grad_norm": optax.global_norm(grads)}
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+  def eval_step(state: LMState, batch):
+    """Validation ``loss`` (nats/token), ``bpc`` (bits/char; bits/byte for byte vocabularies)
+    and next-token (masked LM: masked-token) ``accuracy``."""
+    inputs, targets, weights = inputs_targets(batch["tokens"], eval_key)
+    logits = lm.logits(state.params, inputs)
+    loss = lm_losses.cross_entropy(logits, targets, weights)
+    hits = (jnp.argmax(logits, -1) == targets).astype(jnp.float32)
+    acc = hits.mean() if weights is None else (hits * weights).sum() / jnp.maximum(weights.sum(), 1)
+    return {"loss": loss, "bpc": loss / lm_losses.LN2, "accuracy": acc}
+
+  n, prompt_len = config.num_samples, config.sample.prompt_len
+  num_new = lm.seq_len - prompt_len if mlm else config.sample.length
+  if not mlm and lm.kind != "gru_lm" and prompt_len + num_new > lm.seq_len:
+    raise ConfigError(f"sample.prompt_len + sample.length = {prompt_len + num_new} exceeds "
+                      f"data.seq_len={lm.seq_len}; lower --config.sample.length")
+  sampling = dict(temperature=config.sample.temperature, top_k=config.sample.top_k)
+  if mlm:
+    sampling["iterations"] = config.sample.iterations
+  else:
+    sampling["top_p"] = config.sample.top_p
+
+  def sample(state: LMState, batch):
+    """{'samples': int32 [num_samples, prompt_len + new]}: continuations of validation prompts."""
+    prompt = batch["tokens"][:n, :prompt_len]
+    return {"samples": lm.continue_fn(state.params, prompt, num_new, sample_key, **sampling)}
+
+  return Task(init=init, train_step=train_step, eval_step=eval_step, sample=sample,
+              finite_metrics=("loss",), unit="tokens", items_per_example=lm.seq_len,
+              render_text=lambda tokens: lm.render(tokens, prompt_len))

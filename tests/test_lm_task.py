@@ -1,0 +1,165 @@
+"""Language models on the shared loop: text data, exact resume, samples, FSDP, CLI, errors."""
+
+import json
+import math
+import os
+from unittest import mock
+
+import jax
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from experiments.configs import gpt_shakespeare
+from genai_jax import tasks
+from genai_jax.data import pipelines, text
+from genai_jax.errors import DatasetMissingError
+from genai_jax.train import loop, sharding
+from genai_jax.train.loop import train_and_evaluate
+
+
+def tiny_lm_config(preset="demo", **overrides):
+  """The demo preset shrunk to 2 layers, width 32, context 16."""
+  c = gpt_shakespeare.get_config(preset)
+  c.model.update(num_layers=2, num_heads=2, d_model=32, gru_hidden=32)
+  c.data.update(seq_len=16)
+  c.sample.update(prompt_len=4, length=8, iterations=4)
+  c.update(batch_size=16, num_steps=6, log_every=1, eval_every=3, checkpoint_every=3,
+           eval_batches=1, num_samples=2)
+  for k, v in overrides.items():
+    node = c
+    *path, last = k.split(".")
+    for p in path:
+      node = node[p]
+    node[last] = v
+  return c
+
+
+def _losses(workdir):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    rows = [json.loads(line) for line in f]
+  return {r["step"]: r["loss"] for r in rows if r["split"] == "train"}
+
+
+def test_embedded_text_windows_are_a_function_of_seed_and_step(tfds_dir):
+  cfg = tiny_lm_config().data
+  vocab = text.vocabulary(cfg)
+  assert 60 < vocab.size < 400 and vocab.decode(vocab.encode("def f(x):\n")) == "def f(x):\n"
+  tokens = text.split_tokens(cfg, "validation")
+  assert len(tokens) > 100_000 and tokens.dtype == np.int32
+  it = pipelines.batches(cfg, "train", 16, train=True, seed=0)
+  first = [next(it)["tokens"] for _ in range(4)]
+  assert first[0].shape == (16, 17) and first[0].dtype == np.int32
+  assert not np.array_equal(first[0], first[1])
+  resumed = next(pipelines.batches(cfg, "train", 16, train=True, seed=0, start_step=3))["tokens"]
+  np.testing.assert_array_equal(resumed, first[3])
+  other_seed = next(pipelines.batches(cfg, "train", 16, train=True, seed=1))["tokens"]
+  assert not np.array_equal(other_seed, first[0])
+  ev = next(pipelines.batches(cfg, "validation", 16, train=False))["tokens"]
+  np.testing.assert_array_equal(ev[1], tokens[17:34])  # consecutive windows from the start
+  # Two processes each read their half of every global batch.
+  with mock.patch.object(jax, "process_count", return_value=2), \
+       mock.patch.object(jax, "process_index", return_value=1):
+    half = next(pipelines.batches(cfg, "train", 16, train=True, seed=0))["tokens"]
+  np.testing.assert_array_equal(half, first[0][8:])
+
+
+def test_tiny_shakespeare_packing_under_mock_data(tfds_dir):
+  cfg = gpt_shakespeare.get_config().data
+  cfg.unlock()
+  cfg.seq_len = 8
+  cfg.vocab = "byte"  # mock text is random per split: shapes and packing only
+  text._cached_vocab.cache_clear()
+  text._cached_tokens.cache_clear()
+  with tfds.testing.mock_data(num_examples=1), \
+       mock.patch.object(tfds.core.DatasetBuilder, "is_prepared", return_value=True):
+    vocab = text.vocabulary(cfg)
+    batch = next(pipelines.batches(cfg, "train", 8, train=True, seed=0))["tokens"]
+    ev = next(pipelines.batches(cfg, "validation", 8, train=False))["tokens"]
+  text._cached_vocab.cache_clear()
+  text._cached_tokens.cache_clear()
+  assert batch.shape == (8, 9) and ev.shape == (8, 9)
+  assert batch.min() >= 0 and batch.max() < vocab.size == 256
+  assert len(np.unique(batch)) > 3  # real (mock) text, not padding
+
+
+def test_missing_tiny_shakespeare_names_the_demo(tmp_path):
+  cfg = gpt_shakespeare.get_config().data
+  cfg.unlock()
+  cfg.data_dir = str(tmp_path)
+  with pytest.raises(DatasetMissingError, match=r"tfds build tiny_shakespeare.*gpt_shakespeare.py:demo"):
+    pipelines.get_builder(cfg)
+
+
+@pytest.fixture
+def compilation_cache(tmp_path):
+  """The three runs below compile the same programs: let the second and third reuse them."""
+  keys = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+          "jax_persistent_cache_min_entry_size_bytes")
+  old = {k: getattr(jax.config, k) for k in keys}
+  for k, v in zip(keys, (str(tmp_path / "xla_cache"), 0.0, 0)):
+    jax.config.update(k, v)
+  yield
+  for k, v in old.items():
+    jax.config.update(k, v)
+
+
+def test_train_resume_samples_and_sampling_cli(tfds_dir, tmp_path, compilation_cache):
+  full, split = str(tmp_path / "full"), str(tmp_path / "split")
+  result = train_and_evaluate(tiny_lm_config(num_steps=6), full)
+  assert {"loss", "eval/loss", "eval/bpc", "eval/accuracy"} <= set(result)
+  assert result["eval/bpc"] == pytest.approx(result["eval/loss"] / math.log(2), rel=1e-5)
+  samples = open(os.path.join(full, "samples", "latest.txt")).read()
+  assert samples.count("=== sample") == 2 and os.path.exists(
+      os.path.join(full, "samples", "step_0000003.txt"))
+  train_and_evaluate(tiny_lm_config(num_steps=3), split)
+  train_and_evaluate(tiny_lm_config(num_steps=6), split)  # resumes from checkpoint 3
+  want, got = _losses(full), _losses(split)
+  assert sorted(got) == list(range(1, 7))
+  for step in range(1, 7):
+    assert got[step] == pytest.approx(want[step], rel=1e-6), step
+
+  from genai_jax import sample_lm
+  out = sample_lm.continue_prompt(tiny_lm_config(), full, "def ", 10, num_samples=2)
+  assert len(out) == 2 and all(o.startswith("def ") and len(o) == 14 for o in out)
+
+
+@pytest.mark.parametrize("preset", ["demo", "mlm_demo", "gru_demo"])
+def test_a_few_train_steps_lower_the_loss(tfds_dir, preset):
+  config = tiny_lm_config(preset, **{"optimizer.warmup_steps": 1, "optimizer.learning_rate": 1e-2})
+  mesh = sharding.make_mesh()
+  task = tasks.get_task(config)
+  _, shardings, init = loop._jit_init(task, mesh)
+  state = init(jax.random.PRNGKey(0))
+  step = loop.compile_train_step(task, mesh, shardings)
+  batch = sharding.global_batch(next(pipelines.batches(config.data, "train", 16, train=True)), mesh)
+  losses = []
+  for _ in range(12):
+    state, m = step(state, batch)
+    losses.append(float(m["loss"]))
+  assert losses[-1] < losses[0] - 0.3, losses
+
+
+def test_fsdp_layout_gives_the_same_loss_as_one_device(tfds_dir):
+  config = tiny_lm_config()
+  task = tasks.get_task(config)
+  batch = next(pipelines.batches(config.data, "train", 16, train=True))
+  losses = {}
+  for name, mesh in {"1 device": sharding.make_mesh(1, 1, jax.devices()[:1]),
+                     "data 2 x fsdp 4": sharding.make_mesh(2, 4)}.items():
+    _, shardings, init = loop._jit_init(task, mesh)
+    state = init(jax.random.PRNGKey(0))
+    step = loop.compile_train_step(task, mesh, shardings)
+    run = []
+    for _ in range(3):
+      state, m = step(state, sharding.global_batch(batch, mesh))
+      run.append(float(m["loss"]))
+    losses[name] = run
+    if mesh.shape["fsdp"] == 4:  # 'embed' (width 32) is split 4 ways, in params and Adam moments
+      kernel = state.params["block_0"]["mlp"]["fc"]["kernel"]
+      assert kernel.names == ("embed", "mlp")
+      assert kernel.value.sharding.spec == jax.sharding.PartitionSpec("fsdp", None)
+      assert kernel.value.addressable_shards[0].data.shape == (8, 128)
+      mu = state.opt_state[1][0].mu["block_0"]["mlp"]["fc"]["kernel"]
+      assert mu.value.sharding.spec == jax.sharding.PartitionSpec("fsdp", None)
+  np.testing.assert_allclose(losses["data 2 x fsdp 4"], losses["1 device"], rtol=2e-5)
