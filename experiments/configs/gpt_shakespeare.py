@@ -15,10 +15,12 @@ Presets (``--config=experiments/configs/gpt_shakespeare.py:NAME``):
             chars (train / validation / test), not nanoGPT's 90/10, so expect about 1.47, not
             exactly it. nanoGPT also drops out attention weights, which the fused attention
             kernel does not; residual and embedding dropout are as in nanoGPT.
-  demo      a 4-layer, 128-wide char GPT on the embedded python_stdlib_text (3.0 MB of standard
-            library source, no download), 2 CPU cores in a few minutes. Expect the validation
-            loss to fall from ~4.9 to ~1.6 nats/char, far below the validation text's unigram
-            entropy (~3.2 nats/char), with samples of Python-looking code.
+  demo      a 4-layer, 4-head, 128-wide char GPT (0.8M parameters), context 128, batch 16,
+            1000 steps, on the embedded python_stdlib_text (2.7M train / 346k validation chars
+            of standard-library source, 164-char vocabulary, no download). Measured on 2 shared
+            CPU cores (Python 3.11.7): 7 minutes, validation loss 4.95 -> 1.637 nats/char (2.36
+            bits/char), against the validation text's unigram entropy of 3.117 nats/char (4.50
+            bits/char); samples are indented Python with real keywords ("def", "self", "return").
   mlm, mlm_demo   the same stacks as a bidirectional masked LM (BERT 15% masking, 80/10/10);
             samples fill masked tails by MaskGIT iterative unmasking.
   gru, gru_demo   the GRU LM baseline (2 layers) on the same data and metrics.
@@ -97,12 +99,12 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
 
   demo = preset.endswith("demo")
   if demo:
-    c.num_steps = 1_500
-    c.batch_size = 32
+    c.num_steps = 1_000
+    c.batch_size = 16
     c.log_every = 50
     c.eval_every = 250
     c.checkpoint_every = 250
-    c.eval_batches = 8
+    c.eval_batches = 16  # 16 x 16 windows of 129 chars: 33k validation chars
     c.model.update(num_layers=4, num_heads=4, d_model=128, dropout=0.0, gru_hidden=256)
     c.optimizer.update(learning_rate=2e-3, min_learning_rate=2e-4)
     c.data.update(name="python_stdlib_text", seq_len=128)
