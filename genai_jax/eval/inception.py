@@ -240,16 +240,19 @@ def check_weights(weights: dict) -> None:
 def make_extractor(weights: dict, mesh: Optional[Any] = None, batch_size: int = 64):
   """A host function images -> {'pool3': np.float32 [N, 2048], ('logits': [N, 1008])}.
 
-  Jitted, and when ``mesh`` is given each batch is split over all its devices (the weights are
-  replicated). ``images`` are float [N, H, W, C] in [-1, 1] or uint8; batches are padded to
-  ``batch_size`` (rounded up to a multiple of the device count), so one shape compiles once.
+  ``images`` are float [N, H, W, C] in [-1, 1] or uint8 [N, H, W, C]; see ``batched_extractor``.
   """
   model = InceptionV3FID(with_logits=has_logits(weights))
-  variables = weights_to_variables(weights)
+  return batched_extractor(lambda v, x: model.apply(v, preprocess(x)),
+                           weights_to_variables(weights), mesh, batch_size)
 
-  def forward(variables, images):
-    return model.apply(variables, preprocess(images))
 
+def batched_extractor(forward, variables, mesh: Optional[Any] = None, batch_size: int = 64):
+  """Host function images [N, ...] -> {name: np.float32 [N, ...]} for ``forward(variables, batch)
+  -> {name: [B, ...]}``: jitted once for one padded batch shape; with ``mesh``, each batch is split
+  over all its devices (variables replicated). ``batch_size`` is rounded up to a multiple of the
+  device count; the last batch is padded by repeating its last image and the padding dropped.
+  """
   if mesh is not None:
     from genai_jax.train import sharding
     n_dev = mesh.devices.size
@@ -263,6 +266,8 @@ def make_extractor(weights: dict, mesh: Optional[Any] = None, batch_size: int = 
 
   def extract(images) -> dict:
     images = np.asarray(images)
+    if len(images) == 0:
+      raise ValueError("no images to extract features from")
     outs = []
     for start in range(0, len(images), batch_size):
       chunk = images[start:start + batch_size]

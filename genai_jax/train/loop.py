@@ -170,6 +170,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                 config.data, config.data.eval_split, config.batch_size, train=False)), mesh)
           _write_samples(state, sample_fn, sample_batch, writer, workdir, step, task.render_text)
         writer.flush()
+      if "eval_gen" in config and (step % config.eval_gen.every == 0 or is_last):
+        from genai_jax.eval import runner  # loaded only by runs that ask for generator metrics
+        gen_metrics = runner.evaluate_in_loop(config, mesh, state, step)
+        writer.scalars(step, gen_metrics, "eval_gen")
+        if is_main:
+          print(f"eval_gen step {step} | " + " | ".join(f"{k} {v:.4f}" for k, v in gen_metrics.items()),
+                flush=True)
       if step % config.checkpoint_every == 0 or is_last:
         checkpoints.save(step, state, force=is_last)
     if pending is not None:

