@@ -10,11 +10,11 @@ figure prints.
 """
 
 import argparse
-import statistics
-import time
 
 import jax
 import numpy as np
+
+from benchmarks import common
 
 
 def jax_runner(batch, width, size, impl, dtype):
@@ -93,12 +93,6 @@ def torch_runner(batch, width, size):
   return run, torch.__version__, torch.get_num_threads()
 
 
-def timed(run, steps):
-  t0 = time.perf_counter()
-  run(steps)
-  return time.perf_counter() - t0
-
-
 def main():
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--batch", type=int, default=64)
@@ -118,24 +112,9 @@ def main():
   ours(2)  # compile + warm up
   ref = None
   if not a.no_torch:
-    try:
-      ref, version, threads = torch_runner(a.batch, a.width, a.size)
-      ref(2)
-      print(f"reference: PyTorch {version}, {threads} threads", flush=True)
-    except ImportError:
-      print("reference: PyTorch not importable (pip install torch==2.13.0); ours only", flush=True)
-  ratios = []
-  for r in range(a.rounds):
-    t_ours = timed(ours, a.steps)
-    line = f"round {r}: genai_jax {a.batch * a.steps / t_ours:8.1f} images/s"
-    if ref is not None:
-      t_ref = timed(ref, a.steps)
-      ratios.append(t_ref / t_ours)
-      line += f" | PyTorch {a.batch * a.steps / t_ref:8.1f} images/s | ratio {ratios[-1]:.2f}x"
-    print(line, flush=True)
-  if ratios:
-    print(f"median ratio genai_jax / PyTorch: {statistics.median(ratios):.2f}x "
-          f"(min {min(ratios):.2f}, max {max(ratios):.2f})", flush=True)
+    ref = common.torch_reference(lambda: torch_runner(a.batch, a.width, a.size), warmup=2)
+  common.alternate_rounds(ours, ref, a.steps, a.rounds,
+                          lambda t: f"{a.batch * a.steps / t:8.1f} images/s")
 
 
 if __name__ == "__main__":

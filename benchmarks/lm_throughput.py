@@ -12,17 +12,18 @@ the ratio is per round and the median is reported.
 
 MFU = achieved FLOP/s / peak, with FLOPs per token 6 N + 12 L T d (nanoGPT's estimate); the peak
 is ``--peak_tflops`` (default: 989 for H100 / 1979 for H200 bf16 dense, otherwise CPU: cores x
-clock x 32 float32 FLOP/cycle for AVX-512 FMA, i.e. 2 x 512-bit FMA units per core, stated in
+clock x float32 FLOP/cycle of the vector ISA: 64 with AVX-512, 32 with AVX2, stated in
 the output). PyTorch is optional (``pip install torch==2.13.0``).
 """
 
 import argparse
 import os
 import statistics
-import time
 
 import jax
 import numpy as np
+
+from benchmarks import common
 
 
 def model_config(a, vocab):
@@ -35,7 +36,6 @@ def model_config(a, vocab):
 def jax_runner(a, vocab):
   from experiments.configs import gpt_shakespeare
   from genai_jax.tasks import lm
-  from genai_jax.tasks.base import Task
   from genai_jax.train import loop, sharding
   c = gpt_shakespeare.get_config()
   c.unlock()
@@ -71,7 +71,6 @@ def jax_runner(a, vocab):
 
 
 def torch_runner(a, vocab):
-  import math
   import torch
   from torch import nn
   import torch.nn.functional as F
@@ -133,26 +132,29 @@ def torch_runner(a, vocab):
 
 
 def cpu_peak_tflops():
-  """cores x max clock x 32 float32 FLOP/cycle (AVX-512: 2 FMA units x 16 lanes x 2)."""
+  """cores x max clock x float32 FLOP/cycle from the vector ISA: 2 FMA units x lanes x 2 (a
+  multiply and an add), i.e. 64 with AVX-512 (16 lanes), 32 with AVX2 (8 lanes)."""
   ghz = None
   try:
     with open("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq") as f:
       ghz = int(f.read()) / 1e6
   except OSError:
+    pass
+  flags = set()
+  try:
     with open("/proc/cpuinfo") as f:
       for line in f:
-        if line.startswith("cpu MHz"):
+        if line.startswith("cpu MHz") and ghz is None:
           ghz = float(line.split(":")[1]) / 1e3
-          break
+        elif line.startswith("flags") and not flags:
+          flags = set(line.split(":")[1].split())
+  except OSError:
+    pass
   ghz = ghz or 2.0
+  isa, per_cycle = ("AVX-512", 64) if "avx512f" in flags else ("AVX2 FMA", 32) if "fma" in flags else ("SSE", 8)
   cores = len(os.sched_getaffinity(0))
-  return cores * ghz * 32 / 1e3, f"{cores} cores x {ghz:.2f} GHz x 32 FLOP/cycle (AVX-512 FMA)"
-
-
-def timed(run, steps):
-  t0 = time.perf_counter()
-  run(steps)
-  return time.perf_counter() - t0
+  return (cores * ghz * per_cycle / 1e3,
+          f"{cores} cores x {ghz:.2f} GHz x {per_cycle} FLOP/cycle ({isa})")
 
 
 PRESETS = {"small": dict(layers=4, heads=4, width=256, seq=128, batch=16),
@@ -197,31 +199,15 @@ def main():
   ours(2)  # compile + warm up
   ref = None
   if not a.no_torch:
-    try:
-      ref, version, threads = torch_runner(a, a.vocab)
-      ref(2)
-      print(f"reference: PyTorch {version}, {threads} threads", flush=True)
-    except ImportError:
-      print("reference: PyTorch not importable (pip install torch==2.13.0); ours only", flush=True)
-  ratios, ours_rates = [], []
-  for r in range(a.rounds):
-    t_ours = timed(ours, a.steps)
-    rate = tokens * a.steps / t_ours
-    ours_rates.append(rate)
-    line = (f"round {r}: genai_jax {rate:9.0f} tokens/s, {rate * fpt / 1e12:.3g} TFLOP/s, "
+    ref = common.torch_reference(lambda: torch_runner(a, a.vocab), warmup=2)
+
+  def describe(seconds):
+    rate = tokens * a.steps / seconds
+    return (f"{rate:9.0f} tokens/s, {rate * fpt / 1e12:.3g} TFLOP/s, "
             f"MFU {100 * rate * fpt / (peak * 1e12):.1f}%")
-    if ref is not None:
-      t_ref = timed(ref, a.steps)
-      ratios.append(t_ref / t_ours)
-      rrate = tokens * a.steps / t_ref
-      line += (f" | PyTorch {rrate:9.0f} tokens/s, MFU {100 * rrate * fpt / (peak * 1e12):.1f}%"
-               f" | ratio {ratios[-1]:.2f}x")
-    print(line, flush=True)
-  med = statistics.median(ours_rates)
-  print(f"median genai_jax: {med:.0f} tokens/s, MFU {100 * med * fpt / (peak * 1e12):.1f}%", flush=True)
-  if ratios:
-    print(f"median ratio genai_jax / PyTorch: {statistics.median(ratios):.2f}x "
-          f"(min {min(ratios):.2f}, max {max(ratios):.2f})", flush=True)
+
+  seconds = common.alternate_rounds(ours, ref, a.steps, a.rounds, describe)
+  print(f"median genai_jax: {describe(statistics.median(seconds)).strip()}", flush=True)
 
 
 if __name__ == "__main__":
