@@ -9,10 +9,33 @@ def tiny_gan_config(**overrides):
   c.data.update(image_size=16)
   c.update(batch_size=16, num_steps=6, log_every=1, eval_every=3, checkpoint_every=3,
            num_samples=16, eval_batches=1)
+  return override(c, overrides)
+
+
+def override(config, overrides: dict):
+  """Sets dotted keys ({"data.name": ...}) on ``config``, as --config.KEY=VALUE would; returns it."""
   for k, v in overrides.items():
-    node = c
+    node = config
     *path, last = k.split(".")
     for p in path:
       node = node[p]
     node[last] = v
-  return c
+  return config
+
+
+def run_steps(config, devices, steps: int, batch: dict):
+  """``steps`` compiled train steps of ``config``'s task on a mesh over ``devices``, all on the same
+  host ``batch``; returns (task, state, [per-step metrics on the host])."""
+  import jax
+  from genai_jax import tasks
+  from genai_jax.train import loop, sharding
+  mesh = sharding.make_mesh(devices=devices)
+  task = tasks.get_task(config)
+  _, shardings, init = loop._jit_init(task, mesh)
+  state = init(jax.random.PRNGKey(config.seed))
+  step_fn = loop.compile_train_step(task, mesh, shardings)
+  history = []
+  for _ in range(steps):
+    state, metrics = step_fn(state, sharding.global_batch(batch, mesh))
+    history.append(jax.device_get(metrics))
+  return task, state, history

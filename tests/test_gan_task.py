@@ -6,7 +6,7 @@ import numpy as np
 
 from genai_jax import tasks
 from genai_jax.train import loop, sharding
-from tests.helpers import tiny_gan_config
+from tests.helpers import run_steps, tiny_gan_config
 
 
 def _fixed_batch(config, seed=0):
@@ -19,15 +19,7 @@ def _fixed_batch(config, seed=0):
 
 
 def _run(config, devices, steps, batch):
-  mesh = sharding.make_mesh(devices=devices)
-  task = tasks.get_task(config)
-  abstract, shardings, init = loop._jit_init(task, mesh)
-  state = init(jax.random.PRNGKey(config.seed))
-  step_fn = loop.compile_train_step(task, mesh, shardings)
-  history = []
-  for _ in range(steps):
-    state, metrics = step_fn(state, sharding.global_batch(batch, mesh))
-    history.append(jax.device_get(metrics))
+  _, state, history = run_steps(config, devices, steps, batch)
   return jax.device_get(state), history
 
 

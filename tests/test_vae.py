@@ -16,8 +16,8 @@ from genai_jax.data import pipelines
 from genai_jax.errors import ConfigError, DatasetMissingError
 from genai_jax.models import vae as vae_models
 from genai_jax.objectives import vae as vae_obj
-from genai_jax.train import loop, sharding
 from genai_jax.train.loop import train_and_evaluate
+from tests.helpers import override, run_steps
 
 
 def tiny_vae_config(preset="demo", **overrides):
@@ -28,13 +28,7 @@ def tiny_vae_config(preset="demo", **overrides):
   c.data.update(shards=8)
   c.update(batch_size=16, num_steps=6, log_every=1, eval_every=3, checkpoint_every=3,
            num_samples=16, eval_batches=1)
-  for k, v in overrides.items():
-    node = c
-    *path, last = k.split(".")
-    for p in path:
-      node = node[p]
-    node[last] = v
-  return c
+  return override(c, overrides)
 
 
 def _digits_batch(n=16, size=8, seed=0):
@@ -45,19 +39,6 @@ def _digits_batch(n=16, size=8, seed=0):
   images = ring[None, :, :, None] * rng.uniform(0.6, 1.0, (n, 1, 1, 1))
   images = images + 0.1 * rng.uniform(size=(n, size, size, 1))
   return {"image": (np.clip(images, 0, 1) * 2 - 1).astype(np.float32)}
-
-
-def _run(config, devices, steps, batch):
-  mesh = sharding.make_mesh(devices=devices)
-  task = tasks.get_task(config)
-  _, shardings, init = loop._jit_init(task, mesh)
-  state = init(jax.random.PRNGKey(config.seed))
-  step_fn = loop.compile_train_step(task, mesh, shardings)
-  history = []
-  for _ in range(steps):
-    state, metrics = step_fn(state, sharding.global_batch(batch, mesh))
-    history.append(jax.device_get(metrics))
-  return task, state, history
 
 
 # --- objectives --------------------------------------------------------------------------------
@@ -131,7 +112,7 @@ def trained_mlp():
   """A tiny MLP VAE (2-D latent) after 25 steps on a fixed batch: (config, task, state, history)."""
   config = tiny_vae_config(**{"model.latent_size": 2, "objective.iw_samples": 64,
                               "optimizer.learning_rate": 3e-3})
-  task, state, history = _run(config, jax.devices()[:1], 25, _digits_batch())
+  task, state, history = run_steps(config, jax.devices()[:1], 25, _digits_batch())
   return config, task, state, history
 
 
@@ -183,7 +164,7 @@ def test_mlp_shapes_and_sample_sets(trained_mlp):
 def test_conv_vae_with_gaussian_likelihood_trains_and_samples():
   config = tiny_vae_config(**{"model.name": "conv", "objective.likelihood": "gaussian",
                               "objective.binarize": "none", "optimizer.learning_rate": 3e-3})
-  task, state, history = _run(config, jax.devices()[:1], 25, _digits_batch())
+  task, state, history = run_steps(config, jax.devices()[:1], 25, _digits_batch())
   losses = [float(m["loss"]) for m in history]
   assert all(np.isfinite(losses)) and np.mean(losses[-3:]) < losses[0] - 5, losses
   model = tasks.vae.make_model(config)
@@ -198,9 +179,9 @@ def test_conv_vae_with_gaussian_likelihood_trains_and_samples():
 def test_step_sharded_over_8_devices_equals_1_device(trained_mlp):
   config, _, _, hist1 = trained_mlp  # dynamic binarization: randomness must not depend on sharding
   assert len(jax.devices()) == 8
-  _, state8, hist8 = _run(config, jax.devices(), 3, _digits_batch())
+  _, state8, hist8 = run_steps(config, jax.devices(), 3, _digits_batch())
   chex.assert_trees_all_close(hist8, hist1[:3], atol=1e-4, rtol=1e-5)
-  _, state1, _ = _run(config, jax.devices()[:1], 3, _digits_batch())  # compiled already
+  _, state1, _ = run_steps(config, jax.devices()[:1], 3, _digits_batch())  # compiled already
   chex.assert_trees_all_close(jax.device_get(state8.params), jax.device_get(state1.params),
                               atol=1e-5, rtol=1e-4)
 
