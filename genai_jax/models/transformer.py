@@ -70,7 +70,7 @@ class Attention(nn.Module):
     n, h = cfg.num_heads, d // cfg.num_heads
     dtype = jnp.dtype(cfg.dtype)
     qkv = nn.Dense(3 * d, use_bias=cfg.use_bias, dtype=dtype, kernel_init=_init(("embed", "heads")),
-                   bias_init=_zeros(("heads",)), name="qkv")(x)
+                   bias_init=_zeros(("heads",)), name="qkv")(x.reshape(b * t, d))
     q, k, v = jnp.split(qkv.reshape(b, t, 3, n, h), 3, axis=2)  # reshape is free: no transpose
     q, k, v = q[:, :, 0], k[:, :, 0], v[:, :, 0]
     if cfg.positions == "rope":
@@ -92,8 +92,8 @@ class Attention(nn.Module):
                                          implementation=cfg.attention_impl)
     std = 0.02 / math.sqrt(2 * cfg.num_layers)  # GPT-2: scaled residual projections
     out = nn.Dense(d, use_bias=cfg.use_bias, dtype=dtype, kernel_init=_init(("heads", "embed"), std),
-                   bias_init=_zeros(("embed",)), name="out")(out.reshape(b, t, d))
-    return nn.Dropout(cfg.dropout)(out, deterministic=not train)
+                   bias_init=_zeros(("embed",)), name="out")(out.reshape(b * t, d))
+    return nn.Dropout(cfg.dropout)(out.reshape(b, t, d), deterministic=not train)
 
 
 class MLP(nn.Module):
@@ -103,13 +103,18 @@ class MLP(nn.Module):
   def __call__(self, x, *, train: bool):
     cfg, d = self.cfg, x.shape[-1]
     dtype = jnp.dtype(cfg.dtype)
+    # Dense layers see [B*T, D] (here and in Attention): with [B, T, D] XLA's CPU backend fuses
+    # the weight gradient's 3-D transpose into the GELU backward, a slow strided loop (26 ms a
+    # layer at the benchmark's size; benchmarks/lm_throughput.py went 0.53x -> 0.74x PyTorch).
+    shape = x.shape
+    x = x.reshape(-1, d)
     y = nn.Dense(cfg.mlp_ratio * d, use_bias=cfg.use_bias, dtype=dtype,
                  kernel_init=_init(("embed", "mlp")), bias_init=_zeros(("mlp",)), name="fc")(x)
     y = nn.gelu(y, approximate=True)
     y = nn.Dense(d, use_bias=cfg.use_bias, dtype=dtype,
                  kernel_init=_init(("mlp", "embed"), 0.02 / math.sqrt(2 * cfg.num_layers)),
                  bias_init=_zeros(("embed",)), name="proj")(y)
-    return nn.Dropout(cfg.dropout)(y, deterministic=not train)
+    return nn.Dropout(cfg.dropout)(y.reshape(shape), deterministic=not train)
 
 
 def _layer_norm(cfg, name):
