@@ -16,6 +16,7 @@ from genai_jax.data import pipelines, text
 from genai_jax.errors import DatasetMissingError
 from genai_jax.train import loop, sharding
 from genai_jax.train.loop import train_and_evaluate
+from tests.helpers import override
 
 
 def tiny_lm_config(preset="demo", **overrides):
@@ -26,13 +27,7 @@ def tiny_lm_config(preset="demo", **overrides):
   c.sample.update(prompt_len=4, length=8, iterations=4)
   c.update(batch_size=16, num_steps=6, log_every=1, eval_every=3, checkpoint_every=3,
            eval_batches=1, num_samples=2)
-  for k, v in overrides.items():
-    node = c
-    *path, last = k.split(".")
-    for p in path:
-      node = node[p]
-    node[last] = v
-  return c
+  return override(c, overrides)
 
 
 def _losses(workdir):
@@ -62,6 +57,15 @@ def test_embedded_text_windows_are_a_function_of_seed_and_step(tfds_dir):
        mock.patch.object(jax, "process_index", return_value=1):
     half = next(pipelines.batches(cfg, "train", 16, train=True, seed=0))["tokens"]
   np.testing.assert_array_equal(half, first[0][8:])
+
+
+def test_unigram_entropy_by_hand():
+  tokens = np.array([0, 0, 1, 1])
+  # add-one smoothing: p = (2 + 1) / (4 + 2) = 1/2 for both tokens
+  assert text.unigram_entropy(tokens) == pytest.approx(math.log(2))
+  # under a reference that saw only token 0 four times: p(1) = 1/6, p(0) = 5/6
+  want = -(2 * math.log(5 / 6) + 2 * math.log(1 / 6)) / 4
+  assert text.unigram_entropy(tokens, np.zeros(4, np.int64)) == pytest.approx(want)
 
 
 def test_tiny_shakespeare_packing_under_mock_data(tfds_dir):
@@ -109,6 +113,12 @@ def test_train_resume_samples_and_sampling_cli(tfds_dir, tmp_path, compilation_c
   result = train_and_evaluate(tiny_lm_config(num_steps=6), full)
   assert {"loss", "eval/loss", "eval/bpc", "eval/accuracy"} <= set(result)
   assert result["eval/bpc"] == pytest.approx(result["eval/loss"] / math.log(2), rel=1e-5)
+  with open(os.path.join(full, "metrics.jsonl")) as f:
+    baseline = [r for r in map(json.loads, f) if r["split"] == "baseline"]
+  # logged once, at the start: a context-free model's loss, below log(vocab) for real text
+  vocab_size = text.vocabulary(tiny_lm_config().data).size
+  assert [r["step"] for r in baseline] == [0]
+  assert 1.0 < baseline[0]["unigram_loss"] < math.log(vocab_size)
   samples = open(os.path.join(full, "samples", "latest.txt")).read()
   assert samples.count("=== sample") == 2 and os.path.exists(
       os.path.join(full, "samples", "step_0000003.txt"))

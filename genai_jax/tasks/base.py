@@ -30,6 +30,9 @@ class Task:
     render_text: optional host function int [N, ...] -> str. When set, ``sample`` returns token
       arrays instead of images and the loop writes ``<workdir>/<name>/step_<step>.txt`` and
       ``latest.txt`` instead of grids.
+    baselines: optional host function () -> {name: float}, figures a trained model must beat on
+      the eval split (e.g. the unigram loss); the loop prints and logs them once per run as
+      split ``baseline``, so the eval curve can be read against them.
   """
   init: Callable[[jax.Array], State]
   train_step: Callable[[State, Batch], tuple[State, Metrics]]
@@ -39,3 +42,4 @@ class Task:
   unit: str = "examples"
   items_per_example: int = 1
   render_text: Optional[Callable[[Any], str]] = None
+  baselines: Optional[Callable[[], Mapping[str, float]]] = None

@@ -180,6 +180,15 @@ def make_task(config) -> Task:
     prompt = batch["tokens"][:n, :prompt_len]
     return {"samples": lm.continue_fn(state.params, prompt, num_new, sample_key, **sampling)}
 
+  def baselines():
+    """{'unigram_loss': nats/token of the eval split under the train split's token frequencies}:
+    the loss of a model that ignores context. Window-packed (char) corpora only: a stream corpus
+    such as lm1b is too large to read whole for one figure."""
+    if config.data.get("packing", "windows") != "windows":
+      return {}
+    return {"unigram_loss": text.unigram_entropy(text.split_tokens(config.data, config.data.eval_split),
+                                                 text.split_tokens(config.data, config.data.train_split))}
+
   return Task(init=init, train_step=train_step, eval_step=eval_step, sample=sample,
               finite_metrics=("loss",), unit="tokens", items_per_example=lm.seq_len,
-              render_text=lambda tokens: lm.render(tokens, prompt_len))
+              render_text=lambda tokens: lm.render(tokens, prompt_len), baselines=baselines)
