@@ -140,6 +140,10 @@ def test_loop_hook_and_cli_write_eval_gen_metrics(tfds_dir, tmp_path, capsys, mo
   gen = [r for r in records if r["split"] == "eval_gen"]
   assert [r["step"] for r in gen] == [3, 6]
   assert gen[0]["fcd_digits"] > 0 and 0 <= gen[0]["d_acc"] <= 1
+  # two in-loop evaluations, one compilation of the sampler and of D
+  from genai_jax.eval import runner
+  (evaluator,) = [e for e in runner._LOOP_EVALUATORS.values() if e.config is config]
+  assert evaluator._generator._cache_size() == 1 and evaluator._discriminator._cache_size() == 1
   from genai_jax.eval import __main__ as cli
   step, results, notes = cli.evaluate_checkpoint(config, workdir, "fcd,dacc", 32)
   assert step == 6 and set(results) >= {"fcd_digits", "d_acc"} and "not FID" in notes[0]

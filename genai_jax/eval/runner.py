@@ -36,12 +36,17 @@ def parse_metrics(names) -> tuple[str, ...]:
   return names
 
 
-def generate(config, state, num: int, seed: int = 0) -> np.ndarray:
-  """``num`` images float32 [num, S, S, C] in [-1, 1] from a GAN state, in batches of
-  ``config.batch_size`` with batch-statistics BN, as the task's ``sample`` grid."""
+def _check_gan(config) -> None:
   if config.task != "gan":
     raise ConfigError(f"generator metrics support task 'gan', not {config.task!r}; "
                       f"evaluate a GAN workdir or drop the eval_gen block")
+
+
+def make_generator(config):
+  """Jitted (g_params, g_batch_stats, key) -> float32 [batch_size, S, S, C] in [-1, 1], with
+  batch-statistics BN as the task's ``sample`` grid. Build once and reuse: each call of this
+  function is a new jit cache entry."""
+  _check_gan(config)
   from genai_jax.tasks import gan
   gen, _ = gan.make_models(config)
   bs = int(config.batch_size)
@@ -50,10 +55,16 @@ def generate(config, state, num: int, seed: int = 0) -> np.ndarray:
   def one(g_params, g_stats, key):
     z = jax.random.normal(key, (bs, config.model.z_dim))
     return gan._apply(gen, g_params, g_stats, z)[0].astype(jnp.float32)
+  return one
 
+
+def generate(config, state, num: int, seed: int = 0, generator=None) -> np.ndarray:
+  """``num`` images float32 [num, S, S, C] in [-1, 1] from a GAN state, in batches of
+  ``config.batch_size``; ``generator`` from ``make_generator`` (default: built here)."""
+  one = generator or make_generator(config)
   key = jax.random.PRNGKey(seed)
   out = [np.asarray(jax.device_get(one(state.g_params, state.g_batch_stats, jax.random.fold_in(key, i))))
-         for i in range(-(-num // bs))]
+         for i in range(-(-num // int(config.batch_size)))]
   return np.concatenate(out)[:num]
 
 
@@ -91,12 +102,20 @@ def real_images(data_cfg, split: str, num: int) -> np.ndarray:
   return np.concatenate(list(ds.batch(512).as_numpy_iterator()))
 
 
-def discriminator_logits(config, state, images: np.ndarray) -> np.ndarray:
-  """D's logits float32 [N] for images, batch-statistics BN as the loop's GAN eval_step."""
+def make_discriminator(config):
+  """Jitted (d_params, d_batch_stats, images [B, S, S, C]) -> D's logits float32 [B], with
+  batch-statistics BN as the loop's GAN eval_step. Build once and reuse."""
+  _check_gan(config)
   from genai_jax.tasks import gan
   _, disc = gan.make_models(config)
+  return jax.jit(lambda p, s, x: gan._apply(disc, p, s, x)[0].reshape(-1))
+
+
+def discriminator_logits(config, state, images: np.ndarray, discriminator=None) -> np.ndarray:
+  """D's logits float32 [N] for images [N, S, S, C]; ``discriminator`` from
+  ``make_discriminator`` (default: built here)."""
+  fn = discriminator or make_discriminator(config)
   bs = int(config.batch_size)
-  fn = jax.jit(lambda p, s, x: gan._apply(disc, p, s, x)[0].reshape(-1))
   out = []
   for i in range(0, len(images), bs):  # a short last batch recompiles once; eval-only cost
     out.append(np.asarray(fn(state.d_params, state.d_batch_stats, jnp.asarray(images[i:i + bs]))))
@@ -117,6 +136,10 @@ class Evaluator:
     self.notes = []
     self._inception = self._fcd = None
     self._refs = {}
+    # Compiled once per evaluator, so evaluations inside a training run do not recompile.
+    self._generator = make_generator(config)
+    self._discriminator = make_discriminator(config) if "dacc" in self.metrics else None
+    self._held_out = None  # the eval split's images for dacc, read once
     if _INCEPTION & set(self.metrics):
       from genai_jax.eval import inception
       w = weights_lib.load(weights_path)
@@ -152,7 +175,7 @@ class Evaluator:
 
   def __call__(self, state, seed: int = 0) -> dict:
     """float metrics for ``state`` (names in the module docstring)."""
-    fake = generate(self.config, state, self.num_samples, seed)
+    fake = generate(self.config, state, self.num_samples, seed, self._generator)
     out = {}
     if self._inception is not None:
       real = self._reference(self._inception_tag, self._inception)
@@ -172,10 +195,11 @@ class Evaluator:
       out["fcd_digits"] = fid_lib.fid_from_features(real["features"], self._fcd(fake)["features"])
     if "dacc" in self.metrics:
       c = self.config.data
-      held_out = real_images(c, c.eval_split, self.num_samples)
-      fakes = generate(self.config, state, len(held_out), seed + 1)
-      out.update(metrics_lib.discriminator_accuracy(discriminator_logits(self.config, state, held_out),
-                                                    discriminator_logits(self.config, state, fakes)))
+      if self._held_out is None:
+        self._held_out = real_images(c, c.eval_split, self.num_samples)
+      fakes = generate(self.config, state, len(self._held_out), seed + 1, self._generator)
+      logits = lambda x: discriminator_logits(self.config, state, x, self._discriminator)
+      out.update(metrics_lib.discriminator_accuracy(logits(self._held_out), logits(fakes)))
     return out
 
 
