@@ -118,12 +118,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   sample_fn = jax.jit(task.sample, out_shardings=sharding.replicated(mesh)) if task.sample else None
 
   writer = writers.MetricWriter(workdir, enabled=is_main)
-  if task.baselines is not None and start_step < config.num_steps:
-    reference = task.baselines()
+  if is_main and task.baselines is not None and start_step < config.num_steps:
+    reference = task.baselines()  # host-side, whole splits: only the process that logs reads them
     if reference:
       writer.scalars(start_step, reference, "baseline")
-      if is_main:
-        print("baseline | " + " | ".join(f"{k} {v:.4f}" for k, v in reference.items()), flush=True)
+      print("baseline | " + " | ".join(f"{k} {v:.4f}" for k, v in reference.items()), flush=True)
   progress = writers.Progress(config.num_steps, start_step,
                               config.batch_size * task.items_per_example, task.unit)
   last_train, last_eval = {}, {}
