@@ -87,6 +87,30 @@ def test_tiny_shakespeare_packing_under_mock_data(tfds_dir):
   assert len(np.unique(batch)) > 3  # real (mock) text, not padding
 
 
+def test_lm1b_stream_packing_resumes_and_splits_over_processes(tfds_dir):
+  cfg = gpt_shakespeare.get_config("lm1b").data
+  cfg.unlock()
+  cfg.seq_len = 8
+  with tfds.testing.mock_data(num_examples=64), \
+       mock.patch.object(tfds.core.DatasetBuilder, "is_prepared", return_value=True):
+    it = pipelines.batches(cfg, "train", 16, train=True, seed=0)
+    batches = [next(it)["tokens"] for _ in range(4)]
+    resumed = pipelines.batches(cfg, "train", 16, train=True, seed=0, start_step=2)
+    resumed = [next(resumed)["tokens"] for _ in range(2)]
+    with mock.patch.object(jax, "process_count", return_value=2), \
+         mock.patch.object(jax, "process_index", return_value=1):
+      half = next(pipelines.batches(cfg, "train", 16, train=True, seed=0))["tokens"]
+    ev = next(pipelines.batches(cfg, "test", 16, train=False))["tokens"]
+  assert batches[0].shape == (16, 9) and batches[0].dtype == np.int32 and ev.shape == (16, 9)
+  assert 0 <= batches[0].min() and batches[0].max() < 256
+  # packed: sentences run on across rows, each followed by the separator
+  assert (np.concatenate(batches) == ord(text.SEPARATOR)).any()
+  assert not np.array_equal(batches[0], batches[1])
+  np.testing.assert_array_equal(resumed[0], batches[2])
+  np.testing.assert_array_equal(resumed[1], batches[3])
+  np.testing.assert_array_equal(half, batches[0][8:])
+
+
 def test_missing_tiny_shakespeare_names_the_demo(tmp_path):
   cfg = gpt_shakespeare.get_config().data
   cfg.unlock()

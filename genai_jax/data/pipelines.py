@@ -127,7 +127,7 @@ def batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
 
 
 def sharded_batches(cfg, split: str, global_batch: int, key: str, decode, *, train: bool,
-                    seed: int, start_step: int) -> Iterator[dict]:
+                    seed: int, start_step: int, pack=None) -> Iterator[dict]:
   """This process's rows of each global batch: ``{key: decode(...) stacked, [global_batch / P, ...]}``.
 
   The split is cut into ``cfg.shards`` even shards, each streamed on its own (per-epoch seeded
@@ -147,6 +147,9 @@ def sharded_batches(cfg, split: str, global_batch: int, key: str, decode, *, tra
       short eval splits still fill whole batches.
     seed: data seed; the stream is a function of (seed, shard, position) only.
     start_step: training step to resume at (skips ``start_step`` batches, without decoding).
+    pack: optional ``tf.data.Dataset -> tf.data.Dataset`` from the decoded examples of a shard to
+      the rows of its batches (e.g. sequence packing). Rows then have no example position, so a
+      resume decodes and skips ``start_step`` batches of rows instead.
   """
   builder = get_builder(cfg)
   shards, procs, pid = cfg.get("shards", 8), jax.process_count(), jax.process_index()
@@ -160,7 +163,7 @@ def sharded_batches(cfg, split: str, global_batch: int, key: str, decode, *, tra
 
   def shard_stream(shard):
     raw, n = read_split(builder, split, key, shard, shards)  # encoded: decoded after shuffle/skip
-    position = start_step * per_shard
+    position = 0 if pack is not None else start_step * per_shard
     if train:
       buffer = min(cfg.get("shuffle_buffer", 10_000), n)
       def epoch(e):  # a distinct, reproducible order per (seed, epoch, shard)
@@ -171,6 +174,8 @@ def sharded_batches(cfg, split: str, global_batch: int, key: str, decode, *, tra
       ds = raw.repeat()
     ds = ds.enumerate(start=position).map(lambda i, x: decode(i, x, shard),
                                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if pack is not None:
+      ds = pack(ds).skip(start_step * per_shard)
     return ds.batch(per_shard, drop_remainder=True)
 
   owned = range(pid * shards // procs, (pid + 1) * shards // procs)

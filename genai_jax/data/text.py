@@ -138,34 +138,25 @@ def window_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int
 
 def stream_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
                    start_step: int = 0) -> Iterator[dict]:
-  """``{'tokens': int32 [global_batch / P, seq_len + 1]}``: sentences byte-encoded and packed."""
+  """``{'tokens': int32 [global_batch / P, seq_len + 1]}``: sentences byte-encoded, each followed
+  by a newline, and packed contiguously into rows; sharded and resumable as
+  ``pipelines.sharded_batches``."""
   if cfg.get("vocab", "byte") != "byte":
     raise ConfigError("data.packing='stream' packs bytes; set --config.data.vocab=byte")
-  builder = pipelines.get_builder(cfg)
   key = cfg.get("text_key", "text")
-  shards, procs, pid = cfg.get("shards", 8), jax.process_count(), jax.process_index()
-  if global_batch % shards or shards % procs:
-    raise ConfigError(f"batch_size={global_batch} must be divisible by data.shards={shards}, and "
-                      f"data.shards by the {procs} processes; set --config.data.shards")
-  per_shard, length = global_batch // shards, cfg.seq_len + 1
   sep = tf.constant([ord(SEPARATOR)], tf.uint8)
+  length = cfg.seq_len + 1
 
-  def shard_stream(shard):
-    raw, n = pipelines.read_split(builder, split, key, shard, shards)
-    if train:
-      buffer = min(cfg.get("shuffle_buffer", 10_000), n)
-      ds = tf.data.Dataset.range(2**62).flat_map(lambda e: raw.shuffle(
-          buffer, seed=seed * 2**40 + e * 2**10 + shard, reshuffle_each_iteration=False))
-    else:
-      ds = raw.repeat()
-    ds = ds.map(lambda s: tf.cast(tf.concat([tf.io.decode_raw(s, tf.uint8), sep], 0), tf.int32))
-    ds = ds.unbatch().batch(length, drop_remainder=True)  # contiguous packing across sentences
-    return ds.skip(start_step * per_shard).batch(per_shard, drop_remainder=True)
+  def decode(index, encoded, shard):
+    del index, shard
+    return tf.cast(tf.concat([tf.io.decode_raw(encoded, tf.uint8), sep], 0), tf.int32)
 
-  owned = range(pid * shards // procs, (pid + 1) * shards // procs)
-  ds = tf.data.Dataset.zip(tuple(shard_stream(s) for s in owned))
-  ds = ds.map(lambda *parts: {"tokens": tf.concat(parts, axis=0)}).prefetch(tf.data.AUTOTUNE)
-  return ds.as_numpy_iterator()
+  def pack(sentences):  # rows run across sentence boundaries, as GPT-style packing
+    return sentences.unbatch().batch(length, drop_remainder=True)
+
+  stream = pipelines.sharded_batches(cfg, split, global_batch, key, decode, train=train, seed=seed,
+                                     start_step=start_step, pack=pack)
+  return ({"tokens": b[key]} for b in stream)
 
 
 def text_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
