@@ -3,7 +3,6 @@ Inception network against stored PyTorch values, and the in-loop/CLI generator e
 
 import json
 import os
-import tempfile
 
 import numpy as np
 import pytest

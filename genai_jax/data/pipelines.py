@@ -11,7 +11,6 @@ import os
 from typing import Iterator, Optional
 
 import jax
-import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -65,7 +64,7 @@ def get_builder(cfg) -> tfds.core.DatasetBuilder:
                                   "--config.data.data_dir=DIR or set TFDS_DATA_DIR")
   demo = cfg.get("demo_hint") or _DEMO_HINTS.get(name)  # an experiment may name its own demo
   msg = (f"dataset {name!r} is not prepared in {where}: {hint}" +
-         (f"; or set --config.data.download=True to let tfds fetch it" if not cfg.get("download") else "") +
+         ("; or set --config.data.download=True to let tfds fetch it" if not cfg.get("download") else "") +
          (f"; to run on embedded data instead use {demo}" if demo else ""))
   if not cfg.get("download"):
     raise DatasetMissingError(msg)

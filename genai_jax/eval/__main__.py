@@ -13,8 +13,6 @@ prints the metrics and appends them to ``<workdir>/metrics.jsonl`` and TensorBoa
 ``eval_gen`` at the checkpoint's step. Fully offline once the weights are converted.
 """
 
-import os
-import sys
 import time
 
 from absl import app, flags, logging

@@ -34,7 +34,6 @@ class DigitCNN(nn.Module):
 def labelled_images(data_cfg, split: str) -> tuple[np.ndarray, np.ndarray]:
   """Every example of ``split``: (float32 [N, S, S, C] in [-1, 1] preprocessed exactly as the
   training pipeline does, int64 labels [N])."""
-  import tensorflow as tf
   from genai_jax.data import pipelines
   builder = pipelines.get_builder(data_cfg)
   ds = builder.as_dataset(split=split, shuffle_files=False)

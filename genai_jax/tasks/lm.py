@@ -7,8 +7,7 @@ tokens[:, :-1]; the masked LM reconstructs tokens[:, :-1] from a BERT-corrupted 
 """
 
 import dataclasses
-import math
-from typing import Any, Callable
+from typing import Any
 
 import flax
 import flax.linen as nn

@@ -3,10 +3,8 @@
 Host work never stalls the device: step N is dispatched before step N-1's metrics are fetched.
 """
 
-import functools
 import os
 import time
-from typing import Any, Optional
 
 from absl import logging
 import jax
