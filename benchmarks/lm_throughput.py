@@ -36,7 +36,8 @@ def model_config(a, vocab):
 def jax_runner(a, vocab):
   from experiments.configs import gpt_shakespeare
   from genai_jax.tasks import lm
-  from genai_jax.train import loop, sharding
+  from genai_jax.train import sharding
+  from genai_jax.train import state as state_lib
   c = gpt_shakespeare.get_config()
   c.unlock()
   c.batch_size = a.batch
@@ -52,9 +53,9 @@ def jax_runner(a, vocab):
   finally:
     lm.text.vocabulary = orig
   mesh = sharding.make_mesh()
-  _, shardings, init = loop._jit_init(task, mesh)
-  state = init(jax.random.PRNGKey(0))
-  step = loop.compile_train_step(task, mesh, shardings)
+  spec = state_lib.sharded_init(task, mesh)
+  state = spec.init(jax.random.PRNGKey(0))
+  step = state_lib.compile_train_step(task, mesh, spec.shardings)
   rng = np.random.default_rng(0)
   data = sharding.global_batch(
       {"tokens": rng.integers(0, vocab, (a.batch, a.seq + 1)).astype(np.int32)}, mesh)

@@ -26,15 +26,16 @@ def _binary_images(batch, seed=0):
 def jax_runner(batch, hidden, latent):
   from experiments.configs import vae_mnist
   from genai_jax import tasks
-  from genai_jax.train import loop, sharding
+  from genai_jax.train import sharding
+  from genai_jax.train import state as state_lib
   c = vae_mnist.get_config()
   c.batch_size = batch
   c.model.update(hidden=(hidden,), latent_size=latent)
   mesh = sharding.make_mesh()
   task = tasks.get_task(c)
-  _, shardings, init = loop._jit_init(task, mesh)
-  state = init(jax.random.PRNGKey(0))
-  step = loop.compile_train_step(task, mesh, shardings)
+  spec = state_lib.sharded_init(task, mesh)
+  state = spec.init(jax.random.PRNGKey(0))
+  step = state_lib.compile_train_step(task, mesh, spec.shardings)
   data = sharding.global_batch({"image": _binary_images(batch) * 2 - 1}, mesh)  # pixels in [-1, 1]
   box = [state]
 

@@ -70,10 +70,11 @@ def main():
   import jax
   from experiments.configs import dcgan_celeba
   from genai_jax.eval import fid, inception, runner, weights
+  from genai_jax.train import state as state_lib
 
   config = dcgan_celeba.get_config(args.config)
   faces = np.concatenate([runner.real_images(config.data, s, 1000) for s in ("train", "test")])
-  step, state = runner.restore_state(config, args.workdir)
+  step, state = state_lib.restore(config, args.workdir)
   fakes = runner.generate(config, state, args.num_fake, seed=0)
   print(f"set A: {len(faces)} LFW faces {faces.shape[1:]}; set B: {len(fakes)} samples of "
         f"{args.workdir} step {step}")

@@ -39,10 +39,10 @@ def continue_prompt(config, workdir: str, prompt: str, num_tokens: int, *, num_s
   import jax.numpy as jnp
   import numpy as np
   from genai_jax import tasks
-  from genai_jax.errors import CheckpointError, ConfigError
+  from genai_jax.errors import ConfigError
   from genai_jax.tasks import lm as lm_task
-  from genai_jax.train import checkpoint as ckpt_lib
-  from genai_jax.train import loop, sharding
+  from genai_jax.train import sharding
+  from genai_jax.train import state as state_lib
 
   lm = lm_task.build(config)
   ids = lm.vocab.encode(prompt or "\n")
@@ -50,16 +50,7 @@ def continue_prompt(config, workdir: str, prompt: str, num_tokens: int, *, num_s
     raise ConfigError(f"prompt ({len(ids)} tokens) + --num_tokens={num_tokens} exceeds the model's "
                       f"context of {lm.seq_len}; lower --num_tokens or shorten --prompt")
   mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
-  task = tasks.get_task(config)
-  abstract, shardings, _ = loop._jit_init(task, mesh)
-  checkpoints = ckpt_lib.Checkpoints(workdir, keep=config.keep_checkpoints)
-  try:
-    if checkpoints.latest_step() is None:
-      raise CheckpointError(f"no checkpoint in {checkpoints.directory}; train first with "
-                            f"python -m experiments.gpt_shakespeare --workdir={workdir}")
-    state = checkpoints.restore(ckpt_lib.abstract_with_shardings(abstract, shardings), step)
-  finally:
-    checkpoints.close()
+  _, state = state_lib.restore(config, workdir, step, mesh, task=tasks.get_task(config))
   sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, iterations=iterations)
   fn = jax.jit(lambda params, prompt, rng: lm.continue_fn(params, prompt, num_tokens, rng,
                                                           **sampling))

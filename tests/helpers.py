@@ -28,12 +28,13 @@ def run_steps(config, devices, steps: int, batch: dict):
   host ``batch``; returns (task, state, [per-step metrics on the host])."""
   import jax
   from genai_jax import tasks
-  from genai_jax.train import loop, sharding
+  from genai_jax.train import sharding
+  from genai_jax.train import state as state_lib
   mesh = sharding.make_mesh(devices=devices)
   task = tasks.get_task(config)
-  _, shardings, init = loop._jit_init(task, mesh)
-  state = init(jax.random.PRNGKey(config.seed))
-  step_fn = loop.compile_train_step(task, mesh, shardings)
+  spec = state_lib.sharded_init(task, mesh)
+  state = spec.init(jax.random.PRNGKey(config.seed))
+  step_fn = state_lib.compile_train_step(task, mesh, spec.shardings)
   history = []
   for _ in range(steps):
     state, metrics = step_fn(state, sharding.global_batch(batch, mesh))

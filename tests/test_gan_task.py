@@ -5,7 +5,8 @@ import jax
 import numpy as np
 
 from genai_jax import tasks
-from genai_jax.train import loop, sharding
+from genai_jax.train import sharding
+from genai_jax.train import state as state_lib
 from tests.helpers import run_steps, tiny_gan_config
 
 
@@ -52,10 +53,10 @@ def test_fsdp_layout_shards_params_and_matches():
   batch = _fixed_batch(config, seed=2)
   mesh = sharding.make_mesh(data=2, fsdp=4)
   task = tasks.get_task(config)
-  abstract, shardings, init = loop._jit_init(task, mesh)
-  state = init(jax.random.PRNGKey(0))
+  spec = state_lib.sharded_init(task, mesh)
+  state = spec.init(jax.random.PRNGKey(0))
   kernel = state.d_params["down1"]["kernel"]  # [4, 4, 8, 16]: the 16 output channels split 4 ways
   assert kernel.sharding.spec == jax.sharding.PartitionSpec(None, None, None, "fsdp")
-  state, metrics = loop.compile_train_step(task, mesh, shardings)(state, sharding.global_batch(batch, mesh))
+  state, metrics = state_lib.compile_train_step(task, mesh, spec.shardings)(state, sharding.global_batch(batch, mesh))
   _, hist1 = _run(config, jax.devices()[:1], 1, batch)
   chex.assert_trees_all_close(jax.device_get(metrics), hist1[0], atol=1e-5, rtol=1e-4)

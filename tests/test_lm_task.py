@@ -14,7 +14,8 @@ from experiments.configs import gpt_shakespeare
 from genai_jax import tasks
 from genai_jax.data import pipelines, text
 from genai_jax.errors import DatasetMissingError
-from genai_jax.train import loop, sharding
+from genai_jax.train import sharding
+from genai_jax.train import state as state_lib
 from genai_jax.train.loop import train_and_evaluate
 from tests.helpers import override
 
@@ -163,9 +164,9 @@ def test_a_few_train_steps_lower_the_loss(tfds_dir, preset):
   config = tiny_lm_config(preset, **{"optimizer.warmup_steps": 1, "optimizer.learning_rate": 1e-2})
   mesh = sharding.make_mesh()
   task = tasks.get_task(config)
-  _, shardings, init = loop._jit_init(task, mesh)
-  state = init(jax.random.PRNGKey(0))
-  step = loop.compile_train_step(task, mesh, shardings)
+  spec = state_lib.sharded_init(task, mesh)
+  state = spec.init(jax.random.PRNGKey(0))
+  step = state_lib.compile_train_step(task, mesh, spec.shardings)
   batch = sharding.global_batch(next(pipelines.batches(config.data, "train", 16, train=True)), mesh)
   losses = []
   for _ in range(12):
@@ -181,9 +182,9 @@ def test_fsdp_layout_gives_the_same_loss_as_one_device(tfds_dir):
   losses = {}
   for name, mesh in {"1 device": sharding.make_mesh(1, 1, jax.devices()[:1]),
                      "data 2 x fsdp 4": sharding.make_mesh(2, 4)}.items():
-    _, shardings, init = loop._jit_init(task, mesh)
-    state = init(jax.random.PRNGKey(0))
-    step = loop.compile_train_step(task, mesh, shardings)
+    spec = state_lib.sharded_init(task, mesh)
+    state = spec.init(jax.random.PRNGKey(0))
+    step = state_lib.compile_train_step(task, mesh, spec.shardings)
     run = []
     for _ in range(3):
       state, m = step(state, sharding.global_batch(batch, mesh))

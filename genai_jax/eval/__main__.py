@@ -37,11 +37,12 @@ def evaluate_checkpoint(config, workdir: str, metrics, num_samples: int, step=No
   from genai_jax import config_utils
   from genai_jax.eval import runner
   from genai_jax.train import sharding
+  from genai_jax.train import state as state_lib
   config_utils.validate(config)
   mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
   evaluator = runner.Evaluator(config, metrics, num_samples, mesh, real_split=real_split,
                                weights_path=weights_path, batch_size=batch_size)
-  step, state = runner.restore_state(config, workdir, step, mesh)
+  step, state = state_lib.restore(config, workdir, step, mesh)
   return step, evaluator(state, seed), evaluator.notes
 
 

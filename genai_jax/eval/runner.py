@@ -68,26 +68,6 @@ def generate(config, state, num: int, seed: int = 0, generator=None) -> np.ndarr
   return np.concatenate(out)[:num]
 
 
-def restore_state(config, workdir: str, step: Optional[int] = None, mesh=None):
-  """(step, train state) of ``workdir``'s checkpoint ``step`` (default: the latest)."""
-  from genai_jax import tasks
-  from genai_jax.errors import CheckpointError
-  from genai_jax.train import checkpoint as ckpt_lib
-  from genai_jax.train import loop, sharding
-  mesh = mesh or sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
-  abstract, shardings, _ = loop._jit_init(tasks.get_task(config), mesh)
-  checkpoints = ckpt_lib.Checkpoints(workdir)
-  try:
-    step = checkpoints.latest_step() if step is None else step
-    if step is None:
-      raise CheckpointError(f"no checkpoints in {checkpoints.directory}; pass the --workdir of a "
-                            f"run that saved one")
-    state = checkpoints.restore(ckpt_lib.abstract_with_shardings(abstract, shardings), step)
-  finally:
-    checkpoints.close()
-  return step, state
-
-
 def real_images(data_cfg, split: str, num: int) -> np.ndarray:
   """The first ``min(num, size of split)`` images of ``split``, float32 [n, S, S, C] in [-1, 1],
   preprocessed as the training pipeline does (no flip), each image once."""

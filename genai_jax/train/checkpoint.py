@@ -39,13 +39,14 @@ _sigterm = _SigtermFlag()
 class Checkpoints:
   """Async Orbax checkpoints of a state pytree, keeping the newest ``keep``."""
 
-  def __init__(self, workdir: str, keep: int = 3):
+  def __init__(self, workdir: str, keep: int = 3, create: bool = True):
     self.directory = os.path.join(os.path.abspath(workdir) if "://" not in workdir else workdir,
                                   "checkpoints")
-    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=create,
                                            enable_async_checkpointing=True)
     self._manager = ocp.CheckpointManager(self.directory, options=options)
-    _sigterm.install()
+    if create:  # a training run; readers (eval, sampling) keep the default signal handling
+      _sigterm.install()
 
   def latest_step(self) -> Optional[int]:
     return self._manager.latest_step()
@@ -104,7 +105,3 @@ class Checkpoints:
     self._manager.wait_until_finished()
     self._manager.close()
 
-
-def abstract_with_shardings(abstract_state: Any, shardings: Any) -> Any:
-  return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-                      abstract_state, shardings)

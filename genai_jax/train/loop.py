@@ -18,21 +18,8 @@ from genai_jax.data import pipelines
 from genai_jax.errors import NonFiniteLossError
 from genai_jax.train import checkpoint as ckpt_lib
 from genai_jax.train import sharding
+from genai_jax.train import state as state_lib
 from genai_jax.train import writers
-
-
-def _jit_init(task, mesh):
-  abstract = jax.eval_shape(task.init, jax.random.PRNGKey(0))
-  shardings = sharding.state_shardings(abstract, mesh)
-  return abstract, shardings, jax.jit(task.init, out_shardings=shardings)
-
-
-def compile_train_step(task, mesh, state_shardings):
-  """jit(train_step) with the state donated and sharded, batch split over all devices."""
-  return jax.jit(task.train_step,
-                 in_shardings=(state_shardings, sharding.batch_sharding(mesh)),
-                 out_shardings=(state_shardings, sharding.replicated(mesh)),
-                 donate_argnums=0)
 
 
 def _check_finite(metrics: dict, names, step: int) -> None:
@@ -96,11 +83,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   pipelines.get_builder(config.data)  # a missing dataset fails here, before any compilation
 
   task = tasks.get_task(config)
-  abstract, state_shardings, init = _jit_init(task, mesh)
+  spec = state_lib.sharded_init(task, mesh)
   checkpoints = ckpt_lib.Checkpoints(workdir, keep=config.keep_checkpoints)
   state, start_step = checkpoints.restore_or_init(
-      ckpt_lib.abstract_with_shardings(abstract, state_shardings),
-      lambda: init(jax.random.PRNGKey(config.seed)))
+      spec.abstract, lambda: spec.init(jax.random.PRNGKey(config.seed)))
   if is_main and start_step:
     print(f"resumed from {checkpoints.directory}/{start_step}" +
           (f"; it already reaches num_steps={config.num_steps}, nothing to train "
@@ -109,7 +95,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   train_iter = pipelines.batches(config.data, config.data.train_split, config.batch_size,
                                  train=True, seed=config.seed, start_step=start_step)
-  train_step = compile_train_step(task, mesh, state_shardings)
+  train_step = state_lib.compile_train_step(task, mesh, spec.shardings)
   # Replicated outputs: every process can read metrics and samples (multi-host safe).
   eval_step = (jax.jit(task.eval_step, out_shardings=sharding.replicated(mesh))
                if task.eval_step and config.eval_batches > 0 else None)
