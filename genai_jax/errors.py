@@ -1,8 +1,11 @@
-"""Errors a user can cause. Each message is one line that names the fix; the experiment entry
-points print it without a traceback (``friendly``)."""
+"""Errors a user can cause. Each message is one line that names the fix; the command-line entry
+points print it without a traceback (``friendly``); ``--verbosity=1`` or ``GENAI_JAX_TRACEBACK=1``
+adds the traceback."""
 
 import contextlib
+import os
 import sys
+import traceback
 
 
 class UserError(Exception):
@@ -17,23 +20,44 @@ class DatasetMissingError(UserError, RuntimeError):
   """The requested dataset is not prepared and may not be downloaded here."""
 
 
+class DataError(UserError, RuntimeError):
+  """A prepared dataset cannot be read (a damaged file)."""
+
+
 class NonFiniteLossError(UserError, FloatingPointError):
-  """A loss became NaN or infinite."""
+  """A loss or eval metric became NaN or infinite."""
 
 
 class CheckpointError(UserError, RuntimeError):
-  """A checkpoint in the workdir cannot be restored."""
+  """A checkpoint in the workdir cannot be restored or written."""
 
 
 class WeightsMissingError(UserError, RuntimeError):
   """Pretrained evaluation weights (the FID Inception network) are not available here."""
 
 
+def verbose() -> bool:
+  """Whether the user asked for tracebacks (``GENAI_JAX_TRACEBACK=1`` or ``--verbosity>=1``)."""
+  if os.environ.get("GENAI_JAX_TRACEBACK", "") not in ("", "0"):
+    return True
+  from absl import logging
+  return logging.get_verbosity() >= 1
+
+
 @contextlib.contextmanager
 def friendly(stream=None):
-  """Turns a UserError into ``error: <message>`` on stderr and exit status 1."""
+  """Turns a UserError into ``error: <message>`` on stderr and exit status 1, and a Ctrl-C
+  that reaches here (before training could checkpoint) into one line and status 130."""
+  stream = stream or sys.stderr
   try:
     yield
   except UserError as e:
-    print(f"error: {e}", file=stream or sys.stderr, flush=True)
+    if verbose():
+      traceback.print_exc()
+    print(f"error: {e}", file=stream, flush=True)
     sys.exit(1)
+  except KeyboardInterrupt:
+    if verbose():
+      traceback.print_exc()
+    print("interrupted (Ctrl-C) before anything needed saving", file=stream, flush=True)
+    sys.exit(130)

@@ -1,6 +1,13 @@
-"""Soak test of preemption safety: N random kill -9 / resume cycles, then compare to a clean run.
+"""Soak test of preemption safety: N random kill / resume cycles, then compare to a clean run.
 
   .venv/bin/python scripts/soak_resume.py --cycles=10 --seed=0
+  .venv/bin/python scripts/soak_resume.py --cycles=10 --seed=0 --processes=2
+
+With ``--processes=2`` every run is a two-process job on localhost (CPU collectives), and each
+cycle stops it one of four ways, at random: SIGTERM to both processes or to one (both must save
+the same step, print ``preempted: checkpoint N saved`` and exit 0), or SIGKILL to both or to one
+(the survivor of a one-sided kill is killed after ``--survivor-timeout`` seconds if the job has
+not ended by itself, as a cluster scheduler would). The reference is a two-process run too.
 
 Each cycle starts the (shrunk) DCGAN demo as a subprocess in one workdir and kills it with
 SIGKILL at a random moment after it starts stepping: half the cycles at a random step, half
@@ -23,6 +30,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -50,6 +58,10 @@ def parse_args():
                  help="fake CPU devices per process (the layout; both runs use the same)")
   p.add_argument("--timeout", type=float, default=300, help="seconds a single run may take")
   p.add_argument("--keep-workdir", action="store_true", help="leave the scratch root behind")
+  p.add_argument("--processes", type=int, default=1, choices=(1, 2),
+                 help="processes per run (2: a multi-process job on localhost)")
+  p.add_argument("--survivor-timeout", type=float, default=60,
+                 help="seconds the other process of a one-sided SIGKILL may take to exit")
   a = p.parse_args()
   if a.cycles < 1 or a.num_steps < 2 or a.checkpoint_every < 1 or a.devices < 1:
     p.error("--cycles, --checkpoint-every and --devices must be >= 1 and --num-steps >= 2")
@@ -65,6 +77,12 @@ def run_flags(a, workdir):
           f"--config.num_steps={a.num_steps}", f"--config.checkpoint_every={a.checkpoint_every}",
           f"--config.eval_every={a.eval_every}", f"--config.keep_checkpoints={a.keep}",
           "--config.log_every=1"]
+
+
+def free_port():
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
 
 
 class Run:
@@ -97,6 +115,31 @@ class Run:
       self._thread.join(timeout=10)
       self._log.close()
     return "".join(self.lines)
+
+
+class Job:
+  """``a.processes`` Runs of one job (one process: a plain run); process 0 logs the steps."""
+
+  def __init__(self, a, workdir, env, log_path):
+    if a.processes == 1:
+      self.runs = [Run(a, workdir, env, log_path)]
+    else:
+      port = free_port()
+      self.runs = [Run(a, workdir, {**env, "JAX_COORDINATOR_ADDRESS": f"localhost:{port}",
+                                    "JAX_NUM_PROCESSES": str(a.processes),
+                                    "JAX_PROCESS_ID": str(i)},
+                       log_path.replace(".log", f".p{i}.log")) for i in range(a.processes)]
+
+  @property
+  def last_step(self):
+    return self.runs[0].last_step
+
+  def running(self):
+    return any(r.proc.poll() is None for r in self.runs)
+
+  def finish(self, timeout):
+    outs = [r.finish(timeout) for r in self.runs]
+    return "".join(outs), [r.proc.returncode for r in self.runs], outs
 
 
 def tmp_dirs(ckpt_dir):
@@ -153,7 +196,7 @@ def main():
   counts = collections.Counter()
   resumed_from, kill_steps = [], []
   for cycle in range(a.cycles):
-    run = Run(a, killed, env, os.path.join(logs, f"cycle_{cycle:02d}.log"))
+    run = Job(a, killed, env, os.path.join(logs, f"cycle_{cycle:02d}.log"))
     # Aim the kill: a random step within this cycle's fair share of what is left, then either
     # a random instant (mode step) or the first checkpoint write in flight after it (mode save,
     # plus up to 0.2 s, so some kills land while Orbax finalises/renames it).
@@ -161,51 +204,81 @@ def main():
         if os.path.isdir(ckpt_dir) else 0
     share = max(2, 2 * (a.num_steps - start) // (a.cycles - cycle + 1))
     mode = rng.choice(["step", "save"])
+    # Which signal, to whom: one process always gets SIGKILL; a job gets one of four stops.
+    how = ("SIGKILL", "all") if a.processes == 1 else rng.choice(
+        [("SIGTERM", "all"), ("SIGTERM", "one"), ("SIGKILL", "all"), ("SIGKILL", "one")])
+    victims = run.runs if how[1] == "all" else [rng.choice(run.runs)]
     target = start + rng.randint(1, share)
     jitter = rng.uniform(0, 0.2 if mode == "save" else 0.5)
     deadline, fire_at, in_save = time.time() + a.timeout, None, False
-    while run.proc.poll() is None and time.time() < deadline:
+    fired = False
+    while run.running() and time.time() < deadline:
       if fire_at is None and run.last_step is not None:  # stepping has started
         if run.last_step >= target and (mode == "step" or tmp_dirs(ckpt_dir)):
           fire_at = time.time() + jitter
       if fire_at is not None and time.time() >= fire_at:
         in_save = bool(tmp_dirs(ckpt_dir))
-        run.proc.send_signal(signal.SIGKILL)
+        for victim in victims:
+          victim.proc.send_signal(getattr(signal, how[0]))
+        fired = True
         break
       time.sleep(0.005)
-    out = run.finish(a.timeout)
+    if fired and how == ("SIGKILL", "one"):
+      survivor_deadline = time.time() + a.survivor_timeout
+      while run.running() and time.time() < survivor_deadline:
+        time.sleep(0.1)
+      counts["survivors_killed"] += run.running()
+      for r in run.runs:
+        if r.proc.poll() is None:
+          r.proc.send_signal(signal.SIGKILL)
+    out, codes, outs = run.finish(a.timeout)
     m = re.search(r"resumed from \S+/(\d+)", out)
     resumed_from.append(int(m.group(1)) if m else 0)
-    counts["fallbacks"] += out.count("is unreadable; falling back")
-    if run.proc.returncode == -signal.SIGKILL:
+    counts["fallbacks"] += out.count("is unreadable (")
+    preempted = [re.search(r"preempted: checkpoint (\d+) saved", o) for o in outs]
+    victim_ok = all(c in (0, -signal.SIGKILL) for c in codes)
+    if fired and how[0] == "SIGTERM":
+      steps_saved = {int(p.group(1)) for p in preempted if p}
+      if codes != [0] * len(codes) or len(steps_saved) != 1 or not all(preempted):
+        print(f"cycle {cycle}: {how[0]} to {how[1]}: expected every process to save one step and "
+              f"exit 0, got exit codes {codes}, saved {sorted(steps_saved)}; see "
+              f"{logs}/cycle_{cycle:02d}*.log:\n{out[-3000:]}", file=sys.stderr)
+        sys.exit(1)
+      counts["sigterm_stops"] += 1
+      kill_steps.append(f"{steps_saved.pop()}T")
+    elif fired and victim_ok:
       counts["kills"] += 1
       counts["kills_during_save"] += in_save
       kill_steps.append(f"{run.last_step}{'*' if in_save else ''}")
-    elif run.proc.returncode == 0:
+    elif not fired and codes == [0] * len(codes):
       counts["finished_before_kill"] += 1
       kill_steps.append("done")
+    elif fired and how == ("SIGKILL", "one"):  # the survivor may exit with an error: expected
+      counts["kills"] += 1
+      kill_steps.append(f"{run.last_step}{'*' if in_save else ''}")
     else:
-      print(f"cycle {cycle}: the run failed (exit {run.proc.returncode}); "
-            f"see {logs}/cycle_{cycle:02d}.log:\n{out[-3000:]}", file=sys.stderr)
+      print(f"cycle {cycle}: the run failed (exit {codes}); "
+            f"see {logs}/cycle_{cycle:02d}*.log:\n{out[-3000:]}", file=sys.stderr)
       sys.exit(1)
     print(f"cycle {cycle + 1}/{a.cycles}: resumed from step {resumed_from[-1]}, mode {mode}, "
-          f"killed at step {kill_steps[-1]}{' (checkpoint write in flight)' if in_save else ''}, "
+          f"{how[0] if fired else 'no signal'}{' to ' + how[1] if fired and a.processes > 1 else ''}, "
+          f"stopped at step {kill_steps[-1]}{' (checkpoint write in flight)' if in_save else ''}, "
           f"checkpoints now {sorted(int(d) for d in os.listdir(ckpt_dir) if d.isdigit()) if os.path.isdir(ckpt_dir) else []}",
           flush=True)
   t_cycles = time.time() - t0
 
   stale_tmp = len(tmp_dirs(ckpt_dir))  # unfinished checkpoint writes the kills left behind
-  final = Run(a, killed, env, os.path.join(logs, "final.log"))
-  out = final.finish(a.timeout)
-  if final.proc.returncode != 0:
+  final = Job(a, killed, env, os.path.join(logs, "final.log"))
+  out, codes, _ = final.finish(a.timeout)
+  if any(codes):
     sys.exit(f"the final (resumed) run failed; see {logs}/final.log:\n{out[-3000:]}")
   m = re.search(r"resumed from \S+/(\d+)", out)
   resumed_from.append(int(m.group(1)) if m else 0)
-  counts["fallbacks"] += out.count("is unreadable; falling back")
+  counts["fallbacks"] += out.count("is unreadable (")
   t1 = time.time()
-  ref = Run(a, reference, env, os.path.join(logs, "reference.log"))
-  out = ref.finish(a.timeout)
-  if ref.proc.returncode != 0:
+  ref = Job(a, reference, env, os.path.join(logs, "reference.log"))
+  out, codes, _ = ref.finish(a.timeout)
+  if any(codes):
     sys.exit(f"the reference run failed; see {logs}/reference.log:\n{out[-3000:]}")
   t_ref = time.time() - t1
 
@@ -233,12 +306,15 @@ def main():
         and final_steps[0] == final_steps[1] == a.num_steps and counts["fallbacks"] == 0)
 
   print(f"\nsoak_resume: seed {a.seed}, {a.num_steps} steps, checkpoint every {a.checkpoint_every}, "
-        f"keep {a.keep}, batch {a.batch_size}, {a.devices} CPU devices")
+        f"keep {a.keep}, batch {a.batch_size}, {a.processes} process(es) x {a.devices} CPU devices")
   print(f"cycles:                       {a.cycles}")
   print(f"kills (SIGKILL) during training: {counts['kills']} "
         f"({counts['kills_during_save']} with a checkpoint write in flight); "
         f"runs that finished before the kill: {counts['finished_before_kill']}")
-  print(f"killed at steps (*: during a checkpoint write): {' '.join(kill_steps)}")
+  print(f"SIGTERM stops (every process saved the same step, exit 0): {counts['sigterm_stops']}; "
+        f"survivors of a one-sided SIGKILL killed after the timeout: {counts['survivors_killed']}")
+  print(f"stopped at steps (*: kill during a checkpoint write, T: SIGTERM checkpoint): "
+        f"{' '.join(kill_steps)}")
   print(f"restarts resumed from steps:  {' '.join(map(str, resumed_from[1:]))} "
         f"(cycles 2..{a.cycles}, then the final run)")
   print(f"unreadable-checkpoint fallbacks seen: {counts['fallbacks']}; unfinished checkpoint "

@@ -68,7 +68,8 @@ def test_cli_bad_config_key_is_one_clear_line(tmp_path):
   r = _cli("--config=experiments/configs/dcgan_celeba.py:demo", "--config.model.widht=3",
            f"--workdir={tmp_path}")
   assert r.returncode != 0
-  assert 'Did you mean "width"' in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+  assert "no config key 'widht' (did you mean 'width'?)" in r.stderr, r.stderr[-2000:]
+  assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr[-2000:]
 
 
 def test_cli_without_celeba_explains_how_to_prepare_it(tmp_path):

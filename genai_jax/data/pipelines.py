@@ -15,7 +15,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from genai_jax.data import builders
-from genai_jax.errors import ConfigError, DatasetMissingError
+from genai_jax.errors import ConfigError, DataError, DatasetMissingError
 
 # JAX owns the accelerators; TensorFlow only feeds the host.
 tf.config.set_visible_devices([], "GPU")
@@ -122,7 +122,46 @@ def batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
   kind = cfg.get("kind", "image")
   if kind not in BATCHES:
     raise ConfigError(f"unknown data.kind {kind!r}; set --config.data.kind to one of {sorted(BATCHES)}")
-  return BATCHES[kind](cfg, split, global_batch, train=train, seed=seed, start_step=start_step)
+  try:
+    stream = BATCHES[kind](cfg, split, global_batch, train=train, seed=seed,
+                           start_step=start_step)
+  except tf.errors.DataLossError as e:
+    raise _damaged(cfg, split, e) from None
+  return _reporting_damage(stream, cfg, split)
+
+
+def _reporting_damage(stream, cfg, split: str) -> Iterator[dict]:
+  """``stream``, with a damaged record (tf's DataLossError, which names no file) turned into a
+  one-line DataError that names the file."""
+  while True:
+    try:
+      batch = next(stream)
+    except StopIteration:
+      return
+    except tf.errors.DataLossError as e:
+      raise _damaged(cfg, split, e) from None
+    yield batch
+
+
+def _damaged(cfg, split: str, error) -> DataError:
+  import time
+  builder = get_builder(cfg)
+  files = [str(f) for f in builder.info.splits[split].filepaths] if builder.info.splits else []
+  bad, deadline = None, time.time() + 20  # find the file, within a bounded scan
+  for f in files:
+    if time.time() > deadline:
+      break
+    try:
+      for _ in tf.data.TFRecordDataset(f):
+        pass
+    except tf.errors.DataLossError:
+      bad = f
+      break
+  where = f"file {bad}" if bad else f"a file of {builder.data_dir}"
+  detail = str(getattr(error, "message", error)).splitlines()[0][:120]
+  return DataError(f"dataset {cfg.name!r} split {split!r} is damaged ({detail}) in {where}; "
+                   f"delete {builder.data_dir} and prepare it again (`tfds build {cfg.name}`; "
+                   f"embedded datasets rebuild themselves)")
 
 
 def sharded_batches(cfg, split: str, global_batch: int, key: str, decode, *, train: bool,

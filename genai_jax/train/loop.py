@@ -19,15 +19,17 @@ from genai_jax.errors import NonFiniteLossError
 from genai_jax.train import checkpoint as ckpt_lib
 from genai_jax.train import sharding
 from genai_jax.train import state as state_lib
+from genai_jax.train import workdir as workdir_lib
 from genai_jax.train import writers
 
 
-def _check_finite(metrics: dict, names, step: int) -> None:
+def _check_finite(metrics: dict, names, step: int, split: str = "train") -> None:
   for k in names:
     if k in metrics and not np.isfinite(metrics[k]):
       raise NonFiniteLossError(
-          f"{k} became {metrics[k]} at step {step}; lower --config.optimizer.learning_rate, "
-          f"or resume from the last good checkpoint with a different --config.seed")
+          f"{split} {k} became {metrics[k]} at step {step} (not saved); lower "
+          f"--config.optimizer.learning_rate, or resume from the last good checkpoint with a "
+          f"different --config.seed")
 
 
 def _evaluate(state, eval_step, eval_iter, mesh, num_batches: int) -> dict:
@@ -77,6 +79,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   eval metrics under ``eval/`` keys.
   """
   config_utils.validate(config)
+  # Cheap checks first: each mistake ends in one line before data, compilation or checkpoints.
+  workdir_lib.check_writable(workdir)
+  workdir_lib.check_resume(config, workdir)
   mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
   sharding.check_global_batch(config.batch_size, mesh)
   is_main = jax.process_index() == 0
@@ -85,8 +90,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   task = tasks.get_task(config)
   spec = state_lib.sharded_init(task, mesh)
   checkpoints = ckpt_lib.Checkpoints(workdir, keep=config.keep_checkpoints)
-  state, start_step = checkpoints.restore_or_init(
-      spec.abstract, lambda: spec.init(jax.random.PRNGKey(config.seed)))
+  try:
+    state, start_step = checkpoints.restore_or_init(
+        spec.abstract, lambda: state_lib.initial_state(config, task, spec, mesh))
+  except BaseException:
+    checkpoints.close()
+    raise
+  workdir_lib.save_config(config, workdir)
   if is_main and start_step:
     print(f"resumed from {checkpoints.directory}/{start_step}" +
           (f"; it already reaches num_steps={config.num_steps}, nothing to train "
@@ -130,12 +140,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     for step in range(start_step + 1, config.num_steps + 1):
       if checkpoints.reached_preemption(step - 1):
         preempted = True
+        if pending is not None:
+          last_train, pending = record(pending), None
         if checkpoints.latest_step() != step - 1:
           checkpoints.save(step - 1, state, force=True)
-        if is_main:
-          print(f"preempted: checkpoint {step - 1} saved; rerun the same command to resume",
-                flush=True)
+        checkpoints.wait()  # on disk before we say so
+        process = (f" (process {jax.process_index()} of {jax.process_count()})"
+                   if jax.process_count() > 1 else "")
+        print(f"preempted: checkpoint {step - 1} saved{process}; rerun the same command to "
+              f"resume", flush=True)
         break
+      checkpoints.check()  # a failed async save stops the run now, not one checkpoint later
       batch = sharding.global_batch(next(train_iter), mesh)
       state, metrics = train_step(state, batch)  # dispatched asynchronously
       if pending is not None:
@@ -150,6 +165,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                         train=False, seed=config.seed)
           last_eval = _evaluate(state, eval_step, eval_iter, mesh, config.eval_batches)
           writer.scalars(step, last_eval, "eval")
+          _check_finite(last_eval, last_eval, step, "eval")  # logged, then stop: the model diverged
           if is_main:
             print(f"eval step {step} | " + " | ".join(f"{k} {v:.4f}" for k, v in last_eval.items()),
                   flush=True)

@@ -79,3 +79,69 @@ def restore(config, workdir: str, step: Optional[int] = None, mesh=None, task=No
   finally:
     checkpoints.close()
   return step, state
+
+
+# State fields that hold what a model has learnt (copied by fine-tuning); the rest (optimiser
+# moments, step, rng) start fresh unless ``init_from_keep_optimizer`` asks to keep them.
+_WEIGHT_SUFFIXES = ("params", "batch_stats")
+_OPTIMIZER_SUFFIXES = ("opt_state",)
+
+
+def parse_init_from(value: str) -> tuple[str, Optional[int]]:
+  """'WORKDIR' or 'WORKDIR:STEP' -> (workdir, step or None); gs:// paths keep their colon."""
+  head, sep, tail = value.rpartition(":")
+  if sep and tail.isdigit() and head and not head.endswith(":/"):
+    return head, int(tail)
+  return value, None
+
+
+def _copy_fields(fresh, source, suffixes) -> Any:
+  """``fresh`` with every dataclass field whose name ends in one of ``suffixes`` taken from
+  ``source`` (same tree structure and shapes, laid out in ``fresh``'s shardings)."""
+  from genai_jax.errors import ConfigError
+  updates = {}
+  for field in dataclasses.fields(fresh):
+    if not field.name.endswith(suffixes):
+      continue
+    dst, src = getattr(fresh, field.name), getattr(source, field.name)
+    dst_paths = jax.tree_util.tree_flatten_with_path(dst)[0]
+    src_leaves = dict((jax.tree_util.keystr(p), x)
+                      for p, x in jax.tree_util.tree_flatten_with_path(src)[0])
+    for path, leaf in dst_paths:
+      key = jax.tree_util.keystr(path)
+      if key not in src_leaves or src_leaves[key].shape != leaf.shape:
+        got = "missing" if key not in src_leaves else str(tuple(src_leaves[key].shape))
+        raise ConfigError(f"init_from: {field.name}{key} is {got} in the source run but "
+                          f"{tuple(leaf.shape)} here; fine-tune with the source's model "
+                          f"settings (see its config.json)")
+    updates[field.name] = jax.tree.map(
+        lambda d, s: jax.device_put(s.astype(d.dtype), d.sharding), dst,
+        jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(dst),
+                                     [src_leaves[jax.tree_util.keystr(p)] for p, _ in dst_paths]))
+  return fresh.replace(**updates)
+
+
+def initial_state(config, task, spec: ShardedInit, mesh) -> Any:
+  """A fresh state for ``config`` (seeded by ``config.seed``), or, with
+  ``config.init_from='WORKDIR[:STEP]'``, one whose weights (every ``*params`` and
+  ``*batch_stats`` field) come from that run's checkpoint: fine-tuning. The step counts from 0;
+  the optimiser state (moments, schedule position) starts fresh unless
+  ``config.init_from_keep_optimizer``."""
+  from genai_jax import tasks
+  from genai_jax.errors import ConfigError
+  from genai_jax.train import workdir as workdir_lib
+  fresh = spec.init(jax.random.PRNGKey(config.seed))
+  if not config.get("init_from", ""):
+    return fresh
+  src_dir, step = parse_init_from(config.init_from)
+  src_config = workdir_lib.load_config(src_dir)
+  if src_config.task != config.task:
+    raise ConfigError(f"init_from={config.init_from} is a {src_config.task!r} run; this is a "
+                      f"{config.task!r} run; fine-tune from a run of the same task")
+  step, source = restore(src_config, src_dir, step, mesh, tasks.get_task(src_config))
+  suffixes = _WEIGHT_SUFFIXES + (_OPTIMIZER_SUFFIXES if config.get("init_from_keep_optimizer",
+                                                                   False) else ())
+  state = _copy_fields(fresh, source, suffixes)
+  if jax.process_index() == 0:
+    print(f"fine-tuning from {src_dir} step {step} ({', '.join(suffixes)} copied)", flush=True)
+  return state

@@ -1,0 +1,72 @@
+"""What every command-line entry point shares: flag errors as one line, quiet library logs."""
+
+import logging as py_logging
+import os
+import re
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no C++ INFO lines
+
+from absl import flags, logging
+
+
+def flag_error_message(e: BaseException) -> str:
+  """One line from an absl/ml_collections flag error; a config file's own exception (e.g. an
+  unknown preset) is reduced to its message, not the flattened traceback around it."""
+  text = str(e)
+  typo = re.search(r'Did you mean "([\w.]+)" instead of "([\w.]+)"', text)
+  if typo:
+    return f"no config key {typo.group(2)!r} (did you mean {typo.group(1)!r}?)"
+  if "Traceback (most recent call last)" in text:
+    last = [line for line in text.replace("\\n", "\n").splitlines() if line.strip()]
+    for line in reversed(last):  # the exception line: "ValueError: unknown preset ..."
+      head, sep, rest = line.strip().partition(": ")
+      if sep and head.replace(".", "").isidentifier() and head[:1].isupper():
+        return rest.strip()
+  text = " ".join(text.replace("\\n", " ").replace("\\", "").split()).strip("'\"")
+  return f"no config key {text!r}" if re.fullmatch(r"[\w.]+", text) else text
+
+
+def _bad_flag(e: BaseException, hint: str):
+  print(f"error: bad flag or config override: {flag_error_message(e)}. {hint}",
+        file=sys.stderr, flush=True)
+  sys.exit(2)
+
+
+def define_config(default: str, help_text: str, hint: str):
+  """``config_flags.DEFINE_config_file('config', default)``, locked. With a default file,
+  ml_collections applies ``--config.KEY`` overrides while defining the flag, so a misspelt key
+  fails here: it becomes the same one-line error as at parse time."""
+  from ml_collections import config_flags
+  try:
+    return config_flags.DEFINE_config_file("config", default, help_text, lock_config=True)
+  except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
+    _bad_flag(e, hint)
+
+
+def flags_parser(hint: str):
+  """An ``app.run(flags_parser=...)`` that prints ``error: ... hint`` and exits 2 on bad flags."""
+  def parse(argv):
+    try:
+      return flags.FLAGS(argv)
+    except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
+      _bad_flag(e, hint)
+  return parse
+
+
+class _DropLibraryTracebacks(py_logging.Filter):
+  """Orbax logs every failure of a background save with a traceback, many times over; the
+  run reports it once, as an ``error:`` line, so those records are dropped unless verbose."""
+
+  def filter(self, record):
+    return not (record.levelno >= py_logging.ERROR and "/orbax/" in (record.pathname or ""))
+
+
+def setup_logging() -> None:
+  """WARNING and above by default (Orbax logs every save at INFO); ``--verbosity`` overrides."""
+  from genai_jax import errors
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)
+  if not errors.verbose():
+    logging.get_absl_handler().addFilter(_DropLibraryTracebacks())
+    py_logging.getLogger().addFilter(_DropLibraryTracebacks())

@@ -1,0 +1,180 @@
+"""Preemption on several processes, Ctrl-C, damaged and interrupted checkpoints, failed saves,
+and the one-line errors a user's mistakes end in."""
+
+import json
+import os
+import re
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from genai_jax.train.loop import train_and_evaluate
+from tests.conftest import REPO
+from tests.helpers import tiny_gan_config
+
+TINY_FLAGS = ["--config=experiments/configs/dcgan_celeba.py:demo", "--config.model.width=8",
+              "--config.model.image_size=16", "--config.data.image_size=16",
+              "--config.batch_size=16", "--config.log_every=1", "--config.eval_every=100000",
+              "--config.num_samples=16"]
+
+
+def _train_rows(workdir):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    rows = [json.loads(line) for line in f]
+  return {r["step"]: (r["d_loss"], r["g_loss"]) for r in rows if r["split"] == "train"}
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def _wait_for_rows(workdir, at_least, procs, timeout=300):
+  """Waits until metrics.jsonl has a train row past step ``at_least``."""
+  path, deadline = os.path.join(workdir, "metrics.jsonl"), time.time() + timeout
+  while time.time() < deadline and all(p.poll() is None for p in procs):
+    if os.path.exists(path):
+      try:
+        if max(_train_rows(workdir), default=0) > at_least:
+          return
+      except (json.JSONDecodeError, KeyError):
+        pass  # a line being written
+    time.sleep(0.2)
+  outs = [p.communicate(timeout=30)[0] if p.poll() is not None else "(running)" for p in procs]
+  raise AssertionError(f"no train row past step {at_least}: {[o[-2000:] for o in outs]}")
+
+
+def _start_job(workdir, tfds_dir, steps, overrides):
+  port, env = _free_port(), {**os.environ, "TFDS_DATA_DIR": tfds_dir, "PYTHONPATH": REPO}
+  return [subprocess.Popen([sys.executable, "-m", "tests.multiprocess_worker", str(i), "2",
+                            str(port), workdir, str(steps), json.dumps(overrides)], cwd=REPO,
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+          for i in range(2)]
+
+
+def _saved_steps(procs):
+  outs = [p.communicate(timeout=180)[0] for p in procs]
+  for p, out in zip(procs, outs):
+    assert p.returncode == 0, out[-3000:]
+  steps = [re.search(r"preempted: checkpoint (\d+) saved", out) for out in outs]
+  assert all(steps), [o[-2000:] for o in outs]
+  return [int(m.group(1)) for m in steps], outs
+
+
+def test_sigterm_stops_every_process_of_a_two_process_run_at_one_step(tfds_dir, tmp_path):
+  from genai_jax.data import pipelines
+  pipelines.get_builder(tiny_gan_config().data)  # prepared once, before the workers start
+  workdir, overrides = str(tmp_path / "multi"), {"checkpoint_every": 100000}
+  # SIGTERM to both processes (a preempted slice, `launch/tpu.sh stop`).
+  procs = _start_job(workdir, tfds_dir, 100000, overrides)
+  _wait_for_rows(workdir, 2, procs)
+  for p in procs:
+    p.send_signal(signal.SIGTERM)
+  (n, n_other), _ = _saved_steps(procs)
+  assert n == n_other >= 3
+  # SIGTERM to one process only: JAX's preemption sync stops the other at the same step.
+  procs = _start_job(workdir, tfds_dir, 100000, overrides)
+  _wait_for_rows(workdir, n + 2, procs)
+  procs[1].send_signal(signal.SIGTERM)
+  (m, m_other), outs = _saved_steps(procs)
+  assert m == m_other > n + 2
+  assert f"resumed from {workdir}/checkpoints/{n}" in outs[0]
+  rows = _train_rows(workdir)
+  assert min(s for s in rows if s > n) == n + 1  # the rerun's first step was N+1
+  # The interrupted run reproduces an uninterrupted one, step for step.
+  reference = str(tmp_path / "reference")
+  train_and_evaluate(tiny_gan_config(num_steps=m, checkpoint_every=100000), reference)
+  want = _train_rows(reference)
+  for step in range(1, m + 1):
+    assert rows[step] == pytest.approx(want[step], rel=1e-5, abs=1e-6), step
+
+
+def _cli(workdir, tfds_dir, *flags, preexec_fn=None):
+  return subprocess.Popen([sys.executable, "-m", "experiments.dcgan_celeba", f"--workdir={workdir}",
+                           *TINY_FLAGS, *flags], cwd=REPO, preexec_fn=preexec_fn,
+                          env={**os.environ, "JAX_PLATFORMS": "cpu", "TFDS_DATA_DIR": tfds_dir},
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_ctrl_c_saves_once_and_a_second_ctrl_c_quits_at_once(tfds_dir, tmp_path):
+  workdir = str(tmp_path / "w")
+  proc = _cli(workdir, tfds_dir, "--config.num_steps=100000", "--config.checkpoint_every=100000")
+  _wait_for_rows(workdir, 2, [proc])
+  proc.send_signal(signal.SIGINT)
+  out = proc.communicate(timeout=120)[0]
+  assert proc.returncode == 0 and "preempted: checkpoint" in out, out[-3000:]
+  assert "Traceback" not in out and "KeyboardInterrupt" not in out, out[-3000:]
+  saved = int(re.search(r"preempted: checkpoint (\d+) saved", out).group(1))
+  # Resume: it continues from the Ctrl-C checkpoint.
+  proc = _cli(workdir, tfds_dir, f"--config.num_steps={saved + 2}")
+  out = proc.communicate(timeout=180)[0]
+  assert proc.returncode == 0 and f"resumed from {workdir}/checkpoints/{saved}" in out, out[-3000:]
+
+
+def test_a_second_ctrl_c_quits_at_once():
+  # The handler of a training run, alone in a process: the first SIGINT asks for a checkpoint,
+  # the second exits with 130 straight away (no waiting for the save).
+  code = ("import os, signal, time\n"
+          "from genai_jax.train import checkpoint\n"
+          "s = checkpoint._StopSignals(); s.install()\n"
+          "os.kill(os.getpid(), signal.SIGINT); time.sleep(0.5)\n"
+          "assert s.received == 'SIGINT'\n"
+          "os.kill(os.getpid(), signal.SIGINT); time.sleep(30)\n")
+  t0 = time.time()
+  r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                     env={**os.environ, "JAX_PLATFORMS": "cpu"}, timeout=120)
+  assert r.returncode == 130 and "interrupted twice" in r.stderr, r.stderr[-2000:]
+  assert time.time() - t0 < 25
+
+
+def _largest_file(directory):
+  files = [os.path.join(r, f) for r, _, fs in os.walk(directory) for f in fs]
+  return max(files, key=os.path.getsize)
+
+
+def test_damaged_checkpoint_is_moved_aside_and_its_step_saved_again(tfds_dir, tmp_path, capsys):
+  ref, run = str(tmp_path / "ref"), str(tmp_path / "run")
+  train_and_evaluate(tiny_gan_config(num_steps=8, checkpoint_every=2), ref)
+  train_and_evaluate(tiny_gan_config(num_steps=6, checkpoint_every=2), run)  # 2, 4, 6
+  with open(_largest_file(os.path.join(run, "checkpoints", "6")), "r+b") as f:
+    f.truncate(16)
+  # And a save that was cut off mid-write (Ctrl-C or kill -9 during a save) leaves this:
+  os.makedirs(os.path.join(run, "checkpoints", "7.orbax-checkpoint-tmp-1234", "default"))
+  capsys.readouterr()
+  train_and_evaluate(tiny_gan_config(num_steps=8, checkpoint_every=2), run)
+  out = capsys.readouterr().out
+  assert re.search(r"the save of checkpoint 7 was interrupted; removed its unfinished files", out)
+  assert re.search(r"checkpoint \S+/6 is unreadable .*moved it to \S+/checkpoints_unreadable/6-\d+"
+                   r"-\d+; resuming from step 4", out), out
+  assert sorted(os.listdir(os.path.join(run, "checkpoints"))) == ["4", "6", "8"]
+  assert len(os.listdir(os.path.join(run, "checkpoints_unreadable"))) == 1
+  got, want = _train_rows(run), _train_rows(ref)
+  for step in range(1, 9):
+    assert got[step] == pytest.approx(want[step], rel=1e-6, abs=1e-7), step
+  # Step 6 was written again, so the next run resumes from 8 without a warning.
+  train_and_evaluate(tiny_gan_config(num_steps=9, checkpoint_every=2), run)
+  out = capsys.readouterr().out
+  assert f"resumed from {run}/checkpoints/8" in out and "warning" not in out, out
+
+
+def _limit_file_size():
+  signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG
+  resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+
+def test_a_failed_checkpoint_save_stops_the_run_with_one_line(tfds_dir, tmp_path):
+  # A file-size limit makes the async checkpoint write fail like a full disk would.
+  proc = _cli(str(tmp_path / "w"), tfds_dir, "--config.num_steps=60",
+              "--config.checkpoint_every=5", preexec_fn=_limit_file_size)
+  out = proc.communicate(timeout=300)[0]
+  assert proc.returncode == 1, out[-3000:]
+  errors = [line for line in out.splitlines() if line.startswith("error:")]
+  assert len(errors) == 1 and "checkpoint 5 could not be written" in errors[0], out[-3000:]
+  assert "file too large" in errors[0] and "There is no earlier checkpoint" in errors[0]
+  assert "Traceback" not in out and "step 60/" not in out, out[-3000:]
