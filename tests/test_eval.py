@@ -143,8 +143,7 @@ def test_loop_hook_and_cli_write_eval_gen_metrics(tfds_dir, tmp_path, capsys, mo
   from genai_jax.eval import runner
   (evaluator,) = [e for e in runner._LOOP_EVALUATORS.values() if e.config is config]
   assert evaluator._generator._cache_size() == 1 and evaluator._discriminator._cache_size() == 1
-  from genai_jax.eval import __main__ as cli
-  step, results, notes = cli.evaluate_checkpoint(config, workdir, "fcd,dacc", 32)
+  step, results, notes = runner.evaluate_checkpoint(config, workdir, "fcd,dacc", 32)
   assert step == 6 and set(results) >= {"fcd_digits", "d_acc"} and "not FID" in notes[0]
   np.testing.assert_allclose(results["fcd_digits"], gen[1]["fcd_digits"], rtol=1e-4)
 

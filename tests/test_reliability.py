@@ -178,3 +178,88 @@ def test_a_failed_checkpoint_save_stops_the_run_with_one_line(tfds_dir, tmp_path
   assert len(errors) == 1 and "checkpoint 5 could not be written" in errors[0], out[-3000:]
   assert "file too large" in errors[0] and "There is no earlier checkpoint" in errors[0]
   assert "Traceback" not in out and "step 60/" not in out, out[-3000:]
+
+
+def _run_cli(module, *args, env=None):
+  t0 = time.time()
+  r = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, capture_output=True,
+                     text=True, timeout=300,
+                     env={**os.environ, "JAX_PLATFORMS": "cpu", **(env or {})})
+  return r, time.time() - t0
+
+
+def _one_error_line(r, *needles):
+  lines = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+  assert r.returncode != 0 and len(lines) == 1, r.stderr[-3000:]
+  assert "Traceback" not in r.stderr, r.stderr[-3000:]
+  for n in needles:
+    assert n in lines[0], lines[0]
+  return lines[0]
+
+
+def test_cli_mistakes_end_in_one_line_without_creating_directories(tmp_path):
+  typo = tmp_path / "no_such_run"
+  r, seconds = _run_cli("genai_jax.eval", f"--workdir={typo}", "--metrics=fcd")
+  _one_error_line(r, "no such directory")
+  assert seconds < 60 and not typo.exists()  # fails before the digit classifier is trained
+  r, _ = _run_cli("genai_jax.eval", f"--workdir={typo}", "--metrics=fcd",
+                  "--config=experiments/configs/dcgan_celeba.py:digits_demo")
+  _one_error_line(r, "no checkpoints in")
+  assert not typo.exists()
+  r, _ = _run_cli("genai_jax.sample_lm", f"--workdir={typo}", "--num_tokens=-5",
+                  "--config=experiments/configs/gpt_shakespeare.py:demo")
+  _one_error_line(r, "--num_tokens=-5 must be positive")
+  assert not typo.exists()
+  r, _ = _run_cli("experiments.dcgan_celeba", "--config=experiments/configs/dcgan_celeba.py:nope")
+  line = _one_error_line(r, "unknown preset 'nope'")
+  assert "File " not in line and "line " not in line
+  afile = tmp_path / "afile"
+  afile.write_text("x")
+  r, _ = _run_cli("experiments.dcgan_celeba", *TINY_FLAGS, f"--workdir={afile}")
+  _one_error_line(r, "is a file, not a directory")
+
+
+def test_resuming_with_a_different_model_names_the_keys(tfds_dir, tmp_path):
+  from genai_jax.errors import ConfigError
+  workdir = str(tmp_path / "w")
+  train_and_evaluate(tiny_gan_config(num_steps=3), workdir)
+  with open(os.path.join(workdir, "config.json")) as f:
+    assert json.load(f)["model"]["width"] == 8
+  with pytest.raises(ConfigError, match=r"model.width: 8 -> 16.*pass a new --workdir"):
+    train_and_evaluate(tiny_gan_config(num_steps=6, **{"model.width": 16}), workdir)
+  # Settings that leave the state's shapes alone may change on resume.
+  train_and_evaluate(tiny_gan_config(num_steps=4, **{"optimizer.learning_rate": 1e-4}), workdir)
+  assert max(_train_rows(workdir)) == 4
+
+
+def test_a_non_finite_eval_metric_stops_the_run(tfds_dir, tmp_path, monkeypatch):
+  import dataclasses
+  import jax.numpy as jnp
+  from genai_jax import tasks
+  from genai_jax.errors import NonFiniteLossError
+  make = tasks.get_task
+  def diverged(config):  # a model whose held-out loss overflowed while training looked fine
+    task = make(config)
+    return dataclasses.replace(task, eval_step=lambda state, batch: {"d_loss": jnp.float32(jnp.inf)})
+  monkeypatch.setattr(tasks, "get_task", diverged)
+  workdir = str(tmp_path / "w")
+  with pytest.raises(NonFiniteLossError, match="eval d_loss became inf at step 3"):
+    train_and_evaluate(tiny_gan_config(num_steps=6), workdir)
+  assert not os.path.isdir(os.path.join(workdir, "checkpoints", "3"))  # the bad state is not saved
+
+
+def test_a_damaged_record_names_the_file(tfds_dir, tmp_path):
+  import shutil
+  from genai_jax.data import pipelines
+  from genai_jax.errors import DataError
+  config = tiny_gan_config()
+  src = pipelines.get_builder(config.data).data_dir
+  copy = tmp_path / "tfds" / os.path.relpath(src, tfds_dir)
+  shutil.copytree(src, copy)
+  record = sorted(p for p in os.listdir(copy) if "train.tfrecord" in p)[0]
+  with open(copy / record, "r+b") as f:  # flip bytes inside the first record's payload
+    f.seek(40)
+    f.write(b"\xff" * 16)
+  config.data.data_dir = str(tmp_path / "tfds")
+  with pytest.raises(DataError, match=rf"is damaged .* in file \S+{record}; delete"):
+    next(pipelines.batches(config.data, "train", 16, train=True))

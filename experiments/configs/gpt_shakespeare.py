@@ -27,19 +27,32 @@ Presets (``--config=experiments/configs/gpt_shakespeare.py:NAME``):
             samples fill masked tails by MaskGIT iterative unmasking.
   gru, gru_demo   the GRU LM baseline (2 layers) on the same data and metrics.
   lm1b      byte-level GPT on tfds lm1b (sentences packed into 256-byte windows).
+  code_demo, docs_demo   pre-training and fine-tuning (the seeds' recipe) on embedded text,
+            both byte-level so one model reads both: `code_demo` is `demo` on the standard
+            library's source; `docs_demo` trains the same model for 300 steps on
+            python_docs_text (the language reference's help topics, English prose). Fine-tune:
+              python -m experiments.gpt_shakespeare --config=experiments/configs/gpt_shakespeare.py:code_demo --workdir=workdirs/code
+              python -m experiments.gpt_shakespeare --config=experiments/configs/gpt_shakespeare.py:docs_demo --workdir=workdirs/docs_ft --config.init_from=workdirs/code
+            and the same docs_demo without init_from is the from-scratch baseline
+            (README "Fine-tuning" has the measured losses).
   gpt125m   GPT-2 small geometry (12 layers, 12 heads, 768 wide, context 1024, bfloat16) on lm1b
             bytes: 85M non-embedding parameters (124M with GPT-2's 50,257-token vocabulary).
 """
 
 import ml_collections
 
-PRESETS = ("baby_gpt", "demo", "mlm", "mlm_demo", "gru", "gru_demo", "lm1b", "gpt125m")
+PRESETS = ("baby_gpt", "demo", "mlm", "mlm_demo", "gru", "gru_demo", "code_demo", "docs_demo",
+           "lm1b", "gpt125m")
 
 
 def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.task = "causal_lm"  # causal_lm | masked_lm | gru_lm
   c.seed = 0
+  # Fine-tuning: start from another run's weights (WORKDIR or WORKDIR:STEP; its config.json
+  # must describe the same model); the optimiser starts fresh unless keep_optimizer.
+  c.init_from = ""
+  c.init_from_keep_optimizer = False
   c.batch_size = 64  # global, across all devices and processes
   c.num_steps = 5_000
   c.log_every = 100
@@ -114,6 +127,12 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
 
   if preset in ("", "baby_gpt", "demo"):
     pass
+  elif preset in ("code_demo", "docs_demo"):
+    c.data.vocab = "byte"
+    if preset == "docs_demo":
+      c.num_steps = 300
+      c.eval_every = c.checkpoint_every = 100
+      c.data.name = "python_docs_text"
   elif preset in ("mlm", "mlm_demo"):
     c.task = "masked_lm"
     c.sample.temperature = 1.0

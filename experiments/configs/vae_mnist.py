@@ -44,6 +44,10 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.task = "vae"
   c.seed = 0
+  # Fine-tuning: start from another run's weights (WORKDIR or WORKDIR:STEP; its config.json
+  # must describe the same model); the optimiser starts fresh unless keep_optimizer.
+  c.init_from = ""
+  c.init_from_keep_optimizer = False
   c.batch_size = 128  # global, across all devices and processes
   c.num_steps = 3_900  # 10 epochs of binarized_mnist's 50k training digits
   c.log_every = 100

@@ -1,28 +1,29 @@
 """Evaluate a saved checkpoint: FID/KID/IS/precision/recall/density/coverage (and FCD-digits).
 
   python -m genai_jax.eval.weights          # once: fetch + convert the FID Inception weights
-  python -m genai_jax.eval --workdir=workdirs/demo \\
-      --config=experiments/configs/dcgan_celeba.py:demo [--num_samples=500] \\
+  python -m genai_jax.eval --workdir=workdirs/demo [--num_samples=500] \\
       [--metrics=fid,kid,is,pr,dc] [--step=N] [--real_split=train]
 
-Restores the latest (or ``--step``) checkpoint of ``--workdir`` with the run's config (the
-training run's ``--config`` and overrides: checkpoints hold arrays, not the config), generates
-``num_samples`` images, compares them with up to ``num_samples`` images of ``real_split``
-(default: the config's train split; reference features are cached per dataset/split/size/count),
-prints the metrics and appends them to ``<workdir>/metrics.jsonl`` and TensorBoard as split
-``eval_gen`` at the checkpoint's step. Fully offline once the weights are converted.
+Restores the latest (or ``--step``) checkpoint of ``--workdir`` with the config the run recorded
+in ``<workdir>/config.json`` (or ``--config=FILE:PRESET`` plus the run's overrides, for runs
+without one), generates ``num_samples`` samples, compares them with up to ``num_samples`` items
+of ``real_split`` (default: the config's train split; reference features are cached per
+dataset/split/size/count), prints the metrics and appends them to ``<workdir>/metrics.jsonl``
+and TensorBoard as split ``eval_gen`` at the checkpoint's step. Fully offline once the weights
+are converted.
 """
 
 import time
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+from absl import app, flags
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "The training run's config file (with "
-                                          ":preset and the same --config.KEY overrides).",
-                                          lock_config=True)
+from genai_jax import cli
+
+_CONFIG = cli.define_config(None, "The run's config file (:preset and the same --config.KEY "
+                            "overrides); default: <workdir>/config.json.",
+                            "pass --config=FILE:PRESET with --config.KEY=VALUE overrides")
 _WORKDIR = flags.DEFINE_string("workdir", None, "The run's workdir (holds checkpoints/).")
-_NUM = flags.DEFINE_integer("num_samples", 500, "Generated images (and at most this many real ones).")
+_NUM = flags.DEFINE_integer("num_samples", 500, "Generated samples (and at most this many real ones).")
 _METRICS = flags.DEFINE_string("metrics", "fid,kid,is,pr,dc", "Comma-separated: fid,kid,is,pr,dc,fcd,dacc.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
 _SPLIT = flags.DEFINE_string("real_split", None, "Real split to compare with (default: data.train_split).")
@@ -31,35 +32,23 @@ _BATCH = flags.DEFINE_integer("batch_size", 64, "Feature-extraction batch (split
 _SEED = flags.DEFINE_integer("seed", 0, "Noise seed of the generated set.")
 
 
-def evaluate_checkpoint(config, workdir: str, metrics, num_samples: int, step=None,
-                        real_split=None, weights_path=None, batch_size: int = 64, seed: int = 0):
-  """(step, {metric: float}, notes) for ``workdir``'s checkpoint ``step`` (default latest)."""
-  from genai_jax import config_utils
-  from genai_jax.eval import runner
-  from genai_jax.train import sharding
-  from genai_jax.train import state as state_lib
-  config_utils.validate(config)
-  mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
-  evaluator = runner.Evaluator(config, metrics, num_samples, mesh, real_split=real_split,
-                               weights_path=weights_path, batch_size=batch_size)
-  step, state = state_lib.restore(config, workdir, step, mesh)
-  return step, evaluator(state, seed), evaluator.notes
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
-  if not flags.FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)
+  cli.setup_logging()
   from genai_jax import errors
   with errors.friendly():
-    if _WORKDIR.value is None or _CONFIG.value is None:
-      raise errors.ConfigError("pass --workdir=<run dir> and --config=<the run's config, e.g. "
-                               "experiments/configs/dcgan_celeba.py:demo>")
+    if not _WORKDIR.value:
+      raise errors.ConfigError("pass --workdir=<the training run's workdir>")
+    if _NUM.value <= 0:
+      raise errors.ConfigError(f"--num_samples={_NUM.value} must be positive")
+    from genai_jax.eval import runner
+    from genai_jax.train import workdir as workdir_lib
     from genai_jax.train import writers
+    config = _CONFIG.value or workdir_lib.load_config(_WORKDIR.value)
     t0 = time.perf_counter()
-    step, results, notes = evaluate_checkpoint(
-        _CONFIG.value, _WORKDIR.value, _METRICS.value, _NUM.value, _STEP.value, _SPLIT.value,
+    step, results, notes = runner.evaluate_checkpoint(
+        config, _WORKDIR.value, _METRICS.value, _NUM.value, _STEP.value, _SPLIT.value,
         _WEIGHTS.value, _BATCH.value, _SEED.value)
     for note in notes:
       print(f"note: {note}")
@@ -71,4 +60,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.flags_parser("see python -m genai_jax.eval --help"))

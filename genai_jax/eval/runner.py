@@ -198,3 +198,21 @@ def evaluate_in_loop(config, mesh, state, step: int) -> dict:
                                       real_split=g.get("real_split", None) or None)
   del step  # same noise at every evaluation
   return _LOOP_EVALUATORS[key](state, seed=config.seed)
+
+
+def evaluate_checkpoint(config, workdir: str, metrics, num_samples: int, step=None,
+                        real_split=None, weights_path=None, batch_size: int = 64, seed: int = 0):
+  """(step, {metric: float}, notes) for ``workdir``'s checkpoint ``step`` (default: latest).
+
+  A workdir without checkpoints fails first, in a second, before any feature network is loaded
+  or trained, and without creating directories."""
+  from genai_jax import config_utils
+  from genai_jax.train import sharding
+  from genai_jax.train import state as state_lib
+  config_utils.validate(config)
+  state_lib.check_has_checkpoints(workdir, step)
+  mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
+  evaluator = Evaluator(config, metrics, num_samples, mesh, real_split=real_split,
+                        weights_path=weights_path, batch_size=batch_size)
+  step, state = state_lib.restore(config, workdir, step, mesh)
+  return step, evaluator(state, seed), evaluator.notes

@@ -55,26 +55,35 @@ def compile_train_step(task, mesh, state_shardings):
                  donate_argnums=0)
 
 
+def check_has_checkpoints(workdir: str, step: Optional[int] = None) -> None:
+  """Raises ``CheckpointError`` (one line, nothing created) unless ``workdir`` holds a
+  checkpoint (``step``, if given). Cheap: a directory listing."""
+  import os
+  import tensorflow as tf  # gfile: local and gs://
+  from genai_jax.errors import CheckpointError
+  directory = os.path.join(workdir, "checkpoints")
+  steps = sorted(int(n.rstrip("/")) for n in tf.io.gfile.listdir(directory)
+                 if n.rstrip("/").isdigit()) if tf.io.gfile.isdir(directory) else []
+  if not steps:
+    raise CheckpointError(f"no checkpoints in {directory}; pass the --workdir of a run that "
+                          f"saved one")
+  if step is not None and step not in steps:
+    raise CheckpointError(f"no checkpoint {step} in {directory}; it has steps {steps}")
+
+
 def restore(config, workdir: str, step: Optional[int] = None, mesh=None, task=None):
   """(step, state) of ``workdir``'s checkpoint ``step`` (default: the newest), laid out as the
   training run of ``config`` lays it out on ``mesh`` (default: ``config.mesh``). Raises
-  ``CheckpointError`` (one line) when the workdir has no checkpoint or it cannot be read."""
-  import os
+  ``CheckpointError`` (one line) when the workdir has no checkpoint or it cannot be read;
+  creates nothing."""
   from genai_jax import tasks
-  from genai_jax.errors import CheckpointError
   from genai_jax.train import checkpoint as ckpt_lib
-  directory = os.path.join(workdir, "checkpoints")
-  if "://" not in workdir and not os.path.isdir(directory):  # never create a typo'd workdir
-    raise CheckpointError(f"no checkpoints in {directory}; pass the --workdir of a run that "
-                          f"saved one")
+  check_has_checkpoints(workdir, step)
   mesh = mesh or sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
   spec = sharded_init(task or tasks.get_task(config), mesh)
   checkpoints = ckpt_lib.Checkpoints(workdir, create=False)
   try:
     step = checkpoints.latest_step() if step is None else step
-    if step is None:
-      raise CheckpointError(f"no checkpoints in {checkpoints.directory}; pass the --workdir of a "
-                            f"run that saved one")
     state = checkpoints.restore(spec.abstract, step)
   finally:
     checkpoints.close()

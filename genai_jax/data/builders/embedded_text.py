@@ -59,3 +59,34 @@ class PythonStdlibText(tfds.core.GeneratorBasedBuilder):
     for f in files:
       with open(os.path.join(root, f), encoding="utf-8") as fh:
         yield f, {"text": fh.read(), "path": f}
+
+
+class PythonDocsText(tfds.core.GeneratorBasedBuilder):
+  """The Python language reference's help topics (English prose with grammar snippets), as
+  shipped in ``pydoc_data.topics`` for ``help()``: one example per topic. ``validation`` = every
+  10th topic in sorted order, ``train`` = the rest (about 465k characters in all on 3.11).
+
+  With ``python_stdlib_text`` it makes a pre-train (code) / fine-tune (prose about that code)
+  pair that needs no download."""
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "pydoc_data.topics; every 10th topic is validation."}
+
+  def _info(self):
+    return self.dataset_info_from_configs(
+        description="CPython's pydoc help topics (language reference excerpts), one per example.",
+        features=tfds.features.FeaturesDict({"text": tfds.features.Text(),
+                                             "path": tfds.features.Text()}),
+        homepage="https://docs.python.org/3/reference/",
+        citation="Python Software Foundation, Doc/ (pydoc_data/topics.py), PSF License.")
+
+  def _split_generators(self, dl_manager):
+    from pydoc_data import topics
+    names = sorted(topics.topics)
+    val = [n for i, n in enumerate(names) if i % VALIDATION_EVERY == VALIDATION_EVERY - 1]
+    train = [n for n in names if n not in val]
+    return {"train": self._generate_examples(topics.topics, train),
+            "validation": self._generate_examples(topics.topics, val)}
+
+  def _generate_examples(self, texts, names):
+    for n in names:
+      yield n, {"text": texts[n], "path": n}
