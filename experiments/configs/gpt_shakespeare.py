@@ -32,6 +32,7 @@ Presets (``--config=experiments/configs/gpt_shakespeare.py:NAME``):
 """
 
 import ml_collections
+from ml_collections.config_dict import placeholder
 
 PRESETS = ("baby_gpt", "demo", "mlm", "mlm_demo", "gru", "gru_demo", "lm1b", "gpt125m")
 
@@ -51,18 +52,21 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
 
   c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})
 
+  # The model is chosen by c.task (the registry genai_jax.tasks.lm.MODELS). Read by every LM:
   c.model = ml_collections.ConfigDict()
   c.model.num_layers = 6
-  c.model.num_heads = 6
-  c.model.d_model = 384
-  c.model.mlp_ratio = 4
   c.model.dropout = 0.2
-  c.model.positions = "learned"  # learned | rope
-  c.model.tie_embeddings = True
-  c.model.use_bias = False
-  c.model.dtype = "float32"  # compute dtype: float32 | bfloat16 (params stay float32)
-  c.model.attention_impl = ""  # '' (best available: cuDNN on GPU) | xla | cudnn
-  c.model.gru_hidden = 512  # gru_lm only
+  c.model.dtype = "float32"  # compute dtype: float32 | bfloat16 | float16 (params stay float32)
+  # Read by the transformers (causal_lm, masked_lm) or the GRU only; None means that model's
+  # default (in brackets). Setting a key the chosen model does not read is an error.
+  c.model.num_heads = placeholder(int)  # transformers (6)
+  c.model.d_model = placeholder(int)  # transformers (384)
+  c.model.mlp_ratio = placeholder(int)  # transformers (4)
+  c.model.positions = placeholder(str)  # transformers (learned): learned | rope
+  c.model.tie_embeddings = placeholder(bool)  # transformers (True)
+  c.model.use_bias = placeholder(bool)  # transformers (False)
+  c.model.attention_impl = placeholder(str)  # transformers ('': best available, cuDNN on GPU) | xla | cudnn
+  c.model.gru_hidden = placeholder(int)  # gru_lm (512): embedding and GRU width
 
   c.objective = ml_collections.ConfigDict({"mask_rate": 0.15})  # masked_lm only
 
@@ -107,7 +111,11 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     c.eval_every = 250
     c.checkpoint_every = 250
     c.eval_batches = 16  # 16 x 16 windows of 129 chars: 33k validation chars
-    c.model.update(num_layers=4, num_heads=4, d_model=128, dropout=0.0, gru_hidden=256)
+    c.model.update(num_layers=4, dropout=0.0)
+    if preset == "gru_demo":
+      c.model.gru_hidden = 256
+    else:
+      c.model.update(num_heads=4, d_model=128)
     c.optimizer.update(learning_rate=2e-3, min_learning_rate=2e-4)
     c.data.update(name="python_stdlib_text", seq_len=128)
     c.sample.update(prompt_len=24, length=96)
