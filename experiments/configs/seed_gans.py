@@ -26,6 +26,8 @@ Adam. tests/test_seed_models.py counts each network's parameters against the see
       Fixes: the seed's first ConvT has stride 1, so G emits 14x14 images into a D built for 28x28;
       here it has stride 2 (7 -> 14 -> 28, same layers and parameter count). The seed trains G
       towards label 0 (so G learns to look fake); here G is trained towards label 1.
+      On a CPU this network is slow (XLA's CPU transposed convolutions: about 2 images/s on 2
+      shared cores); the digits variant is meant for an accelerator or a smaller batch_size.
   seed_mlp_gan (mnist), seed_mlp_gan_digits
       The seeds' small MLP GAN: G 100->128->64->784 with a sigmoid output (data = pixels / 255 in
       [0, 1]: computed exactly, see genai_jax/models/mlp_gan.py), D 784->128->1; ReLU hidden
