@@ -16,6 +16,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
               "keep_checkpoints"):
     if int(config[key]) <= 0:
       raise ConfigError(f"--config.{key}={config[key]} must be positive")
+  # Before any data or compilation: an unknown model, a model key the chosen model does not read,
+  # or a dtype outside float32/bfloat16/float16 is one line naming the fix.
+  from genai_jax import tasks
+  tasks.check_model(config)
   if "image_size" in config.data and "image_size" in config.model:
     if config.data.image_size != config.model.image_size:
       raise ConfigError(f"data.image_size={config.data.image_size} != model.image_size="

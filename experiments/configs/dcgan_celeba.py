@@ -9,12 +9,14 @@ the PyTorch example's curves.
 Presets (``--config=experiments/configs/dcgan_celeba.py:NAME``):
   demo         DCGAN, 32x32 grayscale, on the 90 LFW face crops that ship with scikit-image; 2 CPU
                cores in about 5 minutes. Expect face-like samples (eyes, nose, mouth) by step 1500.
-  mnist_mlp    The seeds' MLP GAN on tfds mnist (28x28), batch 64, 30k steps.
+  mnist_mlp    An MLP GAN (G 256-512-1024, D 512-256, LeakyReLU 0.2) on tfds mnist (28x28), batch 64,
+               30k steps. The seeds' own networks, exactly, are in seed_gans.py.
   mnist_conv   A small conv GAN on tfds mnist.
   digits_demo  The MLP GAN on scikit-learn's 8x8 digits, upsampled to 28x28; CPU, ~2 minutes.
 """
 
 import ml_collections
+from ml_collections.config_dict import placeholder
 
 
 def get_config(preset: str = "") -> ml_collections.ConfigDict:
@@ -37,15 +39,27 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})
 
   c.model = ml_collections.ConfigDict()
-  c.model.name = "dcgan"  # dcgan | mlp | conv
-  c.model.width = 64  # channels of the narrowest conv stage (ngf = ndf)
+  c.model.name = "dcgan"  # dcgan | mlp | conv | keras_conv (the registry genai_jax.tasks.gan.MODELS)
+  # Read by every model:
   c.model.image_size = 64
   c.model.channels = 3
   c.model.z_dim = 100
-  c.model.conv_impl = "subpixel"  # subpixel (fast, exact) | xla (textbook lowering)
-  c.model.dtype = "float32"  # compute dtype: float32 | bfloat16 (params stay float32)
-  c.model.g_hidden = (256, 512, 1024)  # mlp only
-  c.model.d_hidden = (512, 256)  # mlp only
+  c.model.dtype = "float32"  # compute dtype: float32 | bfloat16 | float16 (params stay float32)
+  # Read by some models only; None means the chosen model's default (in brackets). Setting a key
+  # the chosen model does not read is an error, not a silently ignored setting.
+  c.model.width = placeholder(int)  # dcgan (64: ngf = ndf), conv (64), keras_conv (128)
+  c.model.conv_impl = placeholder(str)  # dcgan: subpixel (fast, exact) | xla (textbook lowering)
+  # BatchNorm running-average decay in flax/Keras semantics; PyTorch's momentum is 1 minus it.
+  c.model.bn_momentum = placeholder(float)  # dcgan (0.9 = PyTorch 0.1), conv (0.9), keras_conv (0.8)
+  c.model.g_hidden = placeholder(tuple)  # mlp ((256, 512, 1024))
+  c.model.d_hidden = placeholder(tuple)  # mlp ((512, 256))
+  # relu | leaky_relu (slope 0.01) | leaky_relu:SLOPE | elu | gelu | tanh | sigmoid
+  c.model.activation = placeholder(str)  # mlp (leaky_relu:0.2), keras_conv (leaky_relu:0.01)
+  # G's output nonlinearity: tanh (data in [-1, 1]) | sigmoid (the seed's data in [0, 1]; exact,
+  # see genai_jax/models/mlp_gan.py)
+  c.model.output = placeholder(str)  # mlp (tanh)
+  c.model.kernel_size = placeholder(int)  # keras_conv (5)
+  c.model.out_kernel = placeholder(int)  # keras_conv (7): kernel of G's last Conv
 
   c.objective = ml_collections.ConfigDict({"loss": "non_saturating"})
   c.optimizer = ml_collections.ConfigDict(

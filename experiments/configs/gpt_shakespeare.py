@@ -30,19 +30,25 @@ Presets (``--config=experiments/configs/gpt_shakespeare.py:NAME``):
   code_demo, docs_demo   pre-training and fine-tuning (the seeds' recipe) on embedded text,
             both byte-level so one model reads both: `code_demo` is `demo` on the standard
             library's source; `docs_demo` trains the same model for 300 steps on
-            python_docs_text (the language reference's help topics, English prose). Fine-tune:
+            pydoc_topics (the language reference's help topics, English prose). Fine-tune:
               python -m experiments.gpt_shakespeare --config=experiments/configs/gpt_shakespeare.py:code_demo --workdir=workdirs/code
               python -m experiments.gpt_shakespeare --config=experiments/configs/gpt_shakespeare.py:docs_demo --workdir=workdirs/docs_ft --config.init_from=workdirs/code
             and the same docs_demo without init_from is the from-scratch baseline
             (README "Fine-tuning" has the measured losses).
+  news_gru, news_gpt  seed 004's word-level GRU news LM on tfds ag_news_subset (descriptions;
+            20k-word vocabulary from the train split, lower-cased, <unk>), and the transformer on
+            the same tokens; eval loss in nats/word (perplexity = exp), unigram baseline printed.
+  news_gru_demo, news_gpt_demo  the same on the embedded pydoc_topics (the Python Language
+            Reference's help topics from the standard library's pydoc_data; 4k-word vocabulary).
   gpt125m   GPT-2 small geometry (12 layers, 12 heads, 768 wide, context 1024, bfloat16) on lm1b
             bytes: 85M non-embedding parameters (124M with GPT-2's 50,257-token vocabulary).
 """
 
 import ml_collections
+from ml_collections.config_dict import placeholder
 
 PRESETS = ("baby_gpt", "demo", "mlm", "mlm_demo", "gru", "gru_demo", "code_demo", "docs_demo",
-           "lm1b", "gpt125m")
+           "lm1b", "gpt125m", "news_gru", "news_gru_demo", "news_gpt", "news_gpt_demo")
 
 
 def get_config(preset: str = "") -> ml_collections.ConfigDict:
@@ -64,18 +70,21 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
 
   c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})
 
+  # The model is chosen by c.task (the registry genai_jax.tasks.lm.MODELS). Read by every LM:
   c.model = ml_collections.ConfigDict()
   c.model.num_layers = 6
-  c.model.num_heads = 6
-  c.model.d_model = 384
-  c.model.mlp_ratio = 4
   c.model.dropout = 0.2
-  c.model.positions = "learned"  # learned | rope
-  c.model.tie_embeddings = True
-  c.model.use_bias = False
-  c.model.dtype = "float32"  # compute dtype: float32 | bfloat16 (params stay float32)
-  c.model.attention_impl = ""  # '' (best available: cuDNN on GPU) | xla | cudnn
-  c.model.gru_hidden = 512  # gru_lm only
+  c.model.dtype = "float32"  # compute dtype: float32 | bfloat16 | float16 (params stay float32)
+  # Read by the transformers (causal_lm, masked_lm) or the GRU only; None means that model's
+  # default (in brackets). Setting a key the chosen model does not read is an error.
+  c.model.num_heads = placeholder(int)  # transformers (6)
+  c.model.d_model = placeholder(int)  # transformers (384)
+  c.model.mlp_ratio = placeholder(int)  # transformers (4)
+  c.model.positions = placeholder(str)  # transformers (learned): learned | rope
+  c.model.tie_embeddings = placeholder(bool)  # transformers (True)
+  c.model.use_bias = placeholder(bool)  # transformers (False)
+  c.model.attention_impl = placeholder(str)  # transformers ('': best available, cuDNN on GPU) | xla | cudnn
+  c.model.gru_hidden = placeholder(int)  # gru_lm (512): embedding and GRU width
 
   c.objective = ml_collections.ConfigDict({"mask_rate": 0.15})  # masked_lm only
 
@@ -98,7 +107,11 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.data.train_split = "train"
   c.data.eval_split = "validation"
   c.data.text_key = "text"
-  c.data.vocab = "char"  # char (the dataset's characters) | byte
+  c.data.vocab = "char"  # char (the dataset's characters) | byte | word (see vocab_size)
+  # word only: <unk>, the separator and the most frequent words of train_split, after lower-casing
+  # when `lowercase` (genai_jax.data.text.WordVocab)
+  c.data.vocab_size = 10_000
+  c.data.lowercase = True
   c.data.packing = "windows"  # windows (whole split in memory) | stream (sentence datasets)
   c.data.seq_len = 256  # context; windows hold seq_len + 1 tokens
   c.data.shards = 8  # stream packing only
@@ -112,7 +125,7 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.sample.top_p = 0.95
   c.sample.iterations = 16  # MaskGIT rounds
 
-  demo = preset.endswith("demo")
+  demo = preset.endswith("demo") and not preset.startswith("news")
   if demo:
     c.num_steps = 1_000
     c.batch_size = 16
@@ -120,7 +133,11 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     c.eval_every = 250
     c.checkpoint_every = 250
     c.eval_batches = 16  # 16 x 16 windows of 129 chars: 33k validation chars
-    c.model.update(num_layers=4, num_heads=4, d_model=128, dropout=0.0, gru_hidden=256)
+    c.model.update(num_layers=4, dropout=0.0)
+    if preset == "gru_demo":
+      c.model.gru_hidden = 256
+    else:
+      c.model.update(num_heads=4, d_model=128)
     c.optimizer.update(learning_rate=2e-3, min_learning_rate=2e-4)
     c.data.update(name="python_stdlib_text", seq_len=128)
     c.sample.update(prompt_len=24, length=96)
@@ -132,13 +149,38 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     if preset == "docs_demo":
       c.num_steps = 300
       c.eval_every = c.checkpoint_every = 100
-      c.data.name = "python_docs_text"
+      c.data.name = "pydoc_topics"
   elif preset in ("mlm", "mlm_demo"):
     c.task = "masked_lm"
     c.sample.temperature = 1.0
   elif preset in ("gru", "gru_demo"):
     c.task = "gru_lm"
     c.model.dropout = 0.0 if demo else 0.2
+  elif preset.startswith(("news_gru", "news_gpt")) and preset.removesuffix("_demo") in PRESETS:
+    # Seed 004's news LM, word level: Embedding(n_words, emb) -> GRU(emb, emb, n_layers, dropout
+    # 0.2) -> Linear(emb, n_words) (news_gru; dropout between the GRU layers and after the last),
+    # and the causal transformer on the same data and metric (news_gpt). The eval loss is nats
+    # per word, so exp(loss) is the validation perplexity per word; the run first prints the
+    # unigram baseline (``baseline | unigram_loss``) on the same tokens. <unk> is a word.
+    gru = preset.startswith("news_gru")
+    c.task = "gru_lm" if gru else "causal_lm"
+    c.batch_size, c.num_steps = 64, 10_000
+    c.eval_every = c.checkpoint_every = 1_000
+    c.eval_batches = 16
+    c.model.update(num_layers=2, dropout=0.2)
+    if gru:
+      c.model.gru_hidden = 256  # emb: the seed's embedding and GRU width
+    else:
+      c.model.update(num_heads=4, d_model=256)
+    c.data.update(name="ag_news_subset", text_key="description", eval_split="test", vocab="word",
+                  vocab_size=20_000, seq_len=64)
+    c.sample.update(prompt_len=8, length=48)
+    if preset.endswith("_demo"):  # the embedded pydoc_topics corpus (English prose, stdlib)
+      c.batch_size, c.num_steps = 16, 600
+      c.log_every, c.eval_every, c.checkpoint_every, c.eval_batches = 50, 200, 200, 8
+      c.model.dropout = 0.0
+      c.optimizer.update(learning_rate=2e-3, min_learning_rate=2e-4, warmup_steps=50)
+      c.data.update(name="pydoc_topics", text_key="text", eval_split="validation", vocab_size=4_000)
   elif preset in ("lm1b", "gpt125m"):
     c.num_steps = 50_000
     c.eval_every = 2_000

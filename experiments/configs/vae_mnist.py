@@ -27,6 +27,17 @@ Presets (``--config=experiments/configs/vae_mnist.py:NAME``):
              2 CPU cores in a few minutes. See "Measured" below.
   conv_demo  The conv VAE on the same digits.
   manifold_demo  demo with a 2-D latent (writes manifold/).
+  seed_tf_vae    The seeds' TensorFlow VAE, layer for layer: encoder 784->128->64->2x100 (mean and
+                 log-variance heads), decoder 100->128->64->784 sigmoid (not a mirror), ReLU;
+                 BCE on MNIST / 255 (grey levels, likelihood 'bce'), Adam 1e-3, batch 32, 20
+                 epochs. Its figures are the seed's BCE objective, not nats of a likelihood.
+  seed_torch_vae The seeds' PyTorch VAE: encoder 784->128->(mean, log-variance), decoder (a mirror)
+                 latent->128->784 sigmoid; summed squared error (likelihood 'mse') plus
+                 beta x KL (--config.objective.beta; the seed weights its KL by a beta, 1 here).
+                 The seed's latent size is not fixed by its layer list; 20 here (a key). The seed
+                 names its second head "variance" but uses it as a log-variance (exp of it).
+  seed_tf_vae_digits, seed_torch_vae_digits  The same networks on scikit-learn's 8x8 digits
+                 resized to 28x28 (embedded, no download), 3,000 steps.
 
 Measured on the embedded digits (2 shared CPU cores; the whole 297-digit test split, binarized
 with a fixed key; nats per 64-pixel digit; k = 5000):
@@ -38,6 +49,10 @@ recognisable digits. Rerunning the same command resumes from the workdir's last 
 """
 
 import ml_collections
+from ml_collections.config_dict import placeholder
+
+PRESETS = ("mlp128", "conv", "dynamic", "manifold", "demo", "conv_demo", "manifold_demo",
+           "seed_tf_vae", "seed_tf_vae_digits", "seed_torch_vae", "seed_torch_vae_digits")
 
 
 def get_config(preset: str = "") -> ml_collections.ConfigDict:
@@ -60,16 +75,24 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})
 
   c.model = ml_collections.ConfigDict()
-  c.model.name = "mlp"  # mlp | conv
+  c.model.name = "mlp"  # mlp | conv (the registry genai_jax.tasks.vae.MODELS)
+  # Read by every model:
   c.model.image_size = 28  # must equal data.image_size (checked)
   c.model.channels = 1
   c.model.latent_size = 20
-  c.model.hidden = (500,)  # mlp: hidden layer widths (the decoder mirrors them)
-  c.model.width = 32  # conv: channels after the first stride-2 conv (then 2x)
-  c.model.dense = 256  # conv: dense layer between the convs and the latents
+  # Read by one model only; None means its default (in brackets). Setting a key the chosen model
+  # does not read is an error, not a silently ignored setting.
+  c.model.hidden = placeholder(tuple)  # mlp ((500,)): the encoder's hidden widths
+  c.model.decoder_hidden = placeholder(tuple)  # mlp (None: hidden reversed, a mirror)
+  c.model.activation = placeholder(str)  # mlp (relu): relu | leaky_relu:SLOPE | elu | gelu | tanh
+  c.model.width = placeholder(int)  # conv (32): channels after the first stride-2 conv (then 2x)
+  c.model.dense = placeholder(int)  # conv (256): dense layer between the convs and the latents
 
   c.objective = ml_collections.ConfigDict()
-  c.objective.likelihood = "bernoulli"  # bernoulli (0/1 pixels) | gaussian (continuous, a density)
+  # bernoulli (0/1 pixels) | gaussian (continuous, a density) | bce (the seeds' cross-entropy on
+  # grey levels) | mse (the seeds' squared error); see genai_jax/tasks/vae.py
+  c.objective.likelihood = "bernoulli"
+  c.objective.beta = 1.0  # KL weight in the training loss (beta-VAE); eval's neg_elbo is unweighted
   # static: threshold at 0.5 (the identity on binarized_mnist); dynamic: pixel ~ Bernoulli(intensity)
   # each step, test set with a fixed key; none: continuous pixels (gaussian only).
   c.objective.binarize = "static"
@@ -116,15 +139,36 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     c.eval_every = 1_000
     c.checkpoint_every = 1_000
     c.eval_batches = 3
-    c.model.update(image_size=8, hidden=(256,), latent_size=8)
+    c.model.update(image_size=8, latent_size=8)
     c.objective.update(binarize="dynamic", iw_samples=5000, iw_chunk=500)
     c.data.update(name="sklearn_digits", image_size=8, max_value=255, shards=3)
     if preset == "conv_demo":
       c.model.update(name="conv", width=32, dense=256)
-    elif preset == "manifold_demo":
+    else:
+      c.model.hidden = (256,)
+    if preset == "manifold_demo":
       c.model.latent_size = 2
+  elif preset.startswith(("seed_tf_vae", "seed_torch_vae")):
+    # The seeds' VAEs on grey-level pixels / 255 (no binarization), Adam 1e-3, the whole test split.
+    c.objective.update(binarize="none", iw_samples=100)
+    c.data.update(name="mnist", max_value=255)
+    if preset.startswith("seed_tf_vae"):
+      c.batch_size, c.num_steps = 32, 37_500  # 20 epochs of 60,000 at batch 32
+      c.model.update(name="mlp", latent_size=100, hidden=(128, 64), decoder_hidden=(128, 64),
+                     activation="relu")
+      c.objective.update(likelihood="bce", beta=1.0)
+    else:
+      c.batch_size, c.num_steps = 64, 18_750  # 20 epochs of 60,000 at batch 64
+      c.model.update(name="mlp", latent_size=20, hidden=(128,), activation="relu")
+      c.objective.update(likelihood="mse", beta=1.0)
+    c.eval_batches = 10_000 // c.batch_size
+    if preset.endswith("_digits"):  # scikit-learn's digits resized to the seeds' 28x28
+      c.num_steps, c.eval_every, c.checkpoint_every = 3_000, 500, 500
+      c.eval_batches = 297 // c.batch_size
+      c.data.name = "sklearn_digits"
+    elif preset not in ("seed_tf_vae", "seed_torch_vae"):
+      raise ValueError(f"unknown preset {preset!r}; use one of: {', '.join(PRESETS)}")
   elif preset:
-    raise ValueError(f"unknown preset {preset!r}; use one of: mlp128, conv, dynamic, manifold, "
-                     f"demo, conv_demo, manifold_demo")
+    raise ValueError(f"unknown preset {preset!r}; use one of: {', '.join(PRESETS)}")
   c.lock()  # a misspelt key is an error, not a silently ignored setting
   return c

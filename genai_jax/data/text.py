@@ -13,7 +13,9 @@ Two ways to cut a split into ``[seq_len + 1]`` windows (``cfg.packing``):
   windows already consumed (exact, at the cost of re-reading them).
 """
 
+import collections
 import functools
+import re
 from typing import Iterator
 
 import jax
@@ -53,18 +55,75 @@ class Vocab:
     return "".join(self.chars[i] if 0 <= i < self.size else "_" for i in ids)
 
 
+UNK = "<unk>"
+# A word: a run of letters, digits and apostrophes; or a run of other non-space characters (so
+# "f()" is "f", "()" and a table rule "-----" is one token). Spaces are not tokens.
+_WORD = re.compile(r"[\w']+|[^\w\s]+")
+
+
+class WordVocab:
+  """Word vocabulary: ``<unk>`` (id 0), the newline (id 1: line breaks and the separator between
+  examples are tokens), then the most frequent words of the training split (ties in first-seen
+  order), ``size`` tokens in all.
+
+  Text is lower-cased first when ``lowercase`` (the default: "The" and "the" are one word, so the
+  vocabulary covers more of the text); words outside the vocabulary encode as ``<unk>``.
+  Decoding joins words with spaces.
+  """
+
+  def __init__(self, words, lowercase: bool = True):
+    self.words = tuple(words)
+    self.lowercase = lowercase
+    self.size = len(self.words)
+    self._index = {w: i for i, w in enumerate(self.words)}
+
+  @classmethod
+  def from_text(cls, text: str, size: int, lowercase: bool = True) -> "WordVocab":
+    if size < 3:
+      raise ConfigError(f"data.vocab_size={size} is too small for a word vocabulary; set "
+                        f"--config.data.vocab_size to e.g. 10000")
+    counts = collections.Counter(cls.tokenize(text, lowercase))
+    counts.pop(SEPARATOR, None)
+    common = [w for w, _ in counts.most_common(size - 2)]
+    return cls((UNK, SEPARATOR, *common), lowercase)
+
+  @staticmethod
+  def tokenize(text: str, lowercase: bool = True) -> list:
+    """str -> words, with a ``SEPARATOR`` token for each newline."""
+    text = text.lower() if lowercase else text
+    out = []
+    for i, line in enumerate(text.split(SEPARATOR)):
+      if i:
+        out.append(SEPARATOR)
+      out.extend(_WORD.findall(line))
+    return out
+
+  def encode(self, text: str) -> np.ndarray:
+    """str -> int32 [words] ids; unknown words -> 0 (``<unk>``)."""
+    return np.array([self._index.get(w, 0) for w in self.tokenize(text, self.lowercase)], np.int32)
+
+  def decode(self, ids) -> str:
+    """int [len] -> words joined by spaces; ids outside the vocabulary (a [MASK]) render as '_'."""
+    words = [self.words[i] if 0 <= i < self.size else "_" for i in np.asarray(ids).reshape(-1)]
+    return " ".join(words).replace(f" {SEPARATOR} ", SEPARATOR)
+
+
 def _split_text(builder, split: str, key: str) -> str:
   ds = builder.as_dataset(split=split, shuffle_files=False)
   return SEPARATOR.join(ex[key].decode("utf-8") for ex in ds.as_numpy_iterator())
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_vocab(name: str, data_dir, kind: str, key: str) -> Vocab:
+def _cached_vocab(name: str, data_dir, kind: str, key: str, word_opts: tuple = ()) -> Vocab:
   if kind == "byte":
     return Vocab()
-  if kind != "char":
-    raise ConfigError(f"unknown data.vocab {kind!r}; set --config.data.vocab to 'char' or 'byte'")
+  if kind not in ("char", "word"):
+    raise ConfigError(f"unknown data.vocab {kind!r}; set --config.data.vocab to 'char', 'byte' "
+                      f"or 'word'")
   builder = pipelines.get_builder(_Cfg(name, data_dir))
+  if kind == "word":  # from the training split only: held-out words it lacks are <unk>
+    size, lowercase, train_split = word_opts
+    return WordVocab.from_text(_split_text(builder, train_split, key), size, lowercase)
   chars = set(SEPARATOR)
   for split in sorted(builder.info.splits.keys()):  # all splits: eval text never hits an unknown char
     chars |= set(_split_text(builder, split, key))
@@ -81,26 +140,33 @@ class _Cfg(dict):
     return self[k]
 
 
+def _word_opts(cfg) -> tuple:
+  if cfg.get("vocab", "char") != "word":
+    return ()
+  return (int(cfg.vocab_size), bool(cfg.get("lowercase", True)), cfg.get("train_split", "train"))
+
+
 def vocabulary(cfg) -> Vocab:
-  """The vocabulary of ``cfg`` (``config.data``): ``cfg.vocab`` is 'char' or 'byte'."""
+  """The vocabulary of ``cfg`` (``config.data``): ``cfg.vocab`` is 'char', 'byte' or 'word'
+  (``WordVocab`` of ``cfg.vocab_size`` tokens from the train split, ``cfg.lowercase``)."""
   return _cached_vocab(cfg.name, pipelines.data_dir(cfg), cfg.get("vocab", "char"),
-                       cfg.get("text_key", "text"))
+                       cfg.get("text_key", "text"), _word_opts(cfg))
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_tokens(name, data_dir, split, kind, key) -> np.ndarray:
+def _cached_tokens(name, data_dir, split, kind, key, word_opts=()) -> np.ndarray:
   builder = pipelines.get_builder(_Cfg(name, data_dir))
   if builder.info.splits and split not in builder.info.splits:
     raise ConfigError(f"dataset {name!r} has no split {split!r}; "
                       f"choose one of {sorted(builder.info.splits.keys())}")
-  vocab = _cached_vocab(name, data_dir, kind, key)
+  vocab = _cached_vocab(name, data_dir, kind, key, word_opts)
   return vocab.encode(_split_text(builder, split, key))
 
 
 def split_tokens(cfg, split: str) -> np.ndarray:
   """All of ``split`` as one int32 [n] token array (examples joined by a newline); cached."""
   return _cached_tokens(cfg.name, pipelines.data_dir(cfg), split, cfg.get("vocab", "char"),
-                        cfg.get("text_key", "text"))
+                        cfg.get("text_key", "text"), _word_opts(cfg))
 
 
 def _process_rows(global_batch: int) -> slice:

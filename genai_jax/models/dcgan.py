@@ -26,9 +26,11 @@ def _num_stages(image_size: int) -> int:
   return n - 2  # number of 2x up/down-sampling stages from 4x4
 
 
-def _batch_norm(train: bool, dtype) -> nn.BatchNorm:
-  # PyTorch defaults (momentum 0.1 -> flax 0.9, eps 1e-5); gamma ~ N(1, 0.02) as in the paper code.
-  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype,
+def _batch_norm(train: bool, dtype, momentum: float = 0.9, epsilon: float = 1e-5) -> nn.BatchNorm:
+  # ``momentum`` is the decay of the running averages (flax and Keras semantics: running =
+  # momentum * running + (1 - momentum) * batch); PyTorch's momentum is 1 minus it, so PyTorch's
+  # default 0.1 is 0.9 here. eps 1e-5 as PyTorch; gamma ~ N(1, 0.02) as in the paper code.
+  return nn.BatchNorm(use_running_average=not train, momentum=momentum, epsilon=epsilon, dtype=dtype,
                       scale_init=lambda k, s, d=jnp.float32: 1.0 + 0.02 * jax.random.normal(k, s, d))
 
 
@@ -39,6 +41,7 @@ class Generator(nn.Module):
   channels: int = 3
   conv_impl: str = "subpixel"
   dtype: Any = None  # compute dtype (e.g. jnp.bfloat16); params and BN statistics stay float32
+  bn_momentum: float = 0.9  # decay of BN running averages (flax semantics; PyTorch 0.1)
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
@@ -48,11 +51,11 @@ class Generator(nn.Module):
     kernel = self.param("project", DCGAN_INIT, (4, 4, z.shape[-1], feats))
     z = z if self.dtype is None else z.astype(self.dtype)
     x = jnp.einsum("bz,hwzf->bhwf", z, kernel.astype(z.dtype))
-    x = nn.relu(_batch_norm(train, self.dtype)(x))
+    x = nn.relu(_batch_norm(train, self.dtype, self.bn_momentum)(x))
     for i in range(stages - 1):
       feats //= 2
       x = UpConv4x4(feats, self.conv_impl, DCGAN_INIT, self.dtype, name=f"up{i}")(x)
-      x = nn.relu(_batch_norm(train, self.dtype)(x))
+      x = nn.relu(_batch_norm(train, self.dtype, self.bn_momentum)(x))
     x = UpConv4x4(self.channels, self.conv_impl, DCGAN_INIT, self.dtype, name="to_image")(x)
     return jnp.tanh(x).astype(jnp.float32)
 
@@ -62,6 +65,7 @@ class Discriminator(nn.Module):
   width: int = 64
   conv_impl: str = "subpixel"
   dtype: Any = None
+  bn_momentum: float = 0.9
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
@@ -71,7 +75,7 @@ class Discriminator(nn.Module):
     for i in range(stages):
       x = DownConv4x4(feats, self.conv_impl, DCGAN_INIT, self.dtype, name=f"down{i}")(x)
       if i > 0:  # no BatchNorm on the first layer (Radford et al.)
-        x = _batch_norm(train, self.dtype)(x)
+        x = _batch_norm(train, self.dtype, self.bn_momentum)(x)
       x = nn.leaky_relu(x, 0.2)
       feats *= 2
     # Last layer: Conv(k=4, s=1, p=0) on a 4x4 map is a dense map to one logit.

@@ -1,6 +1,6 @@
 """GRU language model (the seeds' news LM baseline): embed -> stacked GRUs -> vocabulary logits."""
 
-from typing import Optional
+from typing import Any, Optional
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -15,17 +15,18 @@ class GRULM(nn.Module):
   hidden: int = 256
   num_layers: int = 2
   dropout: float = 0.0
+  dtype: Any = None  # compute dtype (None: float32); params and the carries stay float32
 
   @nn.compact
   def __call__(self, tokens, carries: Optional[tuple] = None, *, train: bool = False):
-    x = nn.Embed(self.vocab_size, self.hidden, name="embed")(tokens)
+    x = nn.Embed(self.vocab_size, self.hidden, dtype=self.dtype, name="embed")(tokens)
     out_carries = []
     for i in range(self.num_layers):
-      rnn = nn.RNN(nn.GRUCell(self.hidden, name=f"gru_{i}"), return_carry=True)
+      rnn = nn.RNN(nn.GRUCell(self.hidden, dtype=self.dtype, name=f"gru_{i}"), return_carry=True)
       carry, x = rnn(x, initial_carry=None if carries is None else carries[i])
       out_carries.append(carry)
       x = nn.Dropout(self.dropout)(x, deterministic=not train)
-    return nn.Dense(self.vocab_size, name="head")(x).astype(jnp.float32), tuple(out_carries)
+    return nn.Dense(self.vocab_size, dtype=self.dtype, name="head")(x).astype(jnp.float32), tuple(out_carries)
 
   def zero_carries(self, batch: int) -> tuple:
     return tuple(jnp.zeros((batch, self.hidden), jnp.float32) for _ in range(self.num_layers))

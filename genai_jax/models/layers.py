@@ -158,3 +158,21 @@ class DownConv4x4(nn.Module):
     if self.dtype is not None:
       x, w = x.astype(self.dtype), w.astype(self.dtype)
     return down_conv_4x4(x, w.astype(x.dtype), self.impl)
+
+
+def activation(spec: str) -> Callable[[Array], Array]:
+  """An activation by name: 'relu', 'tanh', 'sigmoid', 'elu', 'gelu', 'leaky_relu' (slope 0.01,
+  PyTorch's default) or 'leaky_relu:SLOPE' (e.g. 'leaky_relu:0.2'). Config values use these."""
+  from genai_jax.errors import ConfigError  # layers stays importable without the package's rest
+  name, _, arg = spec.partition(":")
+  if name == "leaky_relu":
+    try:
+      slope = float(arg) if arg else 0.01
+    except ValueError:
+      raise ConfigError(f"bad activation {spec!r}; write e.g. 'leaky_relu:0.2'") from None
+    return lambda x: nn.leaky_relu(x, slope)
+  fns = {"relu": nn.relu, "tanh": jnp.tanh, "sigmoid": nn.sigmoid, "elu": nn.elu, "gelu": nn.gelu}
+  if name not in fns or arg:
+    raise ConfigError(f"unknown activation {spec!r}; use one of {sorted(fns)}, 'leaky_relu' or "
+                      f"'leaky_relu:SLOPE'")
+  return fns[name]

@@ -7,13 +7,14 @@ the parameters of p(x|z) per pixel, float32 [..., S, S, C * out_params]: Bernoul
 (``out_params=2``). Decoders accept extra leading axes (importance samples).
 """
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from genai_jax.models.layers import down_conv_4x4, up_conv_4x4
+from genai_jax.errors import ConfigError
+from genai_jax.models.layers import activation, down_conv_4x4, up_conv_4x4
 
 LOGVAR_BOUND = 10.0
 
@@ -29,30 +30,37 @@ def bound_logvar(raw: jax.Array, bound: float = LOGVAR_BOUND) -> jax.Array:
 
 
 class MLPEncoder(nn.Module):
+  """x -> Dense(h) + activation for each h in ``hidden`` -> two heads Dense(latent): mean and
+  logvar (the same linear map as one Dense(2 * latent) split in two)."""
   hidden: Sequence[int] = (500,)
   latent_size: int = 20
+  activation: str = "relu"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     h = x.reshape(x.shape[0], -1)
+    act = activation(self.activation)
     for i, width in enumerate(self.hidden):
-      h = nn.relu(nn.Dense(width, name=f"hidden{i}")(h))
+      h = act(nn.Dense(width, name=f"hidden{i}")(h))
     mean = nn.Dense(self.latent_size, name="mean")(h)
     logvar = bound_logvar(nn.Dense(self.latent_size, name="logvar")(h))
     return mean, logvar
 
 
 class MLPDecoder(nn.Module):
+  """z -> Dense(h) + activation for each h in ``hidden`` (in this order) -> Dense(S*S*C*out_params)."""
   hidden: Sequence[int] = (500,)
   image_size: int = 28
   channels: int = 1
   out_params: int = 1
+  activation: str = "relu"
 
   @nn.compact
   def __call__(self, z: jax.Array) -> jax.Array:
     h = z
-    for i, width in enumerate(reversed(tuple(self.hidden))):
-      h = nn.relu(nn.Dense(width, name=f"hidden{i}")(h))
+    act = activation(self.activation)
+    for i, width in enumerate(self.hidden):
+      h = act(nn.Dense(width, name=f"hidden{i}")(h))
     s, c = self.image_size, self.channels * self.out_params
     return nn.Dense(s * s * c, name="out")(h).reshape(*z.shape[:-1], s, s, c)
 
@@ -125,15 +133,20 @@ class VAE(nn.Module):
 
 
 def make_vae(name: str, *, image_size: int, channels: int, latent_size: int,
-             hidden: Sequence[int] = (500,), width: int = 32, dense: int = 256,
+             hidden: Sequence[int] = (500,), decoder_hidden: Optional[Sequence[int]] = None,
+             activation: str = "relu", width: int = 32, dense: int = 256,
              out_params: int = 1) -> VAE:
-  """The VAE ``name`` ('mlp' | 'conv'); raises ValueError for other names or sizes that do not fit."""
+  """The VAE ``name`` ('mlp' | 'conv'). The MLP decoder's hidden widths are ``decoder_hidden``,
+  or ``hidden`` reversed (a mirror of the encoder) when it is None. Raises ConfigError for other
+  names or sizes that do not fit."""
   if name == "mlp":
-    return VAE(MLPEncoder(tuple(hidden), latent_size),
-               MLPDecoder(tuple(hidden), image_size, channels, out_params))
+    dec = tuple(reversed(tuple(hidden))) if decoder_hidden is None else tuple(decoder_hidden)
+    return VAE(MLPEncoder(tuple(hidden), latent_size, activation),
+               MLPDecoder(dec, image_size, channels, out_params, activation))
   if name == "conv":
     if image_size % 4:
-      raise ValueError(f"the conv VAE needs image_size divisible by 4, got {image_size}")
+      raise ConfigError(f"the conv VAE needs model.image_size divisible by 4, got {image_size}; "
+                        f"set --config.model.image_size and --config.data.image_size")
     return VAE(ConvEncoder(width, dense, latent_size),
                ConvDecoder(width, dense, image_size, channels, out_params))
-  raise ValueError(f"unknown VAE model {name!r}")
+  raise ConfigError(f"unknown VAE model {name!r}; set --config.model.name to 'mlp' or 'conv'")

@@ -55,6 +55,15 @@ def gaussian_log_likelihood(mean: jax.Array, logvar: jax.Array, x: jax.Array,
   return _sum_event(ll, event_dims)
 
 
+def squared_error(mean: jax.Array, x: jax.Array, event_dims: int = 3) -> jax.Array:
+  """sum (x - mean)^2 over the last ``event_dims`` axes: the seeds' MSE reconstruction loss,
+  summed over pixels (per example, like the other terms). ``x`` broadcasts against ``mean``.
+
+  Equal to -log N(x; mean, 1/2) minus a constant, so it is an unnormalised Gaussian term.
+  """
+  return _sum_event(jnp.square(x - mean), event_dims)
+
+
 def reparameterize(key: jax.Array, mean: jax.Array, logvar: jax.Array,
                    num_samples: int | None = None) -> jax.Array:
   """z = mean + sigma * eps, eps ~ N(0, I): [B, D] -> [B, D], or [num_samples, B, D]."""

@@ -13,15 +13,45 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from genai_jax.models import dcgan, mlp_gan
+from genai_jax.models import dcgan, mlp_gan, registry
 from genai_jax.objectives import gan as gan_losses
 from genai_jax.tasks.base import Task
 from genai_jax.errors import ConfigError
 
+SHARED_KEYS = ("image_size", "channels", "z_dim", "dtype")  # read by every GAN model
+
+
+def _mlp(s):
+  mlp_gan._check_output(s["output"])
+  return (mlp_gan.MLPGenerator(s["g_hidden"], s["image_size"], s["channels"], s["activation"],
+                               s["output"], s["dtype"]),
+          mlp_gan.MLPDiscriminator(s["d_hidden"], s["activation"], s["output"], s["dtype"]))
+
+
+# name -> (G, D) builder and the model keys it reads (defaults: the reference networks).
 MODELS = {
-    "dcgan": (dcgan.Generator, dcgan.Discriminator),
-    "mlp": (mlp_gan.MLPGenerator, mlp_gan.MLPDiscriminator),
-    "conv": (mlp_gan.ConvGenerator, mlp_gan.ConvDiscriminator),
+    # Radford et al.'s DCGAN as the PyTorch example (BN momentum 0.1 in PyTorch terms).
+    "dcgan": registry.Entry(
+        lambda s: (dcgan.Generator(s["width"], s["image_size"], s["channels"], s["conv_impl"],
+                                   s["dtype"], s["bn_momentum"]),
+                   dcgan.Discriminator(s["width"], s["conv_impl"], s["dtype"], s["bn_momentum"])),
+        {"width": 64, "conv_impl": "subpixel", "bn_momentum": 0.9}),
+    "mlp": registry.Entry(_mlp, {"g_hidden": (256, 512, 1024), "d_hidden": (512, 256),
+                                 "activation": "leaky_relu:0.2", "output": "tanh"}),
+    "conv": registry.Entry(
+        lambda s: (mlp_gan.ConvGenerator(s["width"], s["image_size"], s["channels"],
+                                         s["bn_momentum"], s["dtype"]),
+                   mlp_gan.ConvDiscriminator(s["width"], s["bn_momentum"], s["dtype"])),
+        {"width": 64, "bn_momentum": 0.9}),
+    # The seeds' Keras conv GAN (Keras BN momentum 0.8 = flax 0.8 = PyTorch 0.2).
+    "keras_conv": registry.Entry(
+        lambda s: (mlp_gan.KerasConvGenerator(s["width"], s["kernel_size"], s["out_kernel"],
+                                              s["activation"], s["bn_momentum"], s["image_size"],
+                                              s["channels"], s["dtype"]),
+                   mlp_gan.KerasConvDiscriminator(s["width"], s["kernel_size"], s["activation"],
+                                                  s["dtype"])),
+        {"width": 128, "kernel_size": 5, "out_kernel": 7, "activation": "leaky_relu:0.01",
+         "bn_momentum": 0.8}),
 }
 
 
@@ -39,18 +69,9 @@ class GANState:
 
 
 def make_models(config) -> tuple[nn.Module, nn.Module]:
-  """(generator, discriminator) modules for ``config.model``."""
-  m = config.model
-  if m.name not in MODELS:
-    raise ConfigError(f"unknown GAN model {m.name!r}; set --config.model.name to one of {sorted(MODELS)}")
-  gen_cls, disc_cls = MODELS[m.name]
-  if m.name == "dcgan":
-    dtype = jnp.dtype(m.dtype) if m.dtype != "float32" else None
-    return (gen_cls(m.width, m.image_size, m.channels, m.conv_impl, dtype),
-            disc_cls(m.width, m.conv_impl, dtype))
-  if m.name == "mlp":
-    return gen_cls(tuple(m.g_hidden), m.image_size, m.channels), disc_cls(tuple(m.d_hidden))
-  return gen_cls(m.width, m.image_size, m.channels), disc_cls(m.width)
+  """(generator, discriminator) modules for ``config.model``, looked up in ``MODELS``; a model
+  key that is set but not read by the chosen model is a ConfigError."""
+  return registry.build("GAN", MODELS, config.model, SHARED_KEYS)
 
 
 def make_optimizer(opt) -> optax.GradientTransformation:

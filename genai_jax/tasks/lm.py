@@ -19,7 +19,7 @@ import optax
 from genai_jax import generate as gen
 from genai_jax.data import text
 from genai_jax.errors import ConfigError
-from genai_jax.models import gru, transformer
+from genai_jax.models import gru, registry, transformer
 from genai_jax.objectives import lm as lm_losses
 from genai_jax.tasks.base import Task
 
@@ -83,25 +83,48 @@ class LM:
     return "\n\n".join(blocks) + "\n"
 
 
+SHARED_KEYS = ("num_layers", "dropout", "dtype")  # read by every LM
+
+_TRANSFORMER_KEYS = {"num_heads": 6, "d_model": 384, "mlp_ratio": 4, "positions": "learned",
+                     "tie_embeddings": True, "use_bias": False, "attention_impl": ""}
+
+
+def _transformer(s):
+  if s["d_model"] % s["num_heads"]:
+    raise ConfigError(f"model.d_model={s['d_model']} is not divisible by model.num_heads="
+                      f"{s['num_heads']}; change one of them")
+  mlm = s["kind"] == "masked_lm"
+  return transformer.Transformer(transformer.TransformerConfig(
+      vocab_size=s["vocab_size"] + mlm, num_layers=s["num_layers"], num_heads=s["num_heads"],
+      d_model=s["d_model"], mlp_ratio=s["mlp_ratio"], max_len=s["seq_len"], dropout=s["dropout"],
+      positions=s["positions"], tie_embeddings=s["tie_embeddings"], causal=not mlm,
+      use_bias=s["use_bias"], dtype=jnp.dtype(s["dtype"] or jnp.float32).name,
+      attention_impl=s["attention_impl"] or None))
+
+
+# The LM registry is keyed by ``config.task`` (the kind of model), with the model keys each reads.
+MODELS = {
+    "causal_lm": registry.Entry(_transformer, _TRANSFORMER_KEYS),
+    "masked_lm": registry.Entry(_transformer, _TRANSFORMER_KEYS),
+    "gru_lm": registry.Entry(
+        lambda s: gru.GRULM(s["vocab_size"], s["gru_hidden"], s["num_layers"], s["dropout"],
+                            s["dtype"]),
+        {"gru_hidden": 512}),
+}
+
+
 def build(config) -> LM:
-  """The model, vocabulary and geometry of ``config`` (``config.task`` one of KINDS)."""
+  """The model, vocabulary and geometry of ``config`` (``config.task`` one of KINDS); a model key
+  the chosen kind does not read (e.g. gru_hidden for a transformer) is a ConfigError."""
   if config.task not in KINDS:
     raise ConfigError(f"unknown LM task {config.task!r}; set --config.task to one of {list(KINDS)}")
+  entry, settings = registry.settings("LM", MODELS, config.model, SHARED_KEYS, name=config.task,
+                                      name_key="task")
   vocab = text.vocabulary(config.data)
-  m, seq_len = config.model, config.data.seq_len
-  if config.task == "gru_lm":
-    model = gru.GRULM(vocab.size, m.gru_hidden, m.num_layers, m.dropout)
-    return LM(config.task, model, vocab, seq_len, -1)
-  if m.d_model % m.num_heads:
-    raise ConfigError(f"model.d_model={m.d_model} is not divisible by model.num_heads="
-                      f"{m.num_heads}; change one of them")
-  mlm = config.task == "masked_lm"
-  cfg = transformer.TransformerConfig(
-      vocab_size=vocab.size + mlm, num_layers=m.num_layers, num_heads=m.num_heads,
-      d_model=m.d_model, mlp_ratio=m.mlp_ratio, max_len=seq_len, dropout=m.dropout,
-      positions=m.positions, tie_embeddings=m.tie_embeddings, causal=not mlm, use_bias=m.use_bias,
-      dtype=m.dtype, attention_impl=m.attention_impl or None)
-  return LM(config.task, transformer.Transformer(cfg), vocab, seq_len, vocab.size if mlm else -1)
+  seq_len = config.data.seq_len
+  model = entry.build({**settings, "kind": config.task, "vocab_size": vocab.size,
+                       "seq_len": seq_len})
+  return LM(config.task, model, vocab, seq_len, vocab.size if config.task == "masked_lm" else -1)
 
 
 def make_optimizer(opt, num_steps: int) -> optax.GradientTransformation:

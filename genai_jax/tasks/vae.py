@@ -21,11 +21,17 @@ import ml_collections
 import optax
 
 from genai_jax.errors import ConfigError
+from genai_jax.models import registry
 from genai_jax.models import vae as vae_models
 from genai_jax.objectives import vae as vae_obj
 from genai_jax.tasks.base import Task
 
-LIKELIHOODS = ("bernoulli", "gaussian")
+# bernoulli: 0/1 pixels, a likelihood in nats. gaussian: continuous pixels, a learned per-pixel
+# variance (a density). bce: the seeds' binary cross-entropy on grey levels in [0, 1] (MNIST / 255)
+# and mse: the seeds' summed squared error of a sigmoid mean; both are the seeds' reconstruction
+# losses, not normalised likelihoods, so with them neg_elbo and nll_k are the seeds' objective
+# values, not bounds on -log p(x) in nats.
+LIKELIHOODS = ("bernoulli", "gaussian", "bce", "mse")
 BINARIZE = ("static", "dynamic", "none")
 _EVAL_BINARIZE_KEY = 0  # the test set's dynamic binarization: the same for every run and eval
 
@@ -54,22 +60,31 @@ def _check(config) -> None:
                       "--config.objective.binarize=none")
   if int(o.iw_samples) < 1:
     raise ConfigError(f"--config.objective.iw_samples={o.iw_samples} must be at least 1")
-  if m.name not in ("mlp", "conv"):
-    raise ConfigError(f"unknown VAE model {m.name!r}; set --config.model.name to 'mlp' or 'conv'")
-  if m.name == "conv" and m.image_size % 4:
-    raise ConfigError(f"the conv VAE needs model.image_size divisible by 4, got {m.image_size}; "
-                      f"set --config.model.image_size and --config.data.image_size")
+  if float(o.beta) < 0:
+    raise ConfigError(f"--config.objective.beta={o.beta} must be >= 0")
+  registry.settings("VAE", MODELS, m, SHARED_KEYS)  # unknown name or a key the model does not read
   if config.optimizer.name != "adam":
     raise ConfigError(f"unknown VAE optimizer {config.optimizer.name!r}; set "
                       f"--config.optimizer.name=adam")
 
 
+SHARED_KEYS = ("image_size", "channels", "latent_size")  # read by every VAE model
+
+# name -> the model keys it reads, with their defaults; the builder is vae_models.make_vae.
+MODELS = {
+    # decoder_hidden None: the encoder's hidden widths reversed (a mirror).
+    "mlp": registry.Entry(lambda s: vae_models.make_vae("mlp", **s),
+                          {"hidden": (500,), "decoder_hidden": None, "activation": "relu"}),
+    "conv": registry.Entry(lambda s: vae_models.make_vae("conv", **s), {"width": 32, "dense": 256}),
+}
+
+
 def make_model(config) -> vae_models.VAE:
-  m = config.model
-  return vae_models.make_vae(
-      m.name, image_size=m.image_size, channels=m.channels, latent_size=m.latent_size,
-      hidden=tuple(m.hidden), width=m.width, dense=m.dense,
-      out_params=2 if config.objective.likelihood == "gaussian" else 1)
+  """The VAE of ``config.model`` (looked up in ``MODELS``); the decoder emits two parameters per
+  pixel for the Gaussian likelihood (mean, log-variance) and one (a logit) otherwise."""
+  entry, settings = registry.settings("VAE", MODELS, config.model, SHARED_KEYS)
+  out_params = 2 if config.objective.likelihood == "gaussian" else 1
+  return entry.build({**settings, "out_params": out_params})
 
 
 def _square_side(n: int, cap: int = 8) -> int:
@@ -95,6 +110,7 @@ def _make_task(settings_json: str) -> Task:
   tx = optax.adam(config.optimizer.learning_rate, b1=config.optimizer.b1, b2=config.optimizer.b2)
   size, channels, latent = m.image_size, m.channels, m.latent_size
   gaussian = o.likelihood == "gaussian"
+  beta = float(o.beta)  # KL weight of the training loss (beta-VAE; 1: the ELBO)
 
   def binarize(x, key):
     """x float32 [B, S, S, C] in [0, 1] -> the data the likelihood models (0/1 for Bernoulli)."""
@@ -113,8 +129,10 @@ def _make_task(settings_json: str) -> Task:
   def log_likelihood(params, z, x):
     """log p(x|z) in nats: z [..., B, D], x [B, S, S, C] -> [..., B]."""
     out = model.apply({"params": params}, z, method="decode")
-    if not gaussian:
+    if o.likelihood in ("bernoulli", "bce"):  # the same formula; bce on grey levels (see LIKELIHOODS)
       return vae_obj.bernoulli_log_likelihood(out, x)
+    if o.likelihood == "mse":
+      return -vae_obj.squared_error(jax.nn.sigmoid(out), x)
     mean, raw_logvar = jnp.split(out, 2, axis=-1)
     return vae_obj.gaussian_log_likelihood(mean, vae_models.bound_logvar(raw_logvar), x)
 
@@ -134,7 +152,7 @@ def _make_task(settings_json: str) -> Task:
     mean, logvar = encode(params, x)
     z = vae_obj.reparameterize(key, mean, logvar)
     terms = vae_obj.elbo(log_likelihood(params, z, x), mean, logvar)
-    loss = -terms["elbo"].mean()  # nats per example
+    loss = (terms["recon"] + beta * terms["kl"]).mean()  # -ELBO (nats per example) at beta = 1
     return loss, {"loss": loss, "kl": terms["kl"].mean(), "recon": terms["recon"].mean()}
 
   def train_step(state: VAEState, batch):

@@ -4,7 +4,6 @@ Importing this package registers them with tfds; ``EMBEDDED`` maps name -> build
 """
 
 from genai_jax.data.builders.embedded_images import SkimageLfwFaces, SklearnDigits
-from genai_jax.data.builders.embedded_text import PythonDocsText, PythonStdlibText
+from genai_jax.data.builders.embedded_text import PydocTopics, PythonStdlibText
 
-EMBEDDED = {b.name: b for b in (SkimageLfwFaces, SklearnDigits, PythonStdlibText,
-                                 PythonDocsText)}
+EMBEDDED = {b.name: b for b in (SkimageLfwFaces, SklearnDigits, PythonStdlibText, PydocTopics)}
