@@ -41,7 +41,7 @@ def check_writable(workdir: str) -> None:
     raise UserError(f"--workdir={workdir} {where}, not a directory; pass a directory path")
   try:
     os.makedirs(path, exist_ok=True)
-    test = os.path.join(path, ".write_test")
+    test = os.path.join(path, f".write_test.{os.getpid()}")  # per process: hosts share it
     with open(test, "w") as f:
       f.write("ok")
     os.remove(test)
