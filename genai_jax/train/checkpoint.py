@@ -243,15 +243,12 @@ class Checkpoints:
   # -- repairs -----------------------------------------------------------------------------
 
   def _clean_interrupted_saves(self) -> None:
-    """Removes ``<step>.orbax-checkpoint-tmp*`` left by a save that was cut off, saying so."""
+    """Removes ``<step>.orbax-checkpoint-tmp*`` left by a save that was cut off, saying so.
+    Process 0 removes; every process then meets at one barrier (unconditionally: the others
+    may list the directory after the removal and see nothing)."""
     gfile = _fs(self.directory)
-    if not gfile.isdir(self.directory):
-      return
-    leftovers = sorted(n.rstrip("/") for n in gfile.listdir(self.directory) if _TMP in n)
-    if not leftovers:
-      return
-    if jax.process_index() == 0:
-      for name in leftovers:
+    if jax.process_index() == 0 and gfile.isdir(self.directory):
+      for name in sorted(n.rstrip("/") for n in gfile.listdir(self.directory) if _TMP in n):
         path = os.path.join(self.directory, name)
         print(f"warning: the save of checkpoint {name.split('.')[0]} was interrupted; removed "
               f"its unfinished files {path}", flush=True)
