@@ -104,7 +104,9 @@ def main():
   p.add_argument("--impl", default="subpixel", choices=["subpixel", "xla"])
   p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
   p.add_argument("--no-torch", action="store_true")
+  common.add_machine_args(p)
   a = p.parse_args()
+  others = common.check_machine(a.allow_busy)
 
   print(f"DCGAN {a.size}x{a.size} width {a.width}, batch {a.batch}, {a.steps} steps x {a.rounds} rounds; "
         f"jax {jax.__version__} on {jax.devices()[0].platform} x{jax.device_count()}, "
@@ -115,7 +117,8 @@ def main():
   if not a.no_torch:
     ref = common.torch_reference(lambda: torch_runner(a.batch, a.width, a.size), warmup=2)
   common.alternate_rounds(ours, ref, a.steps, a.rounds,
-                          lambda t: f"{a.batch * a.steps / t:8.1f} images/s")
+                          lambda t: f"{a.batch * a.steps / t:8.1f} images/s",
+                          others=others, allow_busy=a.allow_busy)
 
 
 if __name__ == "__main__":

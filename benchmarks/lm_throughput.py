@@ -175,7 +175,9 @@ def main():
   p.add_argument("--rounds", type=int, default=5)
   p.add_argument("--peak_tflops", type=float, default=None)
   p.add_argument("--no-torch", action="store_true")
+  common.add_machine_args(p)
   a = p.parse_args()
+  others = common.check_machine(a.allow_busy)
   for k, v in PRESETS[a.preset].items():
     if getattr(a, k) is None:
       setattr(a, k, v)
@@ -207,7 +209,8 @@ def main():
     return (f"{rate:9.0f} tokens/s, {rate * fpt / 1e12:.3g} TFLOP/s, "
             f"MFU {100 * rate * fpt / (peak * 1e12):.1f}%")
 
-  seconds = common.alternate_rounds(ours, ref, a.steps, a.rounds, describe)
+  seconds = common.alternate_rounds(ours, ref, a.steps, a.rounds, describe,
+                          others=others, allow_busy=a.allow_busy)
   print(f"median genai_jax: {describe(statistics.median(seconds)).strip()}", flush=True)
 
 

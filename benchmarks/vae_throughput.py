@@ -95,7 +95,9 @@ def main():
   p.add_argument("--rounds", type=int, default=5)
   p.add_argument("--torch-threads", type=int, default=0, help="PyTorch intra-op threads (0: its default)")
   p.add_argument("--no-torch", action="store_true")
+  common.add_machine_args(p)
   a = p.parse_args()
+  others = common.check_machine(a.allow_busy)
 
   print(f"MLP VAE 784-{a.hidden}-{a.latent}, batch {a.batch}, {a.steps} steps x {a.rounds} rounds; "
         f"jax {jax.__version__} on {jax.devices()[0].platform} x{jax.device_count()}", flush=True)
@@ -105,7 +107,8 @@ def main():
   if not a.no_torch:
     ref = common.torch_reference(
         lambda: torch_runner(a.batch, a.hidden, a.latent, a.torch_threads), warmup=5)
-  common.alternate_rounds(ours, ref, a.steps, a.rounds, lambda t: f"{a.steps / t:8.1f} steps/s")
+  common.alternate_rounds(ours, ref, a.steps, a.rounds, lambda t: f"{a.steps / t:8.1f} steps/s",
+                          others=others, allow_busy=a.allow_busy)
 
 
 if __name__ == "__main__":
