@@ -86,6 +86,9 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.data.eval_split = "validation"
   c.data.text_key = "text"
   c.data.vocab = "char"  # char (the dataset's characters) | byte
+  # Char vocabulary size, checked against the data; lets `python -m genai_jax.aot` build the model
+  # without the dataset (65 for tiny_shakespeare, as nanoGPT's). 0: read it from the data.
+  c.data.vocab_size = 0
   c.data.packing = "windows"  # windows (whole split in memory) | stream (sentence datasets)
   c.data.seq_len = 256  # context; windows hold seq_len + 1 tokens
   c.data.shards = 8  # stream packing only

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from genai_jax.data import pipelines
-from genai_jax.errors import ConfigError
+from genai_jax.errors import ConfigError, DatasetMissingError
 
 SEPARATOR = "\n"  # joins examples (files, sentences) in a split's token stream
 
@@ -82,9 +82,24 @@ class _Cfg(dict):
 
 
 def vocabulary(cfg) -> Vocab:
-  """The vocabulary of ``cfg`` (``config.data``): ``cfg.vocab`` is 'char' or 'byte'."""
-  return _cached_vocab(cfg.name, pipelines.data_dir(cfg), cfg.get("vocab", "char"),
-                       cfg.get("text_key", "text"))
+  """The vocabulary of ``cfg`` (``config.data``): ``cfg.vocab`` is 'char' or 'byte'.
+
+  A char vocabulary is read from the dataset. ``cfg.vocab_size`` > 0 states its size: checked
+  against the dataset when it is at hand, and otherwise a stand-in of that many placeholder
+  characters, so the model can be built and compiled from shapes alone (``genai_jax.aot`` on a
+  machine without the data; reading batches still needs the dataset).
+  """
+  kind, size = cfg.get("vocab", "char"), cfg.get("vocab_size", 0)
+  try:
+    vocab = _cached_vocab(cfg.name, pipelines.data_dir(cfg), kind, cfg.get("text_key", "text"))
+  except DatasetMissingError:
+    if kind != "char" or not size:
+      raise
+    return Vocab(tuple(chr(0xE000 + i) for i in range(size)))  # Unicode private-use placeholders
+  if size and size != vocab.size:
+    raise ConfigError(f"data.vocab_size={size} but {cfg.name!r} has {vocab.size} {kind} tokens; "
+                      f"set --config.data.vocab_size={vocab.size} (or 0 to read it from the data)")
+  return vocab
 
 
 @functools.lru_cache(maxsize=8)
