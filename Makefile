@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # DCGAN on the embedded LFW faces (2 CPU cores: ~5 min). Rerunning resumes from workdirs/demo.
+# A CPU demo: JAX_PLATFORMS=cpu (unless set) keeps the compile-only TPU/CUDA plugins of the aot
+# extra from printing their "no TPU / no CUDA" start-up errors.
 demo: $(STAMP)
-	$(VENV)/bin/python -m experiments.dcgan_celeba \
+	JAX_PLATFORMS=$${JAX_PLATFORMS:-cpu} $(VENV)/bin/python -m experiments.dcgan_celeba \
 	  --config=experiments/configs/dcgan_celeba.py:demo --workdir=workdirs/demo
 
 $(WEIGHTS): | $(STAMP)
