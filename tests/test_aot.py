@@ -6,6 +6,7 @@ import math
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 from unittest import mock
 
 import pytest
@@ -170,3 +171,19 @@ def test_vocab_size_stands_in_for_a_missing_char_dataset(tfds_dir):
   demo.vocab_size = real + 1
   with pytest.raises(ConfigError, match=f"vocab_size={real}"):
     text.vocabulary(demo)
+
+
+@pytest.mark.parametrize("start,limit", [(64, 3000), (1 << 20, 3000), (64, 4)])
+def test_batch_sweep_brackets_the_largest_fitting_batch(monkeypatch, start, limit):
+  # The search alone, over a fake compile that fits up to `limit` (real probes cost a compile each).
+  def fake_compile(config, topology):
+    return SimpleNamespace(fits=config.batch_size <= limit, batch_size=config.batch_size)
+  monkeypatch.setattr(report_lib, "compile_step", fake_compile)
+  config = tiny_gan_config(batch_size=start)
+  q = report_lib.batch_quantum(config, "v4-8")
+  assert q == 8  # lcm of 4 devices, 1 host and data.shards=8
+  best, fail, probes = report_lib.batch_sweep(config, "v4-8", resolution=16)
+  assert best % q == 0 and fail % q == 0 and best <= limit < fail
+  assert fail - best <= max(q, best // 16)
+  assert set(probes) >= {best, fail} - {0}
+  assert len(probes) <= 2 * math.log2(max(start, limit) / q) + 6
