@@ -162,7 +162,7 @@ def test_vocab_size_stands_in_for_a_missing_char_dataset(tfds_dir):
   from genai_jax.data import text
   from genai_jax.errors import ConfigError, DatasetMissingError
   cfg = gpt_shakespeare.get_config().data  # tiny_shakespeare: not prepared here
-  with pytest.raises(DatasetMissingError):
+  with pytest.raises(DatasetMissingError, match="--config.data.vocab_size=N"):
     text.vocabulary(cfg)
   cfg.vocab_size = 65
   assert text.vocabulary(cfg).size == 65

@@ -47,8 +47,7 @@ def main(argv) -> None:
   from genai_jax import errors
   from genai_jax.aot import report as report_lib
   config, topology = _CONFIG.value, _TOPOLOGY.value
-  title = flags.FLAGS["config"].config_filename if hasattr(flags.FLAGS["config"], "config_filename") \
-      else ""
+  title = flags.FLAGS["config"].config_filename  # file:preset as given
   with errors.friendly():
     report = report_lib.compile_step(config, topology)
     print(report_lib.table(report, title), flush=True)

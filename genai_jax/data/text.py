@@ -92,9 +92,12 @@ def vocabulary(cfg) -> Vocab:
   kind, size = cfg.get("vocab", "char"), cfg.get("vocab_size", 0)
   try:
     vocab = _cached_vocab(cfg.name, pipelines.data_dir(cfg), kind, cfg.get("text_key", "text"))
-  except DatasetMissingError:
-    if kind != "char" or not size:
+  except DatasetMissingError as e:
+    if kind != "char":
       raise
+    if not size:
+      raise DatasetMissingError(f"{e}; or, to build the model without the data (python -m "
+                                f"genai_jax.aot), state its vocabulary: --config.data.vocab_size=N") from e
     return Vocab(tuple(chr(0xE000 + i) for i in range(size)))  # Unicode private-use placeholders
   if size and size != vocab.size:
     raise ConfigError(f"data.vocab_size={size} but {cfg.name!r} has {vocab.size} {kind} tokens; "
