@@ -119,7 +119,7 @@ def _cost(compiled) -> tuple:
 
 
 def lower(config, devices):
-  """(jitted train step, mesh, lowered) of ``config`` on ``devices`` from shapes alone, built by
+  """(task, mesh, lowered train step) of ``config`` on ``devices`` from shapes alone, built by
   the functions ``train_and_evaluate`` uses."""
   import jax
   from genai_jax import config_utils, tasks
