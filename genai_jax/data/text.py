@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from genai_jax.data import pipelines
-from genai_jax.errors import ConfigError
+from genai_jax.errors import ConfigError, DatasetMissingError
 
 SEPARATOR = "\n"  # joins examples (files, sentences) in a split's token stream
 
@@ -143,14 +143,37 @@ class _Cfg(dict):
 def _word_opts(cfg) -> tuple:
   if cfg.get("vocab", "char") != "word":
     return ()
-  return (int(cfg.vocab_size), bool(cfg.get("lowercase", True)), cfg.get("train_split", "train"))
+  return (int(cfg.get("vocab_size", 0)) or 10_000, bool(cfg.get("lowercase", True)),
+          cfg.get("train_split", "train"))
 
 
 def vocabulary(cfg) -> Vocab:
   """The vocabulary of ``cfg`` (``config.data``): ``cfg.vocab`` is 'char', 'byte' or 'word'
-  (``WordVocab`` of ``cfg.vocab_size`` tokens from the train split, ``cfg.lowercase``)."""
-  return _cached_vocab(cfg.name, pipelines.data_dir(cfg), cfg.get("vocab", "char"),
-                       cfg.get("text_key", "text"), _word_opts(cfg))
+  (``WordVocab`` of ``cfg.vocab_size`` tokens, default 10,000, from the train split,
+  ``cfg.lowercase``).
+
+  A char vocabulary is read from the dataset. ``cfg.vocab_size`` > 0 states its size: checked
+  against the dataset when it is at hand, and otherwise a stand-in of that many placeholder
+  characters, so the model can be built and compiled from shapes alone (``genai_jax.aot`` on a
+  machine without the data; reading batches still needs the dataset).
+  """
+  kind, size = cfg.get("vocab", "char"), cfg.get("vocab_size", 0)
+  if kind == "word":
+    return _cached_vocab(cfg.name, pipelines.data_dir(cfg), kind, cfg.get("text_key", "text"),
+                         _word_opts(cfg))
+  try:
+    vocab = _cached_vocab(cfg.name, pipelines.data_dir(cfg), kind, cfg.get("text_key", "text"), ())
+  except DatasetMissingError as e:
+    if kind != "char":
+      raise
+    if not size:
+      raise DatasetMissingError(f"{e}; or, to build the model without the data (python -m "
+                                f"genai_jax.aot), state its vocabulary: --config.data.vocab_size=N") from e
+    return Vocab(tuple(chr(0xE000 + i) for i in range(size)))  # Unicode private-use placeholders
+  if size and kind == "char" and size != vocab.size:
+    raise ConfigError(f"data.vocab_size={size} but {cfg.name!r} has {vocab.size} {kind} tokens; "
+                      f"set --config.data.vocab_size={vocab.size} (or 0 to read it from the data)")
+  return vocab
 
 
 @functools.lru_cache(maxsize=8)

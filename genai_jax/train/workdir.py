@@ -20,7 +20,7 @@ CONFIG_FILE = "config.json"
 # Keys whose change makes a checkpoint unusable (different arrays), as dotted prefixes. The rest
 # (num_steps, learning rates, eval/log cadence, data paths) may change between resumes.
 STATE_KEYS = ("task", "model", "optimizer.name", "data.name", "data.image_size",
-              "data.channels", "data.seq_len", "data.vocab", "data.kind")
+              "data.channels", "data.seq_len", "data.vocab", "data.vocab_size", "data.kind")
 
 
 def _is_remote(path: str) -> bool:

@@ -1,0 +1,189 @@
+"""AOT compilation for accelerator topologies (genai_jax.aot) on this CPU: libtpu and the CUDA
+plugin (the `aot` extra) describe the devices; nothing runs on them. Each compile costs 10-30 s on
+2 cores, so the compiled reports are module fixtures shared by several assertions."""
+
+import math
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
+from unittest import mock
+
+import pytest
+
+from tests.helpers import tiny_gan_config
+
+pytest.importorskip("libtpu", reason="needs the compile-only plugins: pip install -e '.[aot]'")
+
+from genai_jax.aot import report as report_lib  # noqa: E402
+from genai_jax.aot import topologies  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FLOPS_CONFIG = {"model.width": 32, "batch_size": 64}  # wide enough that convolutions dominate
+
+
+def dcgan_step_flops(image_size: int, width: int, channels: int, z_dim: int, batch: int) -> int:
+  """Matmul/convolution FLOPs of one DCGAN train step (genai_jax.tasks.gan.train_step), by hand.
+
+  Counts 2 x multiply-accumulates of every convolution and dense layer as the model computes them
+  (genai_jax.models.dcgan with conv_impl='subpixel'), and nothing else (BatchNorm, activations,
+  losses and Adam are elementwise, a few percent here). A 4x4 stride-2 convolution to an
+  HxW output is 2*H*W*16*Cin*Cout per image; a 4x4 stride-2 transposed convolution from an hxw
+  input is 2*h*w*16*Cin*Cout, except that the sub-pixel form for more than 16 output channels
+  evaluates its 2x2 phase convolution on the (h+1)x(w+1) padded grid: 2*(h+1)*(w+1)*16*Cin*Cout.
+
+  Per layer, backward = weight gradient + input gradient, each as many FLOPs as the forward. The
+  step runs: G forward and backward (no input gradient for z); D forward and backward on the real
+  and on the fake batch for the D loss (weight gradients; input gradients except the first
+  layer's, which the images do not need); D forward on the fakes for the G loss with the input
+  gradient only (D is not updated by it). So: 3 G - G_project + 8 D - 2 D_first.
+  """
+  stages = int(math.log2(image_size)) - 2
+  feats = width * 2**(stages - 1)
+  g_project = 2 * z_dim * 16 * feats  # z -> 4x4xfeats
+  g, h = g_project, 4
+  for cout in [width * 2**(stages - 2 - i) for i in range(stages - 1)] + [channels]:
+    g += 2 * (h + 1)**2 * 16 * feats * cout if cout > 16 else 2 * h * h * 16 * feats * cout
+    feats, h = cout, 2 * h
+  d, h, cin, d_first = 0, image_size, channels, None
+  for i in range(stages):
+    layer = 2 * (h // 2)**2 * 16 * cin * (width * 2**i)
+    d_first = layer if d_first is None else d_first
+    d, h, cin = d + layer, h // 2, width * 2**i
+  d += 2 * 16 * cin  # 4x4xC -> one logit
+  return batch * (3 * g - g_project + 8 * d - 2 * d_first)
+
+
+@pytest.fixture(scope="module")
+def v4_dp():
+  """Tiny DCGAN, data parallel on v4-8, with the public state builders spied on."""
+  from genai_jax.train import state as state_lib
+  with mock.patch.object(state_lib, "compile_train_step", wraps=state_lib.compile_train_step) as c, \
+       mock.patch.object(state_lib, "sharded_init", wraps=state_lib.sharded_init) as i:
+    report = report_lib.compile_step(tiny_gan_config(**FLOPS_CONFIG), "v4-8")
+  return report, c, i
+
+
+@pytest.fixture(scope="module")
+def h100_fsdp():
+  """Tiny DCGAN on 8 H100s with the state sharded 2 ways (FLOPs reference compile skipped)."""
+  return report_lib.compile_step(tiny_gan_config(**{"mesh.fsdp": 2}), "h100x8",
+                                 reference_cost=False)
+
+
+def test_v4_compiles_the_training_step_through_the_public_builders(v4_dp):
+  report, compile_spy, init_spy = v4_dp
+  assert report.fits, report_lib.verdict(report)
+  assert report.mesh == {"data": 4, "fsdp": 1} and report.hosts == 1
+  assert compile_spy.call_count == 1 and init_spy.call_count == 1
+  mesh = compile_spy.call_args.args[1]
+  assert {d.device_kind for d in mesh.devices.flat} == {"TPU v4"}
+  # the state is donated, so XLA aliases it to the new state
+  assert 0 < report.alias_bytes <= report.argument_bytes
+  assert 0 < report.peak_bytes < topologies.CHIPS["v4"].hbm_bytes
+  assert report.roofline_seconds > 0 and report.ceiling > 0
+  assert report_lib.verdict(report) == "fits"
+
+
+def test_reported_flops_match_the_hand_count(v4_dp):
+  report, _, _ = v4_dp
+  c = tiny_gan_config(**FLOPS_CONFIG)
+  hand = dcgan_step_flops(c.model.image_size, c.model.width, c.model.channels, c.model.z_dim,
+                          c.batch_size)
+  xla = report.flops * report.devices  # per device -> whole step (the batch is split 4 ways)
+  assert abs(xla / hand - 1) < 0.10, (xla, hand)
+
+
+def test_data_parallel_all_reduces_fsdp_all_gathers(v4_dp, h100_fsdp):
+  dp, _, _ = v4_dp
+  assert dp.collectives["all-reduce"] > 0  # gradients and BatchNorm statistics
+  assert dp.collectives["all-gather"] == 0  # replicated weights need no gathering
+  assert h100_fsdp.mesh == {"data": 4, "fsdp": 2}
+  assert h100_fsdp.collectives["all-gather"] > 0  # sharded weights gathered where used
+
+
+def test_h100_node_compiles_and_checks_memory_itself(h100_fsdp):
+  r = h100_fsdp
+  assert r.chip.name.startswith("NVIDIA H100") and r.devices == 8
+  assert r.fits and r.oom is None
+  assert r.flops is None  # XLA:GPU reports no cost analysis; the CLI compiles a TPU reference
+  assert 0 < r.peak_bytes < r.chip.hbm_bytes
+  r.temp_bytes += r.chip.hbm_bytes  # GPU compiles only warn on overflow: the report decides
+  assert not r.fits and report_lib.verdict(r).startswith("does not fit: needs ")
+
+
+def _cli(*args, timeout=240):
+  env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
+  return subprocess.run([sys.executable, "-m", "genai_jax.aot", *args], cwd=REPO, env=env,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+def test_absurd_batch_does_not_fit_and_exits_2():
+  p = _cli("--config=experiments/configs/dcgan_celeba.py:demo", "--topology=v4-8",
+           "--config.model.width=8", "--config.model.image_size=16", "--config.data.image_size=16",
+           "--config.batch_size=4194304")
+  assert p.returncode == 2, p.stderr[-2000:]
+  verdict = p.stdout.strip().splitlines()[-1]
+  assert verdict.startswith("does not fit: needs ") and "of 32.0 GiB HBM per device" in verdict
+  assert "--config.batch_size" in verdict and "--config.mesh.fsdp" in verdict
+
+
+def test_unknown_topology_is_one_line_listing_the_valid_ones():
+  p = _cli("--config=experiments/configs/dcgan_celeba.py:demo", "--topology=v9-8", timeout=60)
+  assert p.returncode == 2
+  err = [line for line in p.stderr.splitlines() if line.startswith("error:")]
+  assert len(err) == 1 and "'v9-8'" in err[0]
+  assert all(name in err[0] for name in ("v4-8", "v4-32", "v5e-8", "v5e-16", "v5p-8", "v6e-8",
+                                         "h100x8"))
+
+
+def test_topology_table_matches_libtpu():
+  for name in ("v4-32", "v5e-8", "v5e-16", "v6e-8"):  # host counts decide the data split
+    found = topologies.devices(name)
+    topo = topologies.TOPOLOGIES[name]
+    assert len(found) == topo.devices
+    assert len({d.process_index for d in found}) == topo.hosts
+    assert topologies.DEVICE_KINDS[found[0].device_kind] == topo.chip
+
+
+def test_batch_spec_is_what_the_pipelines_yield(tfds_dir):
+  from experiments.configs import gpt_shakespeare, vae_mnist
+  from genai_jax.data import pipelines
+  for cfg, batch in ((vae_mnist.get_config("demo").data, 9),
+                     (gpt_shakespeare.get_config("demo").data, 4)):
+    spec = pipelines.batch_spec(cfg, batch)
+    real = next(pipelines.batches(cfg, cfg.train_split, batch, train=True))
+    assert {k: (v.shape, v.dtype) for k, v in spec.items()} == \
+        {k: (v.shape, v.dtype) for k, v in real.items()}
+
+
+def test_vocab_size_stands_in_for_a_missing_char_dataset(tfds_dir):
+  from experiments.configs import gpt_shakespeare
+  from genai_jax.data import text
+  from genai_jax.errors import ConfigError, DatasetMissingError
+  cfg = gpt_shakespeare.get_config().data  # tiny_shakespeare: not prepared here
+  with pytest.raises(DatasetMissingError, match="--config.data.vocab_size=N"):
+    text.vocabulary(cfg)
+  cfg.vocab_size = 65
+  assert text.vocabulary(cfg).size == 65
+  demo = gpt_shakespeare.get_config("demo").data  # embedded: the size is checked
+  real = text.vocabulary(demo).size
+  demo.vocab_size = real + 1
+  with pytest.raises(ConfigError, match=f"vocab_size={real}"):
+    text.vocabulary(demo)
+
+
+@pytest.mark.parametrize("start,limit", [(64, 3000), (1 << 20, 3000), (64, 4)])
+def test_batch_sweep_brackets_the_largest_fitting_batch(monkeypatch, start, limit):
+  # The search alone, over a fake compile that fits up to `limit` (real probes cost a compile each).
+  def fake_compile(config, topology):
+    return SimpleNamespace(fits=config.batch_size <= limit, batch_size=config.batch_size)
+  monkeypatch.setattr(report_lib, "compile_step", fake_compile)
+  config = tiny_gan_config(batch_size=start)
+  q = report_lib.batch_quantum(config, "v4-8")
+  assert q == 8  # lcm of 4 devices, 1 host and data.shards=8
+  best, fail, probes = report_lib.batch_sweep(config, "v4-8", resolution=16)
+  assert best % q == 0 and fail % q == 0 and best <= limit < fail
+  assert fail - best <= max(q, best // 16)
+  assert set(probes) >= {best, fail} - {0}
+  assert len(probes) <= 2 * math.log2(max(start, limit) / q) + 6
