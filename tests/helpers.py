@@ -12,6 +12,22 @@ def tiny_gan_config(**overrides):
   return override(c, overrides)
 
 
+# The CLI flags that give tiny_gan_config's shapes, for tests that run the experiment as a user would.
+TINY_FLAGS = ["--config=experiments/configs/dcgan_celeba.py:demo", "--config.model.width=8",
+              "--config.model.image_size=16", "--config.data.image_size=16",
+              "--config.batch_size=16", "--config.log_every=1", "--config.eval_every=100000",
+              "--config.num_samples=16"]
+
+
+def train_rows(workdir) -> dict:
+  """{step: (d_loss, g_loss)} of a GAN run's metrics.jsonl train rows (a step logged twice: last)."""
+  import json
+  import os
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    rows = [json.loads(line) for line in f]
+  return {r["step"]: (r["d_loss"], r["g_loss"]) for r in rows if r["split"] == "train"}
+
+
 def override(config, overrides: dict):
   """Sets dotted keys ({"data.name": ...}) on ``config``, as --config.KEY=VALUE would; returns it."""
   for k, v in overrides.items():

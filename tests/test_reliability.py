@@ -15,19 +15,7 @@ import pytest
 
 from genai_jax.train.loop import train_and_evaluate
 from tests.conftest import REPO
-from tests.helpers import tiny_gan_config
-
-TINY_FLAGS = ["--config=experiments/configs/dcgan_celeba.py:demo", "--config.model.width=8",
-              "--config.model.image_size=16", "--config.data.image_size=16",
-              "--config.batch_size=16", "--config.log_every=1", "--config.eval_every=100000",
-              "--config.num_samples=16"]
-
-
-def _train_rows(workdir):
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    rows = [json.loads(line) for line in f]
-  return {r["step"]: (r["d_loss"], r["g_loss"]) for r in rows if r["split"] == "train"}
-
+from tests.helpers import TINY_FLAGS, tiny_gan_config, train_rows as _train_rows
 
 def _free_port():
   with socket.socket() as s:
