@@ -28,6 +28,7 @@ def tiny_lm_config(preset="demo", **overrides):
   c.sample.update(prompt_len=4, length=8, iterations=4)
   c.update(batch_size=16, num_steps=6, log_every=1, eval_every=3, checkpoint_every=3,
            eval_batches=1, num_samples=2)
+  c.eval_gen.update(at_end=False, num_samples=8)  # tests opt in to generator metrics
   return override(c, overrides)
 
 
@@ -135,7 +136,7 @@ def compilation_cache(tmp_path):
 
 def test_train_resume_samples_and_sampling_cli(tfds_dir, tmp_path, compilation_cache):
   full, split = str(tmp_path / "full"), str(tmp_path / "split")
-  result = train_and_evaluate(tiny_lm_config(num_steps=6), full)
+  result = train_and_evaluate(tiny_lm_config(num_steps=6, **{"eval_gen.at_end": True}), full)
   assert {"loss", "eval/loss", "eval/bpc", "eval/accuracy"} <= set(result)
   assert result["eval/bpc"] == pytest.approx(result["eval/loss"] / math.log(2), rel=1e-5)
   with open(os.path.join(full, "metrics.jsonl")) as f:
@@ -147,6 +148,11 @@ def test_train_resume_samples_and_sampling_cli(tfds_dir, tmp_path, compilation_c
   samples = open(os.path.join(full, "samples", "latest.txt")).read()
   assert samples.count("=== sample") == 2 and os.path.exists(
       os.path.join(full, "samples", "step_0000003.txt"))
+  with open(os.path.join(full, "metrics.jsonl")) as f:
+    (gen,) = [r for r in map(json.loads, f) if r["split"] == "eval_gen"]  # at the end only
+  names = {"distinct_1", "distinct_2", "distinct_3", "self_bleu", "mem_8gram"}
+  assert gen["step"] == 6 and names | {f"real_{n}" for n in names} <= set(gen)
+  assert all(0 <= gen[k] <= 1 for k in gen if k not in ("step", "split"))
   train_and_evaluate(tiny_lm_config(num_steps=3), split)
   train_and_evaluate(tiny_lm_config(num_steps=6), split)  # resumes from checkpoint 3
   want, got = _losses(full), _losses(split)

@@ -30,6 +30,12 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.keep_checkpoints = 3
   c.num_samples = 64  # 8x8 grid from fixed noise
 
+  # Generator metrics in the loop (genai_jax.eval.runner): every N steps (0: never) and/or at the
+  # last step; metrics '' = the sample kind's defaults (fid,kid,pr,dc for images); real_split ''
+  # = data.train_split. `python -m genai_jax.eval` reads the same block for its defaults.
+  c.eval_gen = ml_collections.ConfigDict(
+      {"every": 0, "at_end": False, "num_samples": 500, "metrics": "", "real_split": ""})
+
   c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})
 
   c.model = ml_collections.ConfigDict()
@@ -73,6 +79,7 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     c.model.update(width=32, image_size=32, channels=1)
     c.data.update(name="skimage_lfw_faces", eval_split="test", image_size=32, channels=1,
                   random_flip=True)
+    c.eval_gen.update(at_end=True, num_samples=100)  # cheap: against the 90 training faces
   elif preset in ("mnist_mlp", "mnist_conv", "digits_demo"):
     c.batch_size = 64
     c.num_steps = 30_000
@@ -81,6 +88,7 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     if preset == "digits_demo":
       c.num_steps, c.eval_every, c.checkpoint_every, c.log_every = 3_000, 500, 500, 100
       c.data.name = "sklearn_digits"
+      c.eval_gen.update(at_end=True, num_samples=200, metrics="fid,kid,pr,dc,fcd")
   elif preset:
     raise ValueError(f"unknown preset {preset!r}; use one of: demo, mnist_mlp, mnist_conv, digits_demo")
   c.lock()  # a misspelt key is an error, not a silently ignored setting

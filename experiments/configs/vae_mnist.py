@@ -27,6 +27,9 @@ Presets (``--config=experiments/configs/vae_mnist.py:NAME``):
              2 CPU cores in a few minutes. See "Measured" below.
   conv_demo  The conv VAE on the same digits.
   manifold_demo  demo with a 2-D latent (writes manifold/).
+  faces_demo  A conv VAE with a Gaussian likelihood on the 90 embedded LFW face crops at 32x32
+             grayscale, the data and schedule of dcgan_celeba.py:demo, so the two families
+             compare on the same faces (README table).
 
 Measured on the embedded digits (2 shared CPU cores; the whole 297-digit test split, binarized
 with a fixed key; nats per 64-pixel digit; k = 5000):
@@ -52,6 +55,12 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.checkpoint_every = 1_000
   c.keep_checkpoints = 3
   c.num_samples = 64  # prior samples: an 8x8 grid from fixed noise
+
+  # Generator metrics in the loop (genai_jax.eval.runner): every N steps (0: never) and/or at the
+  # last step; metrics '' = the sample kind's defaults (fid,kid,pr,dc for images); real_split ''
+  # = data.train_split. `python -m genai_jax.eval` reads the same block for its defaults.
+  c.eval_gen = ml_collections.ConfigDict(
+      {"every": 0, "at_end": False, "num_samples": 500, "metrics": "", "real_split": ""})
 
   c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})
 
@@ -92,7 +101,20 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.data.demo_hint = "--config=experiments/configs/vae_mnist.py:demo"  # named when data is missing
 
   demos = ("demo", "conv_demo", "manifold_demo")
-  if preset == "mlp128":
+  if preset == "faces_demo":
+    # dcgan_celeba.py:demo's data and batch: 25x25 faces resized to 32x32, flipped, batch 64.
+    c.batch_size = 64
+    c.num_steps = 1_500
+    c.log_every = 50
+    c.eval_every = 250
+    c.checkpoint_every = 250
+    c.eval_batches = 1
+    c.model.update(name="conv", image_size=32, latent_size=32, width=32, dense=256)
+    c.objective.update(likelihood="gaussian", binarize="none", iw_samples=100, iw_chunk=100)
+    c.data.update(name="skimage_lfw_faces", eval_split="test", image_size=32, max_value=255,
+                  center_crop=True, random_flip=True)
+    c.eval_gen.update(at_end=True, num_samples=100)  # as dcgan_celeba.py:demo
+  elif preset == "mlp128":
     c.model.hidden = (128,)
   elif preset == "conv":
     c.model.name = "conv"
@@ -115,12 +137,13 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     c.model.update(image_size=8, hidden=(256,), latent_size=8)
     c.objective.update(binarize="dynamic", iw_samples=5000, iw_chunk=500)
     c.data.update(name="sklearn_digits", image_size=8, max_value=255, shards=3)
+    c.eval_gen.update(at_end=True, num_samples=200, metrics="fid,kid,pr,dc,fcd")
     if preset == "conv_demo":
       c.model.update(name="conv", width=32, dense=256)
     elif preset == "manifold_demo":
       c.model.latent_size = 2
   elif preset:
     raise ValueError(f"unknown preset {preset!r}; use one of: mlp128, conv, dynamic, manifold, "
-                     f"demo, conv_demo, manifold_demo")
+                     f"demo, conv_demo, manifold_demo, faces_demo")
   c.lock()  # a misspelt key is an error, not a silently ignored setting
   return c

@@ -1,4 +1,5 @@
-"""Evaluate a saved checkpoint: FID/KID/IS/precision/recall/density/coverage (and FCD-digits).
+"""Evaluate a saved checkpoint of any family: image metrics (FID/KID/IS/precision/recall/
+density/coverage, FCD-digits, GAN D accuracy) or text metrics (distinct-n, self-BLEU, memorisation).
 
   python -m genai_jax.eval.weights          # once: fetch + convert the FID Inception weights
   python -m genai_jax.eval --workdir=workdirs/demo \\
@@ -6,11 +7,14 @@
       [--metrics=fid,kid,is,pr,dc] [--step=N] [--real_split=train]
 
 Restores the latest (or ``--step``) checkpoint of ``--workdir`` with the run's config (the
-training run's ``--config`` and overrides: checkpoints hold arrays, not the config), generates
-``num_samples`` images, compares them with up to ``num_samples`` images of ``real_split``
-(default: the config's train split; reference features are cached per dataset/split/size/count),
+training run's ``--config`` and overrides: checkpoints hold arrays, not the config), draws
+``num_samples`` samples through the task's ``generate``, scores them by their kind (images:
+against up to ``num_samples`` images of ``real_split``, default the config's train split, with
+reference features cached per dataset/split/size/count; text: also on real held-out windows),
 prints the metrics and appends them to ``<workdir>/metrics.jsonl`` and TensorBoard as split
-``eval_gen`` at the checkpoint's step. Fully offline once the weights are converted.
+``eval_gen`` at the checkpoint's step. Unset flags come from the config's ``eval_gen`` block (and
+then the sample kind's defaults; see ``genai_jax.eval.runner``). Fully offline once the weights
+are converted.
 """
 
 import time
@@ -22,28 +26,16 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "The training run's co
                                           ":preset and the same --config.KEY overrides).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "The run's workdir (holds checkpoints/).")
-_NUM = flags.DEFINE_integer("num_samples", 500, "Generated images (and at most this many real ones).")
-_METRICS = flags.DEFINE_string("metrics", "fid,kid,is,pr,dc", "Comma-separated: fid,kid,is,pr,dc,fcd,dacc.")
+_NUM = flags.DEFINE_integer("num_samples", None, "Generated samples (and at most this many real "
+                            "ones); default: the config's eval_gen.num_samples.")
+_METRICS = flags.DEFINE_string("metrics", None, "Comma-separated; images: fid,kid,is,pr,dc,fcd,dacc; "
+                               "text: distinct,self_bleu,mem. Default: the config's eval_gen.metrics, "
+                               "else the sample kind's defaults.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
 _SPLIT = flags.DEFINE_string("real_split", None, "Real split to compare with (default: data.train_split).")
 _WEIGHTS = flags.DEFINE_string("weights", None, "Converted Inception .npz (default: the cache).")
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Feature-extraction batch (split over devices).")
 _SEED = flags.DEFINE_integer("seed", 0, "Noise seed of the generated set.")
-
-
-def evaluate_checkpoint(config, workdir: str, metrics, num_samples: int, step=None,
-                        real_split=None, weights_path=None, batch_size: int = 64, seed: int = 0):
-  """(step, {metric: float}, notes) for ``workdir``'s checkpoint ``step`` (default latest)."""
-  from genai_jax import config_utils
-  from genai_jax.eval import runner
-  from genai_jax.train import sharding
-  from genai_jax.train import state as state_lib
-  config_utils.validate(config)
-  mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
-  evaluator = runner.Evaluator(config, metrics, num_samples, mesh, real_split=real_split,
-                               weights_path=weights_path, batch_size=batch_size)
-  step, state = state_lib.restore(config, workdir, step, mesh)
-  return step, evaluator(state, seed), evaluator.notes
 
 
 def main(argv):
@@ -56,14 +48,15 @@ def main(argv):
     if _WORKDIR.value is None or _CONFIG.value is None:
       raise errors.ConfigError("pass --workdir=<run dir> and --config=<the run's config, e.g. "
                                "experiments/configs/dcgan_celeba.py:demo>")
+    from genai_jax.eval import runner
     from genai_jax.train import writers
     t0 = time.perf_counter()
-    step, results, notes = evaluate_checkpoint(
+    step, results, notes = runner.evaluate_checkpoint(
         _CONFIG.value, _WORKDIR.value, _METRICS.value, _NUM.value, _STEP.value, _SPLIT.value,
         _WEIGHTS.value, _BATCH.value, _SEED.value)
     for note in notes:
       print(f"note: {note}")
-    print(f"eval_gen step {step} ({_NUM.value} samples, {time.perf_counter() - t0:.0f}s) | " +
+    print(f"eval_gen step {step} ({time.perf_counter() - t0:.0f}s) | " +
           " | ".join(f"{k} {v:.4f}" for k, v in results.items()), flush=True)
     writer = writers.MetricWriter(_WORKDIR.value)
     writer.scalars(step, results, "eval_gen")

@@ -13,9 +13,10 @@ import ml_collections
 import numpy as np
 
 from genai_jax import config_utils
+from genai_jax import samples
 from genai_jax import tasks
 from genai_jax.data import pipelines
-from genai_jax.errors import NonFiniteLossError
+from genai_jax.errors import ConfigError, NonFiniteLossError
 from genai_jax.train import checkpoint as ckpt_lib
 from genai_jax.train import sharding
 from genai_jax.train import state as state_lib
@@ -38,35 +39,25 @@ def _evaluate(state, eval_step, eval_iter, mesh, num_batches: int) -> dict:
   return {k: float(v) / num_batches for k, v in jax.device_get(totals).items()}
 
 
-def _write_text(text: str, path: str) -> None:
-  import tensorflow as tf  # gfile writes to local paths and gs:// alike
-  tf.io.gfile.makedirs(os.path.dirname(path))
-  with tf.io.gfile.GFile(path, "w") as f:
-    f.write(text)
+def _eval_gen_due(config, step: int, is_last: bool) -> bool:
+  """Whether to evaluate the generator (``config.eval_gen``) at ``step``: every ``every`` steps
+  (0: never) and at the last step when ``every > 0`` or ``at_end``."""
+  g = config.get("eval_gen")
+  if not g:
+    return False
+  every = int(g.get("every", 0))
+  if every < 0:
+    raise ConfigError(f"--config.eval_gen.every={every} must be >= 0 (0 turns it off)")
+  return (every > 0 and (step % every == 0 or is_last)) or (is_last and bool(g.get("at_end", False)))
 
 
-def _write_samples(state, sample_fn, batch, writer, workdir: str, step: int,
-                   render_text=None) -> None:
-  """Writes each image set of ``sample_fn(state, batch)`` as ``<workdir>/<name>/{step_N,latest}.png``
-  (with ``render_text``: each token set as ``<workdir>/<name>/{step_N,latest}.txt``)."""
+def _write_samples(state, sample_fn, batch, writer, workdir: str, step: int) -> None:
+  """Writes each named set of ``sample_fn(state, batch)`` by its kind (``samples.write``)."""
   sets = jax.device_get(sample_fn(state, batch))
   if jax.process_index() != 0:
     return
-  for name, images in sets.items():
-    if render_text is not None:
-      text = render_text(np.asarray(images))
-      path = os.path.join(workdir, name, f"step_{step:07d}.txt")
-      _write_text(text, path)
-      _write_text(text, os.path.join(workdir, name, "latest.txt"))
-      logging.info("Wrote %s", path)
-      continue
-    images = np.asarray(images)
-    grid = writers.image_grid(images, cols=int(np.ceil(np.sqrt(len(images)))))
-    path = os.path.join(workdir, name, f"step_{step:07d}.png")
-    writers.save_png(grid, path)
-    writers.save_png(grid, os.path.join(workdir, name, "latest.png"))
-    writer.image(step, name, grid)
-    logging.info("Wrote %s", path)
+  for name, sample in sets.items():
+    logging.info("Wrote %s", samples.write(name, sample, workdir, step, writer))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -100,7 +91,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   eval_step = (jax.jit(task.eval_step, out_shardings=sharding.replicated(mesh))
                if task.eval_step and config.eval_batches > 0 else None)
   sample_fn = jax.jit(task.sample, out_shardings=sharding.replicated(mesh)) if task.sample else None
-
+  _eval_gen_due(config, 0, False)  # a bad eval_gen.every fails before training, not at its first use
   writer = writers.MetricWriter(workdir, enabled=is_main)
   if is_main and task.baselines is not None and start_step < config.num_steps:
     reference = task.baselines()  # host-side, whole splits: only the process that logs reads them
@@ -157,11 +148,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
           if sample_batch is None:  # the first eval batch, the same at every eval and on resume
             sample_batch = sharding.global_batch(next(pipelines.batches(
                 config.data, config.data.eval_split, config.batch_size, train=False)), mesh)
-          _write_samples(state, sample_fn, sample_batch, writer, workdir, step, task.render_text)
+          _write_samples(state, sample_fn, sample_batch, writer, workdir, step)
         writer.flush()
-      if "eval_gen" in config and (step % config.eval_gen.every == 0 or is_last):
+      if _eval_gen_due(config, step, is_last):
         from genai_jax.eval import runner  # loaded only by runs that ask for generator metrics
-        gen_metrics = runner.evaluate_in_loop(config, mesh, state, step)
+        gen_metrics = runner.evaluate_in_loop(config, mesh, state, step, task)
         writer.scalars(step, gen_metrics, "eval_gen")
         if is_main:
           print(f"eval_gen step {step} | " + " | ".join(f"{k} {v:.4f}" for k, v in gen_metrics.items()),
