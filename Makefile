@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# DCGAN on the embedded LFW faces (2 CPU cores: ~5 min). Rerunning resumes from workdirs/demo.
-demo: $(STAMP)
+# DCGAN on the embedded LFW faces (2 CPU cores: ~5 min), FID/KID/PR/DC at the end (hence the
+# Inception weights). Rerunning resumes from workdirs/demo.
+demo: $(STAMP) $(WEIGHTS)
 	$(VENV)/bin/python -m experiments.dcgan_celeba \
 	  --config=experiments/configs/dcgan_celeba.py:demo --workdir=workdirs/demo
 

@@ -305,14 +305,20 @@ def make_evaluator(config, mesh=None, task=None, **overrides) -> Evaluator:
                    text_unit=g.get("text_unit", "words"))
 
 
-def evaluate_in_loop(config, mesh, state, step: int, task=None) -> dict:
-  """The training loop's hook for a ``config.eval_gen`` block: the generator metrics of
-  ``state`` as floats, with a fixed noise seed so successive evaluations differ only by the model."""
+def loop_evaluator(config, mesh, task=None) -> Evaluator:
+  """The training run's Evaluator for ``config.eval_gen``, built once per (config, mesh): the
+  loop builds it before training, so missing weights or a bad metric fail at once."""
   key = (config.to_json(), id(mesh))
   if key not in _LOOP_EVALUATORS:
     _LOOP_EVALUATORS[key] = make_evaluator(config, mesh, task)
+  return _LOOP_EVALUATORS[key]
+
+
+def evaluate_in_loop(config, mesh, state, step: int, task=None) -> dict:
+  """The training loop's hook for a ``config.eval_gen`` block: the generator metrics of
+  ``state`` as floats, with a fixed noise seed so successive evaluations differ only by the model."""
   del step  # same noise at every evaluation
-  return _LOOP_EVALUATORS[key](state, seed=config.seed)
+  return loop_evaluator(config, mesh, task)(state, seed=config.seed)
 
 
 def evaluate_checkpoint(config, workdir: str, metrics=None, num_samples: Optional[int] = None,

@@ -3,7 +3,6 @@
 Host work never stalls the device: step N is dispatched before step N-1's metrics are fetched.
 """
 
-import os
 import time
 
 from absl import logging
@@ -51,6 +50,11 @@ def _eval_gen_due(config, step: int, is_last: bool) -> bool:
   return (every > 0 and (step % every == 0 or is_last)) or (is_last and bool(g.get("at_end", False)))
 
 
+def _eval_gen_enabled(config) -> bool:
+  """Whether the run evaluates its generator at all (a last step is due iff every > 0 or at_end)."""
+  return _eval_gen_due(config, 1, True)
+
+
 def _write_samples(state, sample_fn, batch, writer, workdir: str, step: int) -> None:
   """Writes each named set of ``sample_fn(state, batch)`` by its kind (``samples.write``)."""
   sets = jax.device_get(sample_fn(state, batch))
@@ -91,7 +95,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   eval_step = (jax.jit(task.eval_step, out_shardings=sharding.replicated(mesh))
                if task.eval_step and config.eval_batches > 0 else None)
   sample_fn = jax.jit(task.sample, out_shardings=sharding.replicated(mesh)) if task.sample else None
-  _eval_gen_due(config, 0, False)  # a bad eval_gen.every fails before training, not at its first use
+  if _eval_gen_enabled(config) and start_step < config.num_steps:
+    # Built before training: missing Inception weights or a bad metric fail now, not at the end.
+    from genai_jax.eval import runner  # loaded only by runs that ask for generator metrics
+    runner.loop_evaluator(config, mesh, task)
   writer = writers.MetricWriter(workdir, enabled=is_main)
   if is_main and task.baselines is not None and start_step < config.num_steps:
     reference = task.baselines()  # host-side, whole splits: only the process that logs reads them
