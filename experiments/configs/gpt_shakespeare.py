@@ -134,6 +134,7 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     c.eval_every = 2_000
     c.checkpoint_every = 2_000
     c.data.update(name="lm1b", eval_split="test", vocab="byte", packing="stream")
+    c.eval_gen.metrics = "distinct,self_bleu"  # mem would index all 30M training sentences
     c.model.update(num_layers=8, num_heads=8, d_model=512, dropout=0.0, positions="rope")
     c.optimizer.update(learning_rate=6e-4, min_learning_rate=6e-5, warmup_steps=1_000, b2=0.95)
     if preset == "gpt125m":

@@ -38,6 +38,9 @@ with a fixed key; nats per 64-pixel digit; k = 5000):
   conv_demo  conv VAE, same schedule: negative ELBO 22.68, NLL_5000 21.98 nats; 279 s wall.
 Both plateau after ~4,000 steps (no overfitting on the test split); samples/latest.png shows
 recognisable digits. Rerunning the same command resumes from the workdir's last checkpoint.
+The demos end with the generator metrics of their prior samples (FID/KID/precision/recall/
+density/coverage, and FCD-digits on digits; split eval_gen of metrics.jsonl), as the GAN demos
+do: the README compares the two families. During training: --config.eval_gen.every=N.
 """
 
 import ml_collections

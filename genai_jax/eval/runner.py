@@ -198,6 +198,9 @@ class Evaluator:
   def _image_metrics(self, state, seed: int) -> dict:
     fake = self._generate(state, self.num_samples, seed).images
     out = {}
+    if not self._refs and (self._inception is not None or self._fcd is not None):
+      self.notes.append(f"{len(fake)} generated images against {self.num_real()} real images of "
+                        f"the {self.real_split} split")
     if self._inception is not None:
       real = self._reference(self._inception_tag, self._inception)
       f = self._inception(fake)
