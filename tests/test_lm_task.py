@@ -204,3 +204,15 @@ def test_fsdp_layout_gives_the_same_loss_as_one_device(tfds_dir):
       mu = state.opt_state[1][0].mu["block_0"]["mlp"]["fc"]["kernel"]
       assert mu.value.sharding.spec == jax.sharding.PartitionSpec("fsdp", None)
   np.testing.assert_allclose(losses["data 2 x fsdp 4"], losses["1 device"], rtol=2e-5)
+
+
+@pytest.mark.parametrize("preset,length", [("demo", 1 + 8), ("mlm_demo", 16), ("gru_demo", 1 + 8)])
+def test_generate_draws_unconditional_token_samples(tfds_dir, preset, length):
+  """Task.generate (what the text metrics score): the start token, then sample.length new tokens
+  (masked LM: the rest of the window), as a Tokens kind that detokenises without the start."""
+  from genai_jax import samples
+  task = tasks.get_task(tiny_lm_config(preset))
+  state = jax.eval_shape(task.init, jax.random.PRNGKey(0))
+  out = jax.eval_shape(lambda s, k: task.generate(s, k, 3), state, jax.random.PRNGKey(0))
+  assert isinstance(out, samples.Tokens) and out.tokens.shape == (3, length)
+  assert out.prompt_len == 1 and out.tokens.dtype == np.int32
