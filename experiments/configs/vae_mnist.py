@@ -29,8 +29,9 @@ Presets (``--config=experiments/configs/vae_mnist.py:NAME``):
   manifold_demo  demo with a 2-D latent (writes manifold/).
   faces_demo  A conv VAE (16 latents, dynamic binarization) on the 90 embedded LFW face crops at
              32x32 grayscale, the data and schedule of dcgan_celeba.py:demo, so the two families
-             compare on the same faces (README table). Measured: 1,500 steps in 405 s on 2 busy
-             CPU cores; test negative ELBO 646 nats per 1,024-pixel face, flat from step 500.
+             compare on the same faces (README table). Measured: 1,500 steps in 405 s (461 s
+             wall) on 2 busy CPU cores; test negative ELBO 646 nats per 1,024-pixel face (the
+             10 test faces, k = 100), flat from step 500.
 
 Measured on the embedded digits (2 shared CPU cores; the whole 297-digit test split, binarized
 with a fixed key; nats per 64-pixel digit; k = 5000):
