@@ -15,10 +15,10 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet -e '.[dev,aot]'  # aot: the AOT tests compile for TPU/GPU
 	touch $(STAMP)
 
-# DCGAN on the embedded LFW faces (2 CPU cores: ~5 min). Rerunning resumes from workdirs/demo.
-# A CPU demo: JAX_PLATFORMS=cpu (unless set) keeps the compile-only TPU/CUDA plugins of the aot
-# extra from printing their "no TPU / no CUDA" start-up errors.
-demo: $(STAMP)
+# DCGAN on the embedded LFW faces (2 CPU cores: ~5 min), FID/KID/PR/DC at the end (hence the
+# Inception weights). Rerunning resumes from workdirs/demo. JAX_PLATFORMS=cpu (unless set) keeps
+# the compile-only TPU/CUDA plugins of the aot extra from printing their start-up errors.
+demo: $(STAMP) $(WEIGHTS)
 	JAX_PLATFORMS=$${JAX_PLATFORMS:-cpu} $(VENV)/bin/python -m experiments.dcgan_celeba \
 	  --config=experiments/configs/dcgan_celeba.py:demo --workdir=workdirs/demo
 

@@ -123,7 +123,6 @@ def test_converted_network_matches_stored_pytorch_values(inception_weights):
 def test_loop_hook_and_cli_write_eval_gen_metrics(tfds_dir, tmp_path, capsys, monkeypatch):
   """A tiny digits GAN with an eval_gen block (FCD-digits + held-out D accuracy, no Inception:
   too slow for CPU tests); then the CLI on its checkpoint."""
-  import ml_collections
   from genai_jax.train.loop import train_and_evaluate
   from tests.helpers import tiny_gan_config
   monkeypatch.setenv("GENAI_JAX_CACHE", str(tmp_path / "cache"))
@@ -131,8 +130,7 @@ def test_loop_hook_and_cli_write_eval_gen_metrics(tfds_dir, tmp_path, capsys, mo
   monkeypatch.setattr(classifier, "train", _quick_train(classifier.train))
   config = tiny_gan_config(**{"data.name": "sklearn_digits", "data.center_crop": False,
                               "data.random_flip": False})
-  config.unlock()
-  config.eval_gen = ml_collections.ConfigDict({"every": 3, "num_samples": 32, "metrics": "fcd,dacc"})
+  config.eval_gen.update(every=3, num_samples=32, metrics="fcd,dacc")
   workdir = str(tmp_path / "run")
   train_and_evaluate(config, workdir)
   records = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
@@ -142,7 +140,7 @@ def test_loop_hook_and_cli_write_eval_gen_metrics(tfds_dir, tmp_path, capsys, mo
   # two in-loop evaluations, one compilation of the sampler and of D
   from genai_jax.eval import runner
   (evaluator,) = [e for e in runner._LOOP_EVALUATORS.values() if e.config is config]
-  assert evaluator._generator._cache_size() == 1 and evaluator._discriminator._cache_size() == 1
+  assert evaluator._sampler._cache_size() == 1 and evaluator._discriminator._cache_size() == 1
   step, results, notes = runner.evaluate_checkpoint(config, workdir, "fcd,dacc", 32)
   assert step == 6 and set(results) >= {"fcd_digits", "d_acc"} and "not FID" in notes[0]
   np.testing.assert_allclose(results["fcd_digits"], gen[1]["fcd_digits"], rtol=1e-4)
@@ -157,3 +155,71 @@ def test_unknown_metric_is_one_line_config_error():
   from genai_jax.eval import runner
   with pytest.raises(ConfigError, match="choose from"):
     runner.parse_metrics("fid,fdi")
+
+
+# --- text metrics: each against a case computed by hand ------------------------------------------
+
+def test_distinct_n_counts_unique_ngrams_over_all_samples():
+  from genai_jax.eval import text_metrics as tm
+  s = [list("abab"), list("ac")]
+  # unigrams a b a b a c: 3 unique of 6; bigrams ab ba ab ac: 3 of 4; trigrams aba bab: 2 of 2
+  assert [tm.distinct_n(s, n) for n in (1, 2, 3)] == [0.5, 0.75, 1.0]
+  assert tm.distinct_n([[1]], 2) == 0.0
+
+
+def test_bleu_clipping_smoothing_and_brevity_by_hand():
+  from genai_jax.eval import text_metrics as tm
+  # p1..p4 = 4/5, 3/4, 2/3, 1/2; equal lengths: no brevity penalty
+  assert tm.bleu([1, 2, 3, 4, 5], [[1, 2, 3, 4, 6]]) == pytest.approx((4/5 * 3/4 * 2/3 * 1/2) ** 0.25)
+  # clipped: 1 appears twice in the reference; no 3- or 4-gram matches -> 0.1 / count
+  assert tm.bleu([1, 1, 1, 1], [[1, 1]]) == pytest.approx((2/4 * 1/3 * 0.1/2 * 0.1/1) ** 0.25)
+  # shorter than the (closest) reference: exp(1 - 4/2); no 3-/4-grams at all -> 0.1 / 1
+  assert tm.bleu([1, 2], [[1, 2, 3, 4], [9] * 7]) == pytest.approx(
+      np.exp(1 - 4 / 2) * (1 * 1 * 0.1 * 0.1) ** 0.25)
+
+
+def test_self_bleu_scores_each_sample_against_the_others():
+  from genai_jax.eval import text_metrics as tm
+  s = [[1, 2, 3, 4], [1, 2, 3, 4], [5, 6, 7, 8]]
+  # the twins match each other fully (1.0); the third matches nothing: 0.1 / (4, 3, 2, 1)
+  third = (0.1 / 4 * 0.1 / 3 * 0.1 / 2 * 0.1 / 1) ** 0.25
+  assert tm.self_bleu(s) == pytest.approx((1 + 1 + third) / 3)
+  rng = np.random.default_rng(0)  # the linear-time version equals the definition
+  s = [list(rng.integers(0, 5, rng.integers(2, 15))) for _ in range(12)]
+  assert tm.self_bleu(s) == pytest.approx(np.mean([tm.bleu(x, s[:i] + s[i + 1:])
+                                                   for i, x in enumerate(s)]))
+
+
+def test_memorisation_is_the_share_of_ngrams_found_verbatim():
+  from genai_jax.eval import text_metrics as tm
+  index = tm.NgramIndex(np.arange(1, 10), 3)  # train: 1 2 ... 9
+  # (1,2,3) found; (2,3,9), (3,9,9) not; (7,8,9) found; the 2-token sample has no 3-gram
+  assert tm.memorisation([np.array([1, 2, 3, 9, 9]), np.array([7, 8, 9]), np.array([4, 5])],
+                         index) == pytest.approx(2 / 4)
+  words = tm.WordIds()
+  np.testing.assert_array_equal(words("to be or not to be"), [0, 1, 2, 3, 0, 1])
+
+
+def test_vae_eval_gen_in_loop_and_cli_and_dacc_needs_a_discriminator(tfds_dir, tmp_path, monkeypatch):
+  """The generator metrics run for a VAE exactly as for a GAN (FCD-digits here: Inception is too
+  slow for CPU tests); dacc, which needs a discriminator, is a one-line error."""
+  from genai_jax.errors import ConfigError
+  from genai_jax.eval import classifier, runner
+  from genai_jax.train.loop import train_and_evaluate
+  from tests.test_vae import tiny_vae_config
+  monkeypatch.setenv("GENAI_JAX_CACHE", str(tmp_path / "cache"))
+  monkeypatch.setattr(classifier, "train", _quick_train(classifier.train))
+  config = tiny_vae_config(**{"eval_gen.every": 3, "eval_gen.num_samples": 32,
+                              "eval_gen.metrics": "fcd"})
+  workdir = str(tmp_path / "vae")
+  train_and_evaluate(config, workdir)
+  gen = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
+  gen = [r for r in gen if r["split"] == "eval_gen"]
+  assert [r["step"] for r in gen] == [3, 6] and all(r["fcd_digits"] > 0 for r in gen)
+  step, results, _ = runner.evaluate_checkpoint(config, workdir)  # the block's metrics
+  assert step == 6
+  np.testing.assert_allclose(results["fcd_digits"], gen[1]["fcd_digits"], rtol=1e-4)
+  with pytest.raises(ConfigError, match="dacc needs a discriminator"):
+    runner.evaluate_checkpoint(config, workdir, metrics="fcd,dacc")
+  with pytest.raises(ConfigError, match="choose from fid,kid"):
+    runner.evaluate_checkpoint(config, workdir, metrics="self_bleu")

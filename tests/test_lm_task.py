@@ -28,6 +28,7 @@ def tiny_lm_config(preset="demo", **overrides):
   c.sample.update(prompt_len=4, length=8, iterations=4)
   c.update(batch_size=16, num_steps=6, log_every=1, eval_every=3, checkpoint_every=3,
            eval_batches=1, num_samples=2)
+  c.eval_gen.update(at_end=False, num_samples=8)  # tests opt in to generator metrics
   c = override(c, overrides)
   # Shrink only the chosen model's own keys: a key the model does not read is an error.
   if c.task == "gru_lm":
@@ -141,7 +142,7 @@ def compilation_cache(tmp_path):
 
 def test_train_resume_samples_and_sampling_cli(tfds_dir, tmp_path, compilation_cache):
   full, split = str(tmp_path / "full"), str(tmp_path / "split")
-  result = train_and_evaluate(tiny_lm_config(num_steps=6), full)
+  result = train_and_evaluate(tiny_lm_config(num_steps=6, **{"eval_gen.at_end": True}), full)
   assert {"loss", "eval/loss", "eval/bpc", "eval/accuracy"} <= set(result)
   assert result["eval/bpc"] == pytest.approx(result["eval/loss"] / math.log(2), rel=1e-5)
   with open(os.path.join(full, "metrics.jsonl")) as f:
@@ -153,6 +154,11 @@ def test_train_resume_samples_and_sampling_cli(tfds_dir, tmp_path, compilation_c
   samples = open(os.path.join(full, "samples", "latest.txt")).read()
   assert samples.count("=== sample") == 2 and os.path.exists(
       os.path.join(full, "samples", "step_0000003.txt"))
+  with open(os.path.join(full, "metrics.jsonl")) as f:
+    (gen,) = [r for r in map(json.loads, f) if r["split"] == "eval_gen"]  # at the end only
+  names = {"distinct_1", "distinct_2", "distinct_3", "self_bleu", "mem_8gram"}
+  assert gen["step"] == 6 and names | {f"real_{n}" for n in names} <= set(gen)
+  assert all(0 <= gen[k] <= 1 for k in gen if k not in ("step", "split"))
   train_and_evaluate(tiny_lm_config(num_steps=3), split)
   train_and_evaluate(tiny_lm_config(num_steps=6), split)  # resumes from checkpoint 3
   want, got = _losses(full), _losses(split)
@@ -204,3 +210,15 @@ def test_fsdp_layout_gives_the_same_loss_as_one_device(tfds_dir):
       mu = state.opt_state[1][0].mu["block_0"]["mlp"]["fc"]["kernel"]
       assert mu.value.sharding.spec == jax.sharding.PartitionSpec("fsdp", None)
   np.testing.assert_allclose(losses["data 2 x fsdp 4"], losses["1 device"], rtol=2e-5)
+
+
+@pytest.mark.parametrize("preset,length", [("demo", 1 + 8), ("mlm_demo", 16), ("gru_demo", 1 + 8)])
+def test_generate_draws_unconditional_token_samples(tfds_dir, preset, length):
+  """Task.generate (what the text metrics score): the start token, then sample.length new tokens
+  (masked LM: the rest of the window), as a Tokens kind that detokenises without the start."""
+  from genai_jax import samples
+  task = tasks.get_task(tiny_lm_config(preset))
+  state = jax.eval_shape(task.init, jax.random.PRNGKey(0))
+  out = jax.eval_shape(lambda s, k: task.generate(s, k, 3), state, jax.random.PRNGKey(0))
+  assert isinstance(out, samples.Tokens) and out.tokens.shape == (3, length)
+  assert out.prompt_len == 1 and out.tokens.dtype == np.int32

@@ -28,6 +28,7 @@ def tiny_vae_config(preset="demo", **overrides):
   c.data.update(shards=8)
   c.update(batch_size=16, num_steps=6, log_every=1, eval_every=3, checkpoint_every=3,
            num_samples=16, eval_batches=1)
+  c.eval_gen.update(at_end=False)  # tests opt in to generator metrics
   c = override(c, overrides)
   # Shrink only the chosen model's own keys: a key the model does not read is an error.
   if c.model.name == "conv":
@@ -143,6 +144,9 @@ def test_eval_nll_k_is_at_most_neg_elbo(trained_mlp):
 
 
 def _check_sample_sets(sets, manifold, binary=True):
+  from genai_jax import samples
+  assert all(isinstance(v, samples.Images) for v in sets.values())
+  sets = {k: v.images for k, v in sets.items()}
   want = {"samples": (16, 8, 8, 1), "reconstructions": (16, 8, 8, 1),
           "interpolations": (64, 8, 8, 1)}
   if manifold:
@@ -178,7 +182,7 @@ def test_conv_vae_with_gaussian_likelihood_trains_and_samples():
   assert out.shape == (3, 5, 8, 8, 2)  # per pixel: mean and log-variance
   sets = jax.jit(task.sample)(state, _digits_batch())
   _check_sample_sets(sets, manifold=False, binary=False)
-  rec = np.asarray(sets["reconstructions"]).reshape(2, 2, 4, 8, 8, 1)
+  rec = np.asarray(sets["reconstructions"].images).reshape(2, 2, 4, 8, 8, 1)
   np.testing.assert_allclose(rec[:, 0].reshape(8, 8, 8, 1), _digits_batch()["image"][:8], atol=1e-6)
 
 

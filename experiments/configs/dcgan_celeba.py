@@ -9,10 +9,16 @@ the PyTorch example's curves.
 Presets (``--config=experiments/configs/dcgan_celeba.py:NAME``):
   demo         DCGAN, 32x32 grayscale, on the 90 LFW face crops that ship with scikit-image; 2 CPU
                cores in about 5 minutes. Expect face-like samples (eyes, nose, mouth) by step 1500.
+               Ends with FID/KID/precision/recall/density/coverage of 100 samples against the 90
+               training faces (split eval_gen of metrics.jsonl; README has a 500-sample table).
   mnist_mlp    An MLP GAN (G 256-512-1024, D 512-256, LeakyReLU 0.2) on tfds mnist (28x28), batch 64,
                30k steps. The seeds' own networks, exactly, are in seed_gans.py.
   mnist_conv   A small conv GAN on tfds mnist.
-  digits_demo  The MLP GAN on scikit-learn's 8x8 digits, upsampled to 28x28; CPU, ~2 minutes.
+  digits_demo  The MLP GAN on scikit-learn's 8x8 digits, upsampled to 28x28; CPU, ~2 minutes;
+               ends with the image metrics and FCD-digits of 200 samples.
+
+Generator metrics during training: --config.eval_gen.every=N (and .num_samples, .metrics); see
+genai_jax/eval/runner.py for the names.
 """
 
 import ml_collections
@@ -35,6 +41,12 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.checkpoint_every = 1_000
   c.keep_checkpoints = 3
   c.num_samples = 64  # 8x8 grid from fixed noise
+
+  # Generator metrics in the loop (genai_jax.eval.runner): every N steps (0: never) and/or at the
+  # last step; metrics '' = the sample kind's defaults (fid,kid,pr,dc for images); real_split ''
+  # = data.train_split. `python -m genai_jax.eval` reads the same block for its defaults.
+  c.eval_gen = ml_collections.ConfigDict(
+      {"every": 0, "at_end": False, "num_samples": 500, "metrics": "", "real_split": ""})
 
   c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})
 
@@ -91,6 +103,7 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     c.model.update(width=32, image_size=32, channels=1)
     c.data.update(name="skimage_lfw_faces", eval_split="test", image_size=32, channels=1,
                   random_flip=True)
+    c.eval_gen.update(at_end=True, num_samples=100)  # cheap: against the 90 training faces
   elif preset in ("mnist_mlp", "mnist_conv", "digits_demo"):
     c.batch_size = 64
     c.num_steps = 30_000
@@ -99,6 +112,7 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     if preset == "digits_demo":
       c.num_steps, c.eval_every, c.checkpoint_every, c.log_every = 3_000, 500, 500, 100
       c.data.name = "sklearn_digits"
+      c.eval_gen.update(at_end=True, num_samples=200, metrics="fid,kid,pr,dc,fcd")
   elif preset:
     raise ValueError(f"unknown preset {preset!r}; use one of: demo, mnist_mlp, mnist_conv, digits_demo")
   c.lock()  # a misspelt key is an error, not a silently ignored setting

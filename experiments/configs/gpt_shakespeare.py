@@ -68,6 +68,14 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.keep_checkpoints = 3
   c.num_samples = 4
 
+  # Generator metrics in the loop (genai_jax.eval.runner): every N steps (0: never) and/or at the
+  # last step; metrics '' = distinct,self_bleu,mem (distinct-1/2/3, self-BLEU-4, share of 8-grams
+  # found verbatim in the train split), each also on real eval-split windows of the same length;
+  # text_unit: whitespace 'words' or model 'tokens'. `python -m genai_jax.eval` reads it too.
+  c.eval_gen = ml_collections.ConfigDict(
+      {"every": 0, "at_end": False, "num_samples": 64, "metrics": "", "real_split": "",
+       "text_unit": "words"})
+
   c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})
 
   # The model is chosen by c.task (the registry genai_jax.tasks.lm.MODELS). Read by every LM:
@@ -143,6 +151,7 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     c.optimizer.update(learning_rate=2e-3, min_learning_rate=2e-4)
     c.data.update(name="python_stdlib_text", seq_len=128)
     c.sample.update(prompt_len=24, length=96)
+    c.eval_gen.update(at_end=True, num_samples=32)
 
   if preset in ("", "baby_gpt", "demo"):
     pass
@@ -188,6 +197,7 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     c.eval_every = 2_000
     c.checkpoint_every = 2_000
     c.data.update(name="lm1b", eval_split="test", vocab="byte", packing="stream")
+    c.eval_gen.metrics = "distinct,self_bleu"  # mem would index all 30M training sentences
     c.model.update(num_layers=8, num_heads=8, d_model=512, dropout=0.0, positions="rope")
     c.optimizer.update(learning_rate=6e-4, min_learning_rate=6e-5, warmup_steps=1_000, b2=0.95)
     if preset == "gpt125m":

@@ -1,0 +1,10 @@
+"""Datasets: tfds pipelines (``pipelines``), text streams (``text``), embedded builders."""
+
+# data.kind -> the key under which the pipeline's batches hold the real samples. Tasks read the
+# batch through this, so one task (e.g. the GAN) trains on any kind whose shapes its model takes.
+BATCH_KEYS = {"image": "image", "text": "tokens"}
+
+
+def batch_key(data_cfg) -> str:
+  """The batch key of ``data_cfg.kind`` (default 'image')."""
+  return BATCH_KEYS[data_cfg.get("kind", "image")]

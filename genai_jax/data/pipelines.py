@@ -14,7 +14,7 @@ import jax
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from genai_jax.data import builders
+from genai_jax.data import BATCH_KEYS, builders
 from genai_jax.errors import ConfigError, DataError, DatasetMissingError
 
 # JAX owns the accelerators; TensorFlow only feeds the host.
@@ -242,7 +242,7 @@ def image_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int 
 
   stream = sharded_batches(cfg, split, global_batch, key, decode, train=train, seed=seed,
                            start_step=start_step)  # not a generator: config errors raise here
-  return ({"image": b[key]} for b in stream)
+  return ({BATCH_KEYS["image"]: b[key]} for b in stream)
 
 
 def text_batches(cfg, split: str, global_batch: int, **kw) -> Iterator[dict]:

@@ -1,4 +1,5 @@
-"""Evaluate a saved checkpoint: FID/KID/IS/precision/recall/density/coverage (and FCD-digits).
+"""Evaluate a saved checkpoint of any family: image metrics (FID/KID/IS/precision/recall/
+density/coverage, FCD-digits, GAN D accuracy) or text metrics (distinct-n, self-BLEU, memorisation).
 
   python -m genai_jax.eval.weights          # once: fetch + convert the FID Inception weights
   python -m genai_jax.eval --workdir=workdirs/demo [--num_samples=500] \\
@@ -6,10 +7,12 @@
 
 Restores the latest (or ``--step``) checkpoint of ``--workdir`` with the config the run recorded
 in ``<workdir>/config.json`` (or ``--config=FILE:PRESET`` plus the run's overrides, for runs
-without one), generates ``num_samples`` samples, compares them with up to ``num_samples`` items
-of ``real_split`` (default: the config's train split; reference features are cached per
-dataset/split/size/count), prints the metrics and appends them to ``<workdir>/metrics.jsonl``
-and TensorBoard as split ``eval_gen`` at the checkpoint's step. Fully offline once the weights
+without one), draws ``num_samples`` samples through the task's ``generate``, scores them by their
+kind (images: against up to ``num_samples`` images of ``real_split``, default the config's train
+split, with reference features cached per dataset/split/size/count; text: also on real held-out
+windows), prints the metrics and appends them to ``<workdir>/metrics.jsonl`` and TensorBoard as
+split ``eval_gen`` at the checkpoint's step. Unset flags come from the config's ``eval_gen`` block
+(and then the sample kind's defaults; see ``genai_jax.eval.runner``). Fully offline once the weights
 are converted.
 """
 
@@ -23,8 +26,11 @@ _CONFIG = cli.define_config(None, "The run's config file (:preset and the same -
                             "overrides); default: <workdir>/config.json.",
                             "pass --config=FILE:PRESET with --config.KEY=VALUE overrides")
 _WORKDIR = flags.DEFINE_string("workdir", None, "The run's workdir (holds checkpoints/).")
-_NUM = flags.DEFINE_integer("num_samples", 500, "Generated samples (and at most this many real ones).")
-_METRICS = flags.DEFINE_string("metrics", "fid,kid,is,pr,dc", "Comma-separated: fid,kid,is,pr,dc,fcd,dacc.")
+_NUM = flags.DEFINE_integer("num_samples", None, "Generated samples (and at most this many real "
+                            "ones); default: the config's eval_gen.num_samples.")
+_METRICS = flags.DEFINE_string("metrics", None, "Comma-separated; images: fid,kid,is,pr,dc,fcd,dacc; "
+                               "text: distinct,self_bleu,mem. Default: the config's eval_gen.metrics, "
+                               "else the sample kind's defaults.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
 _SPLIT = flags.DEFINE_string("real_split", None, "Real split to compare with (default: data.train_split).")
 _WEIGHTS = flags.DEFINE_string("weights", None, "Converted Inception .npz (default: the cache).")
@@ -40,7 +46,7 @@ def main(argv):
   with errors.friendly():
     if not _WORKDIR.value:
       raise errors.ConfigError("pass --workdir=<the training run's workdir>")
-    if _NUM.value <= 0:
+    if _NUM.value is not None and _NUM.value <= 0:
       raise errors.ConfigError(f"--num_samples={_NUM.value} must be positive")
     from genai_jax.eval import runner
     from genai_jax.train import workdir as workdir_lib
@@ -52,7 +58,7 @@ def main(argv):
         _WEIGHTS.value, _BATCH.value, _SEED.value)
     for note in notes:
       print(f"note: {note}")
-    print(f"eval_gen step {step} ({_NUM.value} samples, {time.perf_counter() - t0:.0f}s) | " +
+    print(f"eval_gen step {step} ({time.perf_counter() - t0:.0f}s) | " +
           " | ".join(f"{k} {v:.4f}" for k, v in results.items()), flush=True)
     writer = writers.MetricWriter(_WORKDIR.value)
     writer.scalars(step, results, "eval_gen")

@@ -1,71 +1,89 @@
-"""Evaluate a generator's state: sample N images, read N real ones, compute the chosen metrics.
+"""Evaluate a generator's state: draw N samples through ``Task.generate``, score them by kind.
 
 Used by ``python -m genai_jax.eval`` (a saved checkpoint) and by the training loop (the
-``config.eval_gen`` block). Metric names (``--metrics`` / ``eval_gen.metrics``):
+``config.eval_gen`` block), for every family: the task says how to draw samples and what kind
+they are; nothing here knows GANs from VAEs. Metric names (``--metrics`` / ``eval_gen.metrics``;
+empty: the kind's defaults, marked *):
 
-  fid   FID with the TF-2015 Inception pool3 features          -> fid
-  kid   KID (unbiased polynomial MMD, subsets)                  -> kid, kid_std
+Images (compared with up to N real images of ``real_split``):
+  fid*  FID with the TF-2015 Inception pool3 features          -> fid
+  kid*  KID (unbiased polynomial MMD, subsets)                  -> kid, kid_std
   is    Inception Score on the 1008 logits (needs weights with  -> is, is_std
         the logits layer; default_1.pt has none, so it is skipped with a note)
-  pr    precision/recall on Inception features (k=3)            -> precision, recall
-  dc    density/coverage on Inception features (k=5)            -> density, coverage
+  pr*   precision/recall on Inception features (k=3)            -> precision, recall
+  dc*   density/coverage on Inception features (k=5)            -> density, coverage
   fcd   Fréchet classifier distance on digits (not FID)         -> fcd_digits
-  dacc  held-out D accuracy, eval split vs. fresh fakes (GANs)  -> d_acc, d_acc_real, d_acc_fake
+  dacc  held-out D accuracy, eval split vs. fresh fakes (tasks  -> d_acc, d_acc_real, d_acc_fake
+        with ``Task.discriminate``: GANs)
+Tokens (text metrics on ``eval_gen.text_unit``: whitespace 'words' (default) or 'tokens'; each
+also reported on N real windows of the eval split of the same length, as ``real_<name>``):
+  distinct*  distinct-1/2/3 over all samples                     -> distinct_1, distinct_2, distinct_3
+  self_bleu* BLEU-4 of each sample against the others            -> self_bleu
+  mem*       share of 8-grams found verbatim in the train split  -> mem_8gram
 """
 
 import os
 from typing import Optional, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from genai_jax import samples as samples_lib
 from genai_jax.errors import ConfigError
 from genai_jax.eval import fid as fid_lib
 from genai_jax.eval import metrics as metrics_lib
 
-ALL = ("fid", "kid", "is", "pr", "dc", "fcd", "dacc")
+METRICS = {samples_lib.Images: ("fid", "kid", "is", "pr", "dc", "fcd", "dacc"),
+           samples_lib.Tokens: ("distinct", "self_bleu", "mem")}
+DEFAULTS = {samples_lib.Images: ("fid", "kid", "pr", "dc"),
+            samples_lib.Tokens: ("distinct", "self_bleu", "mem")}
+ALL = tuple(n for names in METRICS.values() for n in names)
 _INCEPTION = {"fid", "kid", "is", "pr", "dc"}
+MEM_N = 8  # memorisation n-gram length
+TEXT_UNITS = ("words", "tokens")
 
 
-def parse_metrics(names) -> tuple[str, ...]:
-  names = tuple(n.strip() for n in (names.split(",") if isinstance(names, str) else names) if n.strip())
-  bad = [n for n in names if n not in ALL]
+def parse_metrics(names, kind=None) -> tuple[str, ...]:
+  """Comma-separated (or sequence of) metric names -> tuple; empty -> ``kind``'s defaults.
+  Raises ConfigError naming the valid choices (for ``kind``, when given)."""
+  names = tuple(n.strip() for n in (names.split(",") if isinstance(names, str) else names or ())
+                if n.strip())
+  if not names and kind is not None:
+    return DEFAULTS[kind]
+  allowed = METRICS[kind] if kind is not None else ALL
+  bad = [n for n in names if n not in allowed]
   if bad or not names:
-    raise ConfigError(f"unknown metrics {bad or names}; choose from {','.join(ALL)}")
+    what = f"{kind.__name__} samples" if kind is not None else "samples"
+    raise ConfigError(f"unknown metrics for {what}: {bad or names}; choose from {','.join(allowed)}")
   return names
 
 
-def _check_gan(config) -> None:
-  if config.task != "gan":
-    raise ConfigError(f"generator metrics support task 'gan', not {config.task!r}; "
-                      f"evaluate a GAN workdir or drop the eval_gen block")
+def sample_kind(task) -> type:
+  """The kind (``samples.Images``, ...) ``task.generate`` returns; shapes only, no compute."""
+  if task.generate is None:
+    raise ConfigError("this task cannot draw samples (its Task has no generate); drop the "
+                      "eval_gen block or --config.eval_gen.every")
+  abstract = jax.eval_shape(task.init, jax.random.PRNGKey(0))
+  return type(jax.eval_shape(lambda s, k: task.generate(s, k, 1), abstract, jax.random.PRNGKey(0)))
 
 
-def make_generator(config):
-  """Jitted (g_params, g_batch_stats, key) -> float32 [batch_size, S, S, C] in [-1, 1], with
-  batch-statistics BN as the task's ``sample`` grid. Build once and reuse: each call of this
-  function is a new jit cache entry."""
-  _check_gan(config)
-  from genai_jax.tasks import gan
-  gen, _ = gan.make_models(config)
-  bs = int(config.batch_size)
-
-  @jax.jit
-  def one(g_params, g_stats, key):
-    z = jax.random.normal(key, (bs, config.model.z_dim))
-    return gan._apply(gen, g_params, g_stats, z)[0].astype(jnp.float32)
-  return one
+def make_sampler(task, mesh=None):
+  """Jitted ``(state, key, n) -> kind`` of ``task.generate`` (n static), output replicated on
+  ``mesh``. Build once and reuse: each call of this function is a new jit cache entry."""
+  if mesh is None:
+    return jax.jit(task.generate, static_argnums=2)
+  from genai_jax.train import sharding
+  return jax.jit(task.generate, static_argnums=2, out_shardings=sharding.replicated(mesh))
 
 
-def generate(config, state, num: int, seed: int = 0, generator=None) -> np.ndarray:
-  """``num`` images float32 [num, S, S, C] in [-1, 1] from a GAN state, in batches of
-  ``config.batch_size``; ``generator`` from ``make_generator`` (default: built here)."""
-  one = generator or make_generator(config)
+def generate(task, state, num: int, seed: int = 0, batch_size: int = 64, sampler=None):
+  """``num`` samples of ``task`` (host numpy, in its kind), drawn ``batch_size`` at a time with
+  keys ``fold_in(PRNGKey(seed), i)``; ``sampler`` from ``make_sampler`` (default: built here)."""
+  one = sampler or make_sampler(task)
   key = jax.random.PRNGKey(seed)
-  out = [np.asarray(jax.device_get(one(state.g_params, state.g_batch_stats, jax.random.fold_in(key, i))))
-         for i in range(-(-num // int(config.batch_size)))]
-  return np.concatenate(out)[:num]
+  parts = [jax.device_get(one(state, jax.random.fold_in(key, i), int(batch_size)))
+           for i in range(-(-num // int(batch_size)))]
+  return samples_lib.take(samples_lib.concatenate(parts), num)
 
 
 def real_images(data_cfg, split: str, num: int) -> np.ndarray:
@@ -82,33 +100,41 @@ def real_images(data_cfg, split: str, num: int) -> np.ndarray:
   return np.concatenate(list(ds.batch(512).as_numpy_iterator()))
 
 
-def make_discriminator(config):
-  """Jitted (d_params, d_batch_stats, images [B, S, S, C]) -> D's logits float32 [B], with
-  batch-statistics BN as the loop's GAN eval_step. Build once and reuse."""
-  _check_gan(config)
-  from genai_jax.tasks import gan
-  _, disc = gan.make_models(config)
-  return jax.jit(lambda p, s, x: gan._apply(disc, p, s, x)[0].reshape(-1))
-
-
-def discriminator_logits(config, state, images: np.ndarray, discriminator=None) -> np.ndarray:
-  """D's logits float32 [N] for images [N, S, S, C]; ``discriminator`` from
-  ``make_discriminator`` (default: built here)."""
-  fn = discriminator or make_discriminator(config)
-  bs = int(config.batch_size)
-  out = []
-  for i in range(0, len(images), bs):  # a short last batch recompiles once; eval-only cost
-    out.append(np.asarray(fn(state.d_params, state.d_batch_stats, jnp.asarray(images[i:i + bs]))))
-  return np.concatenate(out)
+def real_token_windows(config, split: str, num: int, length: int) -> np.ndarray:
+  """int32 [n <= num, length]: the first ``num`` windows of ``split`` as the eval pipeline reads
+  them (in order, no shuffling), cut to ``length`` tokens."""
+  from genai_jax.data import pipelines
+  rows, bs = [], int(config.batch_size)
+  for batch in pipelines.batches(config.data, split, bs, train=False, seed=config.seed):
+    rows.extend(np.asarray(batch["tokens"])[:, :length])
+    if len(rows) >= num:
+      break
+  return np.stack(rows[:num]).astype(np.int32)
 
 
 class Evaluator:
-  """Holds the feature networks and the cached reference features between evaluations."""
+  """Scores samples of one run's task; holds the compiled sampler, the feature networks and the
+  cached references between evaluations (so evaluations inside a training run do not recompile).
+
+  Args:
+    config: the run's config. metrics: names (see the module docstring; empty: the defaults of
+    the task's sample kind). num_samples: N generated (and at most N real) samples.
+    real_split: the real images' split (default data.train_split). batch_size: feature
+    extraction batch. task: the run's task (default: built from ``config``). text_unit: 'words'
+    or 'tokens' for token samples.
+  """
 
   def __init__(self, config, metrics: Sequence[str], num_samples: int, mesh=None,
                real_split: Optional[str] = None, cache_dir: Optional[str] = None,
-               weights_path: Optional[str] = None, batch_size: int = 64):
-    self.config, self.metrics = config, parse_metrics(metrics)
+               weights_path: Optional[str] = None, batch_size: int = 64, task=None,
+               text_unit: str = "words"):
+    from genai_jax import tasks
+    self.config, self.task = config, task or tasks.get_task(config)
+    self.kind = sample_kind(self.task)
+    if self.kind not in METRICS:
+      raise ConfigError(f"no generator metrics for {self.kind.__name__} samples yet; drop the "
+                        f"eval_gen block or set --config.eval_gen.every=0")
+    self.metrics = parse_metrics(metrics, self.kind)
     self.num_samples, self.mesh, self.batch_size = int(num_samples), mesh, batch_size
     self.real_split = real_split or config.data.train_split
     from genai_jax.eval import weights as weights_lib
@@ -116,10 +142,17 @@ class Evaluator:
     self.notes = []
     self._inception = self._fcd = None
     self._refs = {}
-    # Compiled once per evaluator, so evaluations inside a training run do not recompile.
-    self._generator = make_generator(config)
-    self._discriminator = make_discriminator(config) if "dacc" in self.metrics else None
+    self._sampler = make_sampler(self.task, mesh)
+    self._discriminator = None
     self._held_out = None  # the eval split's images for dacc, read once
+    if "dacc" in self.metrics:
+      if self.task.discriminate is None:
+        raise ConfigError(f"dacc needs a discriminator, which task {config.task!r} does not have "
+                          f"(GANs do); drop dacc from the metrics")
+      self._discriminator = jax.jit(self.task.discriminate)
+    if self.kind is samples_lib.Tokens:
+      self._init_text(text_unit)
+      return
     if _INCEPTION & set(self.metrics):
       from genai_jax.eval import inception
       w = weights_lib.load(weights_path)
@@ -138,6 +171,8 @@ class Evaluator:
       self.notes.append(f"fcd_digits uses a digit CNN trained here (test accuracy {acc:.3f}); "
                         f"it is not FID")
 
+  # --- images ------------------------------------------------------------------------------------
+
   def _reference(self, name: str, extract) -> dict:
     c = self.config.data
     n = min(self.num_samples, self._split_size())
@@ -153,10 +188,19 @@ class Evaluator:
     builder = pipelines.get_builder(self.config.data)
     return builder.info.splits[self.real_split].num_examples
 
-  def __call__(self, state, seed: int = 0) -> dict:
-    """float metrics for ``state`` (names in the module docstring)."""
-    fake = generate(self.config, state, self.num_samples, seed, self._generator)
+  def num_real(self) -> int:
+    """How many real images the image metrics compare with (min of N and the split's size)."""
+    return min(self.num_samples, self._split_size())
+
+  def _generate(self, state, num: int, seed: int):
+    return generate(self.task, state, num, seed, self.config.batch_size, self._sampler)
+
+  def _image_metrics(self, state, seed: int) -> dict:
+    fake = self._generate(state, self.num_samples, seed).images
     out = {}
+    if not self._refs and (self._inception is not None or self._fcd is not None):
+      self.notes.append(f"{len(fake)} generated images against {self.num_real()} real images of "
+                        f"the {self.real_split} split")
     if self._inception is not None:
       real = self._reference(self._inception_tag, self._inception)
       f = self._inception(fake)
@@ -177,42 +221,126 @@ class Evaluator:
       c = self.config.data
       if self._held_out is None:
         self._held_out = real_images(c, c.eval_split, self.num_samples)
-      fakes = generate(self.config, state, len(self._held_out), seed + 1, self._generator)
-      logits = lambda x: discriminator_logits(self.config, state, x, self._discriminator)
-      out.update(metrics_lib.discriminator_accuracy(logits(self._held_out), logits(fakes)))
+      fakes = self._generate(state, len(self._held_out), seed + 1).images
+      out.update(metrics_lib.discriminator_accuracy(self._logits(state, self._held_out),
+                                                    self._logits(state, fakes)))
     return out
+
+  def _logits(self, state, images: np.ndarray) -> np.ndarray:
+    bs = int(self.config.batch_size)  # a short last batch recompiles once; eval-only cost
+    return np.concatenate([np.asarray(self._discriminator(state, images[i:i + bs]))
+                           for i in range(0, len(images), bs)])
+
+  # --- text --------------------------------------------------------------------------------------
+
+  def _init_text(self, text_unit: str) -> None:
+    from genai_jax.eval import text_metrics
+    if text_unit not in TEXT_UNITS:
+      raise ConfigError(f"unknown eval_gen.text_unit {text_unit!r}; set it to one of "
+                        f"{list(TEXT_UNITS)}")
+    self.text_unit = text_unit
+    self._words = text_metrics.WordIds() if text_unit == "words" else None
+    self._mem_index = None
+    if "mem" in self.metrics and self.config.data.get("packing", "windows") != "windows":
+      raise ConfigError("mem (memorisation) indexes the whole training text, which a streamed "
+                        "corpus (data.packing='stream') is too large for; drop mem from the metrics")
+
+  def _units(self, sample) -> list:
+    """A Tokens sample's generated parts as int sequences of ``text_unit``."""
+    if self._words is None:
+      return [np.asarray(row[sample.prompt_len:]) for row in np.asarray(sample.tokens)]
+    return [self._words(t) for t in sample.texts()]
+
+  def _text_scores(self, seqs: list) -> dict:
+    from genai_jax.eval import text_metrics
+    out = {}
+    if "distinct" in self.metrics:
+      for n in (1, 2, 3):
+        out[f"distinct_{n}"] = text_metrics.distinct_n(seqs, n)
+    if "self_bleu" in self.metrics:
+      out["self_bleu"] = text_metrics.self_bleu(seqs)
+    if "mem" in self.metrics:
+      out[f"mem_{MEM_N}gram"] = text_metrics.memorisation(seqs, self._memorisation_index())
+    return out
+
+  def _memorisation_index(self):
+    if self._mem_index is None:
+      from genai_jax.data import text
+      from genai_jax.eval import text_metrics
+      train = text.split_tokens(self.config.data, self.config.data.train_split)
+      if self._words is not None:
+        train = self._words(text.vocabulary(self.config.data).decode(train))
+      self._mem_index = text_metrics.NgramIndex(train, MEM_N)
+    return self._mem_index
+
+  def _text_metrics(self, state, seed: int) -> dict:
+    fake = self._generate(state, self.num_samples, seed)
+    out = self._text_scores(self._units(fake))
+    if "real" not in self._refs:  # real held-out windows as long as the generated text
+      length = fake.tokens.shape[1] - fake.prompt_len
+      windows = real_token_windows(self.config, self.config.data.eval_split, self.num_samples,
+                                   length)
+      real = samples_lib.Tokens(windows, fake.detokenise, 0)
+      self._refs["real"] = {f"real_{k}": v for k, v in self._text_scores(self._units(real)).items()}
+      self.notes.append(f"real_* metrics: {len(windows)} windows of {length} tokens of the "
+                        f"{self.config.data.eval_split} split")
+    return {**out, **self._refs["real"]}
+
+  def __call__(self, state, seed: int = 0) -> dict:
+    """float metrics for ``state`` (names in the module docstring)."""
+    if self.kind is samples_lib.Tokens:
+      return self._text_metrics(state, seed)
+    return self._image_metrics(state, seed)
 
 
 _LOOP_EVALUATORS = {}  # (config json, mesh) -> Evaluator: feature nets and references built once per run
 
 
-def evaluate_in_loop(config, mesh, state, step: int) -> dict:
-  """The training loop's hook for a ``config.eval_gen`` block (every, num_samples, metrics,
-  optional real_split): the generator metrics of ``state`` as floats, with a fixed noise seed so
-  successive evaluations differ only by the model."""
-  g = config.eval_gen
+def make_evaluator(config, mesh=None, task=None, **overrides) -> Evaluator:
+  """An Evaluator for ``config.eval_gen`` (metrics, num_samples, real_split, text_unit; keyword
+  ``overrides`` win over the block)."""
+  g = config.get("eval_gen", None)
+  g = g.to_dict() if hasattr(g, "to_dict") else dict(g or {})
+  g.update({k: v for k, v in overrides.items() if v is not None})
+  return Evaluator(config, g.get("metrics", ""), g.get("num_samples", 500), mesh,
+                   real_split=g.get("real_split", None) or None, task=task,
+                   weights_path=g.get("weights_path"), batch_size=g.get("batch_size", 64),
+                   text_unit=g.get("text_unit", "words"))
+
+
+def loop_evaluator(config, mesh, task=None) -> Evaluator:
+  """The training run's Evaluator for ``config.eval_gen``, built once per (config, mesh): the
+  loop builds it before training, so missing weights or a bad metric fail at once."""
   key = (config.to_json(), id(mesh))
   if key not in _LOOP_EVALUATORS:
-    _LOOP_EVALUATORS[key] = Evaluator(config, g.get("metrics", "fid,kid,pr,dc"),
-                                      g.get("num_samples", 500), mesh,
-                                      real_split=g.get("real_split", None) or None)
+    _LOOP_EVALUATORS[key] = make_evaluator(config, mesh, task)
+  return _LOOP_EVALUATORS[key]
+
+
+def evaluate_in_loop(config, mesh, state, step: int, task=None) -> dict:
+  """The training loop's hook for a ``config.eval_gen`` block: the generator metrics of
+  ``state`` as floats, with a fixed noise seed so successive evaluations differ only by the model."""
   del step  # same noise at every evaluation
-  return _LOOP_EVALUATORS[key](state, seed=config.seed)
+  return loop_evaluator(config, mesh, task)(state, seed=config.seed)
 
 
-def evaluate_checkpoint(config, workdir: str, metrics, num_samples: int, step=None,
-                        real_split=None, weights_path=None, batch_size: int = 64, seed: int = 0):
-  """(step, {metric: float}, notes) for ``workdir``'s checkpoint ``step`` (default: latest).
-
-  A workdir without checkpoints fails first, in a second, before any feature network is loaded
-  or trained, and without creating directories."""
+def evaluate_checkpoint(config, workdir: str, metrics=None, num_samples: Optional[int] = None,
+                        step=None, real_split=None, weights_path=None, batch_size: int = 64,
+                        seed: int = 0):
+  """(step, {metric: float}, notes) for ``workdir``'s checkpoint ``step`` (default latest);
+  unset arguments come from ``config.eval_gen`` (then the kind's defaults). A workdir without
+  checkpoints fails first, before any feature network is loaded or trained, and without
+  creating directories."""
   from genai_jax import config_utils
+  from genai_jax import tasks
   from genai_jax.train import sharding
   from genai_jax.train import state as state_lib
   config_utils.validate(config)
   state_lib.check_has_checkpoints(workdir, step)
   mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
-  evaluator = Evaluator(config, metrics, num_samples, mesh, real_split=real_split,
-                        weights_path=weights_path, batch_size=batch_size)
-  step, state = state_lib.restore(config, workdir, step, mesh)
+  task = tasks.get_task(config)
+  evaluator = make_evaluator(config, mesh, task, metrics=metrics, num_samples=num_samples,
+                             real_split=real_split, weights_path=weights_path,
+                             batch_size=batch_size)
+  step, state = state_lib.restore(config, workdir, step, mesh, task)
   return step, evaluator(state, seed), evaluator.notes

@@ -20,26 +20,30 @@ class Task:
       ``fold_in(state.rng, state.step)``; metrics are float32 scalars averaged over the global batch.
     eval_step: optional (State, Batch) -> Metrics, scalars averaged over the batch; the loop
       averages them over ``config.eval_batches`` batches of the eval split.
-    sample: optional (State, Batch) -> {name: float32 [N, H, W, C] in [-1, 1]}: image sets from
-      fixed noise (and, e.g. for reconstructions, from ``Batch``, a fixed batch of the eval
-      split). At every eval the loop writes each as a grid ``<workdir>/<name>/step_<step>.png``
-      and ``<workdir>/<name>/latest.png`` and to TensorBoard.
+    sample: optional (State, Batch) -> {name: sample kind} (``genai_jax.samples``: Images,
+      Audio, Tokens): the sets the loop writes at every eval, from fixed noise (and, e.g. for
+      reconstructions or prompts, from ``Batch``, a fixed batch of the eval split). The loop
+      writes each by its kind only (``samples.write``): ``<workdir>/<name>/step_<step>.png`` grids,
+      WAVs with log-mel spectrograms, or text, each with a ``latest`` copy, and to TensorBoard.
     finite_metrics: metric names that must stay finite; the loop stops naming the first that is not.
     unit: what the progress line counts ("images", "tokens", ...).
     items_per_example: how many ``unit`` one batch element holds (e.g. seq_len tokens).
-    render_text: optional host function int [N, ...] -> str. When set, ``sample`` returns token
-      arrays instead of images and the loop writes ``<workdir>/<name>/step_<step>.txt`` and
-      ``latest.txt`` instead of grids.
     baselines: optional host function () -> {name: float}, figures a trained model must beat on
       the eval split (e.g. the unigram loss); the loop prints and logs them once per run as
       split ``baseline``, so the eval curve can be read against them.
+    generate: optional (State, rng uint32[2], n: static int) -> sample kind holding n
+      unconditional samples from the model, jittable with ``n`` static. The generator evaluation
+      (``eval.runner``: FID/KID/... for images, text diversity for tokens) draws through it.
+    discriminate: optional (State, images float32 [B, H, W, C] in [-1, 1]) -> float32 [B]
+      logits (> 0: real), for the held-out discriminator accuracy (``dacc``); GANs only.
   """
   init: Callable[[jax.Array], State]
   train_step: Callable[[State, Batch], tuple[State, Metrics]]
   eval_step: Optional[Callable[[State, Batch], Metrics]] = None
-  sample: Optional[Callable[[State, Batch], Mapping[str, jax.Array]]] = None
+  sample: Optional[Callable[[State, Batch], Mapping[str, Any]]] = None
   finite_metrics: tuple[str, ...] = ()
   unit: str = "examples"
   items_per_example: int = 1
-  render_text: Optional[Callable[[Any], str]] = None
   baselines: Optional[Callable[[], Mapping[str, float]]] = None
+  generate: Optional[Callable[[State, jax.Array, int], Any]] = None
+  discriminate: Optional[Callable[[State, jax.Array], jax.Array]] = None

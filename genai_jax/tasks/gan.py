@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from genai_jax import data, samples
 from genai_jax.models import dcgan, mlp_gan, registry
 from genai_jax.objectives import gan as gan_losses
 from genai_jax.tasks.base import Task
@@ -95,6 +96,7 @@ def make_task(config) -> Task:
   g_tx, d_tx = make_optimizer(config.optimizer), make_optimizer(config.optimizer)
   m = config.model
   z_dim, size, channels = m.z_dim, m.image_size, m.channels
+  key = data.batch_key(config.data)  # where the pipeline's batches hold the real samples
 
   def init(rng):
     g_key, d_key, state_key = jax.random.split(rng, 3)
@@ -108,7 +110,7 @@ def make_task(config) -> Task:
                     d_opt_state=d_tx.init(d_params))
 
   def train_step(state: GANState, batch):
-    real = batch["image"]
+    real = batch[key]
     z = jax.random.normal(jax.random.fold_in(state.rng, state.step), (real.shape[0], z_dim))
 
     # Generator forward once; keep its VJP for the G update (as PyTorch reuses `fake`).
@@ -147,7 +149,7 @@ def make_task(config) -> Task:
 
   def eval_step(state: GANState, batch):
     """Held-out D: loss and accuracy on real eval images vs. fresh fakes (BN in batch mode)."""
-    real = batch["image"]
+    real = batch[key]
     eval_key = jax.random.fold_in(jax.random.split(state.rng)[1], state.step)  # disjoint from training keys
     z = jax.random.normal(eval_key, (real.shape[0], z_dim))
     fake, _ = _apply(gen, state.g_params, state.g_batch_stats, z)
@@ -162,7 +164,17 @@ def make_task(config) -> Task:
     del batch  # a GAN's grid comes from fixed noise only
     # Batch-statistics BN on the fixed noise, as the PyTorch example's fixed-noise grid.
     images, _ = _apply(gen, state.g_params, state.g_batch_stats, fixed_z)
-    return {"samples": images}
+    return {"samples": samples.Images(images)}
+
+  def generate(state: GANState, rng, n: int):
+    """n images from N(0, I) noise, BN in batch mode as the fixed-noise grid."""
+    images, _ = _apply(gen, state.g_params, state.g_batch_stats, jax.random.normal(rng, (n, z_dim)))
+    return samples.Images(images.astype(jnp.float32))
+
+  def discriminate(state: GANState, images):
+    """D's logits float32 [B], BN in batch mode as ``eval_step``."""
+    return _apply(disc, state.d_params, state.d_batch_stats, images)[0].reshape(-1).astype(jnp.float32)
 
   return Task(init=init, train_step=train_step, eval_step=eval_step, sample=sample,
-              finite_metrics=("d_loss", "g_loss"), unit="images")
+              finite_metrics=("d_loss", "g_loss"), unit="images", generate=generate,
+              discriminate=discriminate)

@@ -13,10 +13,10 @@ import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from genai_jax import generate as gen
+from genai_jax import samples
 from genai_jax.data import text
 from genai_jax.errors import ConfigError
 from genai_jax.models import gru, registry, transformer
@@ -73,15 +73,6 @@ class LM:
         return logits, upd["cache"]
       carry = transformer.init_cache(self.model, b, p + num_new)
     return gen.generate(step_fn, carry, prompt, num_new, rng, **sampling)
-
-  def render(self, tokens: np.ndarray, prompt_len: int = 0) -> str:
-    """int [N, T] -> text: one block per row, the prompt marked off with '|' ... '|'."""
-    blocks = []
-    for i, row in enumerate(np.asarray(tokens)):
-      head = f"|{self.vocab.decode(row[:prompt_len])}|" if prompt_len else ""
-      blocks.append(f"=== sample {i} ===\n{head}{self.vocab.decode(row[prompt_len:])}")
-    return "\n\n".join(blocks) + "\n"
-
 
 SHARED_KEYS = ("num_layers", "dropout", "dtype")  # read by every LM
 
@@ -198,9 +189,25 @@ def make_task(config) -> Task:
     sampling["top_p"] = config.sample.top_p
 
   def sample(state: LMState, batch):
-    """{'samples': int32 [num_samples, prompt_len + new]}: continuations of validation prompts."""
+    """{'samples': Tokens int32 [num_samples, prompt_len + new]}: continuations of validation
+    prompts (the prompt marked off in the text)."""
     prompt = batch["tokens"][:n, :prompt_len]
-    return {"samples": lm.continue_fn(state.params, prompt, num_new, sample_key, **sampling)}
+    tokens = lm.continue_fn(state.params, prompt, num_new, sample_key, **sampling)
+    return {"samples": samples.Tokens(tokens, lm.vocab.decode, prompt_len)}
+
+  # Unconditional text starts where the corpus starts a new example: after the separator.
+  try:
+    start_id = int(lm.vocab.encode(text.SEPARATOR)[0])
+  except ConfigError:  # a char vocabulary of a one-example corpus may lack it
+    start_id = 0
+  gen_new = lm.seq_len - 1 if mlm else num_new
+
+  def generate(state: LMState, rng, n: int):
+    """Tokens int32 [n, 1 + new]: the start token, then ``sample.length`` new tokens (masked LM:
+    the rest of the window) drawn with the config's sampling settings."""
+    prompt = jnp.full((n, 1), start_id, jnp.int32)
+    tokens = lm.continue_fn(state.params, prompt, gen_new, rng, **sampling)
+    return samples.Tokens(tokens, lm.vocab.decode, 1)
 
   def baselines():
     """{'unigram_loss': nats/token of the eval split under the train split's token frequencies}:
@@ -213,4 +220,4 @@ def make_task(config) -> Task:
 
   return Task(init=init, train_step=train_step, eval_step=eval_step, sample=sample,
               finite_metrics=("loss",), unit="tokens", items_per_example=lm.seq_len,
-              render_text=lambda tokens: lm.render(tokens, prompt_len), baselines=baselines)
+              baselines=baselines, generate=generate)

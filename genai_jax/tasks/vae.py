@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from genai_jax import data, samples
 from genai_jax.errors import ConfigError
 from genai_jax.models import registry
 from genai_jax.models import vae as vae_models
@@ -99,6 +100,7 @@ def make_task(config) -> Task:
   _check(config)
   settings = {k: config[k].to_dict() if hasattr(config[k], "to_dict") else config[k]
               for k in ("seed", "num_samples", "model", "objective", "optimizer")}
+  settings["batch_key"] = data.batch_key(config.data)
   return _make_task(json.dumps(settings, sort_keys=True))
 
 
@@ -111,6 +113,7 @@ def _make_task(settings_json: str) -> Task:
   size, channels, latent = m.image_size, m.channels, m.latent_size
   gaussian = o.likelihood == "gaussian"
   beta = float(o.beta)  # KL weight of the training loss (beta-VAE; 1: the ELBO)
+  key = config.batch_key  # where the pipeline's batches hold the images
 
   def binarize(x, key):
     """x float32 [B, S, S, C] in [0, 1] -> the data the likelihood models (0/1 for Bernoulli)."""
@@ -157,14 +160,14 @@ def _make_task(settings_json: str) -> Task:
 
   def train_step(state: VAEState, batch):
     bin_key, eps_key = jax.random.split(jax.random.fold_in(state.rng, state.step))
-    x = binarize(to_unit(batch["image"]), bin_key)
+    x = binarize(to_unit(batch[key]), bin_key)
     grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, x, eps_key)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
   def eval_data(state, batch):
-    return binarize(to_unit(batch["image"]), jax.random.PRNGKey(_EVAL_BINARIZE_KEY))
+    return binarize(to_unit(batch[key]), jax.random.PRNGKey(_EVAL_BINARIZE_KEY))
 
   def eval_step(state: VAEState, batch):
     """{'neg_elbo', 'nll_k', 'kl', 'recon'}: float32 scalars, nats per example (batch mean)."""
@@ -205,7 +208,11 @@ def _make_task(settings_json: str) -> Task:
       q = jax.scipy.special.ndtri(jnp.linspace(0.05, 0.95, 15))
       grid = jnp.stack(jnp.meshgrid(q, -q, indexing="xy"), axis=-1).reshape(-1, 2)
       out["manifold"] = decode_mean(state.params, grid)
-    return out
+    return {k: samples.Images(v) for k, v in out.items()}
+
+  def generate(state: VAEState, rng, n: int):
+    """n prior samples z ~ N(0, I) decoded to E[x|z] (as the ``samples`` grid)."""
+    return samples.Images(decode_mean(state.params, jax.random.normal(rng, (n, latent))))
 
   return Task(init=init, train_step=train_step, eval_step=eval_step, sample=sample,
-              finite_metrics=("loss", "kl"), unit="images")
+              finite_metrics=("loss", "kl"), unit="images", generate=generate)

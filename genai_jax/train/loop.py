@@ -3,7 +3,6 @@
 Host work never stalls the device: step N is dispatched before step N-1's metrics are fetched.
 """
 
-import os
 import time
 
 from absl import logging
@@ -13,9 +12,10 @@ import ml_collections
 import numpy as np
 
 from genai_jax import config_utils
+from genai_jax import samples
 from genai_jax import tasks
 from genai_jax.data import pipelines
-from genai_jax.errors import NonFiniteLossError
+from genai_jax.errors import ConfigError, NonFiniteLossError
 from genai_jax.train import checkpoint as ckpt_lib
 from genai_jax.train import sharding
 from genai_jax.train import state as state_lib
@@ -40,35 +40,30 @@ def _evaluate(state, eval_step, eval_iter, mesh, num_batches: int) -> dict:
   return {k: float(v) / num_batches for k, v in jax.device_get(totals).items()}
 
 
-def _write_text(text: str, path: str) -> None:
-  import tensorflow as tf  # gfile writes to local paths and gs:// alike
-  tf.io.gfile.makedirs(os.path.dirname(path))
-  with tf.io.gfile.GFile(path, "w") as f:
-    f.write(text)
+def _eval_gen_due(config, step: int, is_last: bool) -> bool:
+  """Whether to evaluate the generator (``config.eval_gen``) at ``step``: every ``every`` steps
+  (0: never) and at the last step when ``every > 0`` or ``at_end``."""
+  g = config.get("eval_gen")
+  if not g:
+    return False
+  every = int(g.get("every", 0))
+  if every < 0:
+    raise ConfigError(f"--config.eval_gen.every={every} must be >= 0 (0 turns it off)")
+  return (every > 0 and (step % every == 0 or is_last)) or (is_last and bool(g.get("at_end", False)))
 
 
-def _write_samples(state, sample_fn, batch, writer, workdir: str, step: int,
-                   render_text=None) -> None:
-  """Writes each image set of ``sample_fn(state, batch)`` as ``<workdir>/<name>/{step_N,latest}.png``
-  (with ``render_text``: each token set as ``<workdir>/<name>/{step_N,latest}.txt``)."""
+def _eval_gen_enabled(config) -> bool:
+  """Whether the run evaluates its generator at all (a last step is due iff every > 0 or at_end)."""
+  return _eval_gen_due(config, 1, True)
+
+
+def _write_samples(state, sample_fn, batch, writer, workdir: str, step: int) -> None:
+  """Writes each named set of ``sample_fn(state, batch)`` by its kind (``samples.write``)."""
   sets = jax.device_get(sample_fn(state, batch))
   if jax.process_index() != 0:
     return
-  for name, images in sets.items():
-    if render_text is not None:
-      text = render_text(np.asarray(images))
-      path = os.path.join(workdir, name, f"step_{step:07d}.txt")
-      _write_text(text, path)
-      _write_text(text, os.path.join(workdir, name, "latest.txt"))
-      logging.info("Wrote %s", path)
-      continue
-    images = np.asarray(images)
-    grid = writers.image_grid(images, cols=int(np.ceil(np.sqrt(len(images)))))
-    path = os.path.join(workdir, name, f"step_{step:07d}.png")
-    writers.save_png(grid, path)
-    writers.save_png(grid, os.path.join(workdir, name, "latest.png"))
-    writer.image(step, name, grid)
-    logging.info("Wrote %s", path)
+  for name, sample in sets.items():
+    logging.info("Wrote %s", samples.write(name, sample, workdir, step, writer))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -93,6 +88,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   try:
     state, start_step = checkpoints.restore_or_init(
         spec.abstract, lambda: state_lib.initial_state(config, task, spec, mesh))
+    if _eval_gen_enabled(config) and start_step < config.num_steps:
+      # Built before training: missing Inception weights or a bad metric fail now, not at the end.
+      from genai_jax.eval import runner  # loaded only by runs that ask for generator metrics
+      runner.loop_evaluator(config, mesh, task)
   except BaseException:
     checkpoints.close()
     raise
@@ -110,7 +109,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   eval_step = (jax.jit(task.eval_step, out_shardings=sharding.replicated(mesh))
                if task.eval_step and config.eval_batches > 0 else None)
   sample_fn = jax.jit(task.sample, out_shardings=sharding.replicated(mesh)) if task.sample else None
-
   writer = writers.MetricWriter(workdir, enabled=is_main)
   if is_main and task.baselines is not None and start_step < config.num_steps:
     reference = task.baselines()  # host-side, whole splits: only the process that logs reads them
@@ -173,12 +171,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
           if sample_batch is None:  # the first eval batch, the same at every eval and on resume
             sample_batch = sharding.global_batch(next(pipelines.batches(
                 config.data, config.data.eval_split, config.batch_size, train=False)), mesh)
-          _write_samples(state, sample_fn, sample_batch, writer, workdir, step, task.render_text)
+          _write_samples(state, sample_fn, sample_batch, writer, workdir, step)
         writer.flush()
-      if "eval_gen" in config and (step % config.eval_gen.every == 0 or is_last):
+      if _eval_gen_due(config, step, is_last):
         from genai_jax.eval import runner  # loaded only by runs that ask for generator metrics
-        gen_metrics = runner.evaluate_in_loop(config, mesh, state, step)
+        gen_metrics = runner.evaluate_in_loop(config, mesh, state, step, task)
         writer.scalars(step, gen_metrics, "eval_gen")
+        bad = [k for k, v in gen_metrics.items() if not np.isfinite(v)]
+        if bad and is_main:  # a warning, not a stop: a degenerate sample set (e.g. FID's matrix
+          # square root on collapsed samples) is a finding about the model, not a broken run
+          print(f"warning: eval_gen {', '.join(bad)} not finite at step {step}", flush=True)
         if is_main:
           print(f"eval_gen step {step} | " + " | ".join(f"{k} {v:.4f}" for k, v in gen_metrics.items()),
                 flush=True)

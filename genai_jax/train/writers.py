@@ -1,4 +1,5 @@
-"""Run outputs: TensorBoard events + metrics.jsonl, the progress line, and image grids."""
+"""Run outputs: TensorBoard events + metrics.jsonl, the progress line, and image grids (the
+per-kind sample writers are in ``genai_jax.samples``)."""
 
 import json
 import os
@@ -32,7 +33,8 @@ def save_png(array: np.ndarray, path: str) -> None:
 
 
 class MetricWriter:
-  """Writes scalars to TensorBoard and ``metrics.jsonl``, images to TensorBoard; process 0 only."""
+  """Writes scalars to TensorBoard and ``metrics.jsonl``, images, audio and text to TensorBoard;
+  process 0 only."""
 
   def __init__(self, workdir: str, enabled: bool = True):
     self.enabled = enabled
@@ -60,6 +62,20 @@ class MetricWriter:
       return
     with self._tb.as_default(step=int(step)):
       self._tf.summary.image(name, image[None], max_outputs=1)
+
+  def audio(self, step: int, name: str, waveforms: np.ndarray, sample_rate: int) -> None:
+    """waveforms: float32 [N, T, C] in [-1, 1]."""
+    if not self.enabled:
+      return
+    with self._tb.as_default(step=int(step)):
+      self._tf.summary.audio(name, np.asarray(waveforms, np.float32), int(sample_rate),
+                             max_outputs=len(waveforms))
+
+  def text(self, step: int, name: str, text: str) -> None:
+    if not self.enabled:
+      return
+    with self._tb.as_default(step=int(step)):
+      self._tf.summary.text(name, text)
 
   def flush(self) -> None:
     if self.enabled:

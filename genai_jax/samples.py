@@ -1,0 +1,162 @@
+"""Sample kinds: what a task's generator produces, and how each kind is written to disk.
+
+A task's ``sample`` and ``generate`` (``tasks.base.Task``) return these pytrees; the loop and the
+evaluation dispatch on the kind only, never on the model family. Static fields (sample rate,
+detokeniser) are pytree metadata, so a kind passes through ``jax.jit`` unchanged.
+
+  Images  float32 [N, H, W, C] in [-1, 1]   -> ``<name>/step_<step>.png`` grid (+ latest.png), TB image
+  Audio   float32 [N, T, C] in [-1, 1], Hz   -> ``<name>/step_<step>/<i>.wav`` (16-bit PCM, + latest/),
+                                               a log-mel spectrogram grid PNG, TB audio
+  Tokens  int32 [N, T] + a detokeniser       -> ``<name>/step_<step>.txt`` (+ latest.txt), TB text
+
+A symbolic-music kind (piano rolls written as MIDI) is the next one; it adds a class here and a
+writer below, nothing in ``train/`` or ``eval/``.
+"""
+
+import os
+from typing import Callable
+
+import flax
+import jax
+import numpy as np
+
+
+@flax.struct.dataclass
+class Images:
+  """images: float32 [N, H, W, C] in [-1, 1]."""
+  images: jax.Array
+
+
+@flax.struct.dataclass
+class Audio:
+  """waveforms: float32 [N, T, C] in [-1, 1] at ``sample_rate`` Hz."""
+  waveforms: jax.Array
+  sample_rate: int = flax.struct.field(pytree_node=False, default=16_000)
+
+
+@flax.struct.dataclass
+class Tokens:
+  """tokens: int32 [N, T]; ``detokenise`` maps one host row int [T] to str. The first
+  ``prompt_len`` tokens of each row are a given prompt (real text), the rest are generated."""
+  tokens: jax.Array
+  detokenise: Callable[[np.ndarray], str] = flax.struct.field(pytree_node=False)
+  prompt_len: int = flax.struct.field(pytree_node=False, default=0)
+
+  def texts(self, generated_only: bool = True) -> list:
+    """The rows as strings (by default without their prompts)."""
+    start = self.prompt_len if generated_only else 0
+    return [self.detokenise(row[start:]) for row in np.asarray(self.tokens)]
+
+
+KINDS = (Images, Audio, Tokens)
+
+
+def num_items(sample) -> int:
+  """N, the number of samples in one kind."""
+  return int(jax.tree.leaves(sample)[0].shape[0])
+
+
+def concatenate(parts: list):
+  """Joins host copies of one kind along N (for samples drawn in batches)."""
+  return jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
+
+
+def take(sample, n: int):
+  """The first ``n`` samples of one kind."""
+  return jax.tree.map(lambda x: x[:n], sample)
+
+
+# --- writers -------------------------------------------------------------------------------------
+
+def write(name: str, sample, workdir: str, step: int, writer=None) -> str:
+  """Writes one named sample set of any kind under ``<workdir>/<name>/`` (and to ``writer``, a
+  ``train.writers.MetricWriter``); returns the main file written."""
+  sample = jax.device_get(sample)
+  for kind, fn in _WRITERS.items():
+    if isinstance(sample, kind):
+      return fn(name, sample, os.path.join(workdir, name), step, writer)
+  raise TypeError(f"sample set {name!r} is a {type(sample).__name__}, not one of "
+                  f"{[k.__name__ for k in KINDS]}; return a genai_jax.samples kind from the task")
+
+
+def _write_images(name, sample: Images, directory, step, writer):
+  from genai_jax.train import writers
+  images = np.asarray(sample.images)
+  grid = writers.image_grid(images, cols=int(np.ceil(np.sqrt(len(images)))))
+  path = os.path.join(directory, f"step_{step:07d}.png")
+  writers.save_png(grid, path)
+  writers.save_png(grid, os.path.join(directory, "latest.png"))
+  if writer is not None:
+    writer.image(step, name, grid)
+  return path
+
+
+def _write_tokens(name, sample: Tokens, directory, step, writer):
+  rows = np.asarray(sample.tokens)
+  p = sample.prompt_len
+  blocks = []
+  for i, row in enumerate(rows):
+    head = f"|{sample.detokenise(row[:p])}|" if p else ""  # the prompt marked off with '|'
+    blocks.append(f"=== sample {i} ===\n{head}{sample.detokenise(row[p:])}")
+  text = "\n\n".join(blocks) + "\n"
+  path = os.path.join(directory, f"step_{step:07d}.txt")
+  _write_bytes(text.encode("utf-8"), path)
+  _write_bytes(text.encode("utf-8"), os.path.join(directory, "latest.txt"))
+  if writer is not None:
+    writer.text(step, name, text)
+  return path
+
+
+def _write_audio(name, sample: Audio, directory, step, writer):
+  from genai_jax.train import writers
+  waves = np.asarray(sample.waveforms, np.float32)
+  for sub in (f"step_{step:07d}", "latest"):
+    for i, w in enumerate(waves):
+      _write_bytes(wav_bytes(w, sample.sample_rate), os.path.join(directory, sub, f"{i}.wav"))
+  # One spectrogram per sample (channels mixed down), stacked as a one-column grid.
+  mels = np.stack([log_mel(w.mean(-1), sample.sample_rate) for w in waves])  # [N, frames, mels]
+  lo, hi = mels.min(), mels.max()
+  pictures = (mels - lo) / max(hi - lo, 1e-6) * 2.0 - 1.0
+  pictures = np.flip(np.swapaxes(pictures, 1, 2), 1)[..., None]  # [N, mels (low at bottom), frames, 1]
+  grid = writers.image_grid(pictures, cols=1)
+  path = os.path.join(directory, f"step_{step:07d}.png")
+  writers.save_png(grid, path)
+  writers.save_png(grid, os.path.join(directory, "latest.png"))
+  if writer is not None:
+    writer.audio(step, name, waves, sample.sample_rate)
+    writer.image(step, f"{name}_log_mel", grid)
+  return path
+
+
+_WRITERS = {Images: _write_images, Audio: _write_audio, Tokens: _write_tokens}
+
+
+def _write_bytes(data: bytes, path: str) -> None:
+  import tensorflow as tf  # gfile writes to local paths and gs:// alike
+  tf.io.gfile.makedirs(os.path.dirname(path))
+  with tf.io.gfile.GFile(path, "wb") as f:
+    f.write(data)
+
+
+def wav_bytes(waveform: np.ndarray, sample_rate: int) -> bytes:
+  """float [T, C] (or [T]) in [-1, 1] -> a 16-bit PCM WAV file's bytes (values clipped)."""
+  import io
+  import scipy.io.wavfile
+  pcm = np.rint(np.clip(np.asarray(waveform, np.float32), -1.0, 1.0) * 32767).astype(np.int16)
+  buf = io.BytesIO()
+  scipy.io.wavfile.write(buf, int(sample_rate), pcm)
+  return buf.getvalue()
+
+
+def log_mel(waveform: np.ndarray, sample_rate: int, num_mel_bins: int = 64,
+            frame_length: int = 1024, frame_step: int = 256, lower_hz: float = 20.0) -> np.ndarray:
+  """float [T] -> log-mel spectrogram float32 [frames, num_mel_bins]: |STFT| (Hann window) through
+  ``tf.signal``'s HTK mel filterbank from ``lower_hz`` to Nyquist, then log(x + 1e-6)."""
+  import tensorflow as tf
+  x = np.asarray(waveform, np.float32)
+  if len(x) < frame_length:  # one (zero-padded) frame for clips shorter than a window
+    x = np.pad(x, (0, frame_length - len(x)))
+  stft = tf.signal.stft(x, frame_length, frame_step, fft_length=frame_length)
+  weights = tf.signal.linear_to_mel_weight_matrix(
+      num_mel_bins, frame_length // 2 + 1, sample_rate, lower_hz, sample_rate / 2.0)
+  return np.log(tf.matmul(tf.abs(stft), weights).numpy() + 1e-6).astype(np.float32)
