@@ -7,6 +7,18 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no C++ INFO lines
 
+
+def _no_accelerator_devices() -> bool:
+  import glob
+  return not any(glob.glob(p) for p in ("/dev/nvidia[0-9]*", "/dev/accel*", "/dev/vfio/[0-9]*"))
+
+
+# The [aot] extra installs libtpu and the CUDA plugin to compile for accelerators; on a machine
+# with neither device, JAX would probe both at start-up and print their failures. Only then, and
+# only if the user has not chosen, run on the CPU (what JAX would end up using anyway).
+if "JAX_PLATFORMS" not in os.environ and _no_accelerator_devices():
+  os.environ["JAX_PLATFORMS"] = "cpu"
+
 from absl import flags, logging
 
 
