@@ -255,6 +255,7 @@ def main():
       kill_steps.append("done")
     elif fired and how == ("SIGKILL", "one"):  # the survivor may exit with an error: expected
       counts["kills"] += 1
+      counts["kills_during_save"] += in_save
       kill_steps.append(f"{run.last_step}{'*' if in_save else ''}")
     else:
       print(f"cycle {cycle}: the run failed (exit {codes}); "
