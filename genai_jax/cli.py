@@ -74,6 +74,18 @@ class _DropLibraryTracebacks(py_logging.Filter):
     return not (record.levelno >= py_logging.ERROR and "/orbax/" in (record.pathname or ""))
 
 
+def _quiet_unraisable(previous):
+  """After a failed checkpoint save, tensorstore's I/O threads keep completing futures whose
+  asyncio loop Orbax has closed; each reports 'RuntimeError: Event loop is closed' as an
+  unraisable exception, with a traceback, dozens of times. The failure itself is reported once as
+  an ``error:`` line, so only that RuntimeError is dropped; the rest goes to the previous hook."""
+  def hook(u):
+    if isinstance(u.exc_value, RuntimeError) and str(u.exc_value) == "Event loop is closed":
+      return
+    previous(u)
+  return hook
+
+
 def setup_logging() -> None:
   """WARNING and above by default (Orbax logs every save at INFO); ``--verbosity`` overrides."""
   from genai_jax import errors
@@ -82,3 +94,5 @@ def setup_logging() -> None:
   if not errors.verbose():
     logging.get_absl_handler().addFilter(_DropLibraryTracebacks())
     py_logging.getLogger().addFilter(_DropLibraryTracebacks())
+    sys.unraisablehook = _quiet_unraisable(sys.unraisablehook)
+

@@ -22,7 +22,7 @@ def test_a_busy_machine_is_refused_before_timing(spinner, capsys):
     common.check_machine(allow_busy=False, sample_seconds=1.0)
   assert e.value.code == 3
   out = capsys.readouterr()
-  assert f"pid {spinner.pid}" in out.out and "load average" in out.out
+  assert "(pid " in out.out and "load average" in out.out  # the busiest others, named
   assert out.err.startswith("refused: other processes use") and "--allow-busy" in out.err
   common.check_machine(allow_busy=True, sample_seconds=0.5)  # the override times anyway
 
