@@ -34,10 +34,10 @@ def main(argv):
   with errors.friendly():
     if not _WORKDIR.value:
       raise errors.ConfigError("pass --workdir=DIR of a trained language-model run")
-    from genai_jax import generate
+    from genai_jax import continuation
     from genai_jax.train import workdir as workdir_lib
     config = _CONFIG.value or workdir_lib.load_config(_WORKDIR.value)
-    texts = generate.continue_prompt(
+    texts = continuation.continue_prompt(
         config, _WORKDIR.value, _PROMPT.value, _NUM.value, num_samples=_SAMPLES.value,
         temperature=_TEMP.value, top_k=_TOP_K.value, top_p=_TOP_P.value,
         iterations=_ITERS.value, seed=_SEED.value, step=_STEP.value)

@@ -166,8 +166,8 @@ def test_train_resume_samples_and_sampling_cli(tfds_dir, tmp_path, compilation_c
   for step in range(1, 7):
     assert got[step] == pytest.approx(want[step], rel=1e-6), step
 
-  from genai_jax import generate
-  out = generate.continue_prompt(tiny_lm_config(), full, "def ", 10, num_samples=2)
+  from genai_jax import continuation
+  out = continuation.continue_prompt(tiny_lm_config(), full, "def ", 10, num_samples=2)
   assert len(out) == 2 and all(o.startswith("def ") and len(o) == 14 for o in out)
 
 
