@@ -8,7 +8,7 @@ Two ways to cut a split into ``[seq_len + 1]`` windows (``cfg.packing``):
   process takes its contiguous block of rows, so batches do not depend on the process count and
   resuming at step ``s`` is exact by construction.
 * ``stream`` (lm1b; sentences): each of ``cfg.shards`` even shards is shuffled per epoch with a
-  seed from (seed, epoch, shard) as in ``pipelines.sharded_batches``, byte-encoded with a
+  seed from (seed, epoch, shard) as in ``reader.sharded_batches``, byte-encoded with a
   newline after each sentence, and packed into contiguous windows; a resumed run skips the
   windows already consumed (exact, at the cost of re-reading them).
 """
@@ -22,7 +22,7 @@ import jax
 import numpy as np
 import tensorflow as tf
 
-from genai_jax.data import pipelines
+from genai_jax.data import reader
 from genai_jax.errors import ConfigError, DatasetMissingError
 
 SEPARATOR = "\n"  # joins examples (files, sentences) in a split's token stream
@@ -120,7 +120,7 @@ def _cached_vocab(name: str, data_dir, kind: str, key: str, word_opts: tuple = (
   if kind not in ("char", "word"):
     raise ConfigError(f"unknown data.vocab {kind!r}; set --config.data.vocab to 'char', 'byte' "
                       f"or 'word'")
-  builder = pipelines.get_builder(_Cfg(name, data_dir))
+  builder = reader.get_builder(_Cfg(name, data_dir))
   if kind == "word":  # from the training split only: held-out words it lacks are <unk>
     size, lowercase, train_split = word_opts
     return WordVocab.from_text(_split_text(builder, train_split, key), size, lowercase)
@@ -159,10 +159,10 @@ def vocabulary(cfg) -> Vocab:
   """
   kind, size = cfg.get("vocab", "char"), cfg.get("vocab_size", 0)
   if kind == "word":
-    return _cached_vocab(cfg.name, pipelines.data_dir(cfg), kind, cfg.get("text_key", "text"),
+    return _cached_vocab(cfg.name, reader.data_dir(cfg), kind, cfg.get("text_key", "text"),
                          _word_opts(cfg))
   try:
-    vocab = _cached_vocab(cfg.name, pipelines.data_dir(cfg), kind, cfg.get("text_key", "text"), ())
+    vocab = _cached_vocab(cfg.name, reader.data_dir(cfg), kind, cfg.get("text_key", "text"), ())
   except DatasetMissingError as e:
     if kind != "char":
       raise
@@ -178,7 +178,7 @@ def vocabulary(cfg) -> Vocab:
 
 @functools.lru_cache(maxsize=8)
 def _cached_tokens(name, data_dir, split, kind, key, word_opts=()) -> np.ndarray:
-  builder = pipelines.get_builder(_Cfg(name, data_dir))
+  builder = reader.get_builder(_Cfg(name, data_dir))
   if builder.info.splits and split not in builder.info.splits:
     raise ConfigError(f"dataset {name!r} has no split {split!r}; "
                       f"choose one of {sorted(builder.info.splits.keys())}")
@@ -188,7 +188,7 @@ def _cached_tokens(name, data_dir, split, kind, key, word_opts=()) -> np.ndarray
 
 def split_tokens(cfg, split: str) -> np.ndarray:
   """All of ``split`` as one int32 [n] token array (examples joined by a newline); cached."""
-  return _cached_tokens(cfg.name, pipelines.data_dir(cfg), split, cfg.get("vocab", "char"),
+  return _cached_tokens(cfg.name, reader.data_dir(cfg), split, cfg.get("vocab", "char"),
                         cfg.get("text_key", "text"), _word_opts(cfg))
 
 
@@ -229,7 +229,7 @@ def stream_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int
                    start_step: int = 0) -> Iterator[dict]:
   """``{'tokens': int32 [global_batch / P, seq_len + 1]}``: sentences byte-encoded, each followed
   by a newline, and packed contiguously into rows; sharded and resumable as
-  ``pipelines.sharded_batches``."""
+  ``reader.sharded_batches``."""
   if cfg.get("vocab", "byte") != "byte":
     raise ConfigError("data.packing='stream' packs bytes; set --config.data.vocab=byte")
   key = cfg.get("text_key", "text")
@@ -243,7 +243,7 @@ def stream_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int
   def pack(sentences):  # rows run across sentence boundaries, as GPT-style packing
     return sentences.unbatch().batch(length, drop_remainder=True)
 
-  stream = pipelines.sharded_batches(cfg, split, global_batch, key, decode, train=train, seed=seed,
+  stream = reader.sharded_batches(cfg, split, global_batch, key, decode, train=train, seed=seed,
                                      start_step=start_step, pack=pack)
   return ({"tokens": b[key]} for b in stream)
 

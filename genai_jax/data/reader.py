@@ -1,0 +1,151 @@
+"""Reading prepared tfds splits: the builder (embedded ones prepared on first use, a missing one a
+one-line error), even shards of a split, and the sharded, resumable stream every data kind uses.
+
+Each of ``data.shards`` even shards of a split is a fixed function of (seed, position): its
+epoch ``e`` is the shard shuffled with a seed from (seed, e, shard). A run that resumes at step
+``s`` starts each shard at example ``s * per_shard_batch``, so it sees exactly the batches an
+uninterrupted run would (shuffling happens on encoded records, so skipping is cheap), and the
+global batches do not depend on how many processes read them.
+"""
+
+import os
+from typing import Iterator, Optional
+
+import jax
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from genai_jax.data import builders
+from genai_jax.errors import ConfigError, DatasetMissingError
+
+# JAX owns the accelerators; TensorFlow only feeds the host.
+tf.config.set_visible_devices([], "GPU")
+
+_PREPARE_HINTS = {
+    "celeb_a": ("prepare it once on a machine with internet: `tfds build celeb_a --data_dir=DIR` "
+                "(or copy a prepared tensorflow_datasets/celeb_a folder, e.g. to gs://BUCKET/tfds), "
+                "then pass --config.data.data_dir=DIR or set TFDS_DATA_DIR"),
+}
+_DEMO_HINTS = {
+    "celeb_a": "--config=experiments/configs/dcgan_celeba.py:demo",
+    "mnist": "--config=experiments/configs/dcgan_celeba.py:digits_demo",
+    "tiny_shakespeare": "--config=experiments/configs/gpt_shakespeare.py:demo",
+    "lm1b": "--config=experiments/configs/gpt_shakespeare.py:demo",
+    "binarized_mnist": "--config=experiments/configs/vae_mnist.py:demo",
+}
+
+
+def data_dir(cfg) -> Optional[str]:
+  return cfg.get("data_dir") or os.environ.get("TFDS_DATA_DIR") or None
+
+
+def get_builder(cfg) -> tfds.core.DatasetBuilder:
+  """The prepared tfds builder for ``cfg.name``; embedded datasets are prepared on first use.
+
+  Raises DatasetMissingError (within seconds, no network) when an external dataset is missing.
+  """
+  name, ddir = cfg.name, data_dir(cfg)
+  if name in builders.EMBEDDED:
+    builder = builders.EMBEDDED[name](data_dir=ddir)
+    if not builder.is_prepared():
+      try:
+        builder.download_and_prepare()  # reads an installed package; no network
+      except FileExistsError:  # another process of this job finished preparing it first
+        builder = builders.EMBEDDED[name](data_dir=ddir)
+    return builder
+  try:
+    builder = tfds.builder(name, data_dir=ddir)
+  except tfds.core.registered.DatasetNotFoundError as e:
+    raise DatasetMissingError(f"unknown dataset {name!r}: set --config.data.name to a tfds name or one of "
+                              f"the embedded {sorted(builders.EMBEDDED)}") from e
+  if builder.is_prepared():
+    return builder
+  where = ddir or os.path.expanduser("~/tensorflow_datasets")
+  hint = _PREPARE_HINTS.get(name, f"prepare it once with `tfds build {name} --data_dir=DIR` and pass "
+                                  "--config.data.data_dir=DIR or set TFDS_DATA_DIR")
+  demo = cfg.get("demo_hint") or _DEMO_HINTS.get(name)  # an experiment may name its own demo
+  msg = (f"dataset {name!r} is not prepared in {where}: {hint}" +
+         ("; or set --config.data.download=True to let tfds fetch it" if not cfg.get("download") else "") +
+         (f"; to run on embedded data instead use {demo}" if demo else ""))
+  if not cfg.get("download"):
+    raise DatasetMissingError(msg)
+  try:
+    builder.download_and_prepare()
+  except Exception as e:  # network, quota, manual-download datasets
+    raise DatasetMissingError(f"{msg} (download failed: {type(e).__name__}: {e})") from e
+  return builder
+
+
+def read_split(builder, split: str, key: str, shard: int = 0,
+               shards: int = 1) -> tuple[tf.data.Dataset, int]:
+  """(encoded ``key`` features of shard ``shard`` of ``shards`` even parts of ``split``, its size)."""
+  if builder.info.splits and split not in builder.info.splits:
+    raise ConfigError(f"dataset {builder.name!r} has no split {split!r}; "
+                      f"choose one of {sorted(builder.info.splits.keys())}")
+  sub = tfds.even_splits(split, n=shards)[shard] if shards > 1 else split
+  raw = builder.as_dataset(split=sub, shuffle_files=False, decoders={key: tfds.decode.SkipDecoding()})
+  n = int(raw.cardinality())
+  if n < 0:
+    n = builder.info.splits[sub].num_examples
+  if n == 0:
+    raise ConfigError(f"shard {shard} of {shards} of split {split!r} of {builder.name!r} is empty; "
+                      f"lower --config.data.shards")
+  return raw.map(lambda ex: ex[key]), n
+
+
+def sharded_batches(cfg, split: str, global_batch: int, key: str, decode, *, train: bool,
+                    seed: int, start_step: int, pack=None) -> Iterator[dict]:
+  """This process's rows of each global batch: ``{key: decode(...) stacked, [global_batch / P, ...]}``.
+
+  The split is cut into ``cfg.shards`` even shards, each streamed on its own (per-epoch seeded
+  shuffle, resumable by position); global batch b is the concatenation of batch b of every
+  shard, and process p reads and decodes only its contiguous block of shards. So the global
+  batches are the same whatever the number of processes (P must divide ``cfg.shards``), and a
+  run can resume on a different topology.
+
+  Args:
+    cfg: ``config.data`` (name, data_dir, shuffle_buffer, shards, download).
+    split: tfds split name.
+    global_batch: examples per step across all processes.
+    key: the tfds feature to read; it stays encoded through shuffle and skip.
+    decode: ``(index int64 scalar, encoded, shard int) -> tensor``, run per example after the
+      skip; ``index`` is the example's position in its shard's stream (for stateless seeds).
+    train: shuffle per epoch and repeat forever; otherwise read in order, repeated so that
+      short eval splits still fill whole batches.
+    seed: data seed; the stream is a function of (seed, shard, position) only.
+    start_step: training step to resume at (skips ``start_step`` batches, without decoding).
+    pack: optional ``tf.data.Dataset -> tf.data.Dataset`` from the decoded examples of a shard to
+      the rows of its batches (e.g. sequence packing). Rows then have no example position, so a
+      resume decodes and skips ``start_step`` batches of rows instead.
+  """
+  builder = get_builder(cfg)
+  shards, procs, pid = cfg.get("shards", 8), jax.process_count(), jax.process_index()
+  if global_batch % shards:
+    raise ConfigError(f"batch_size={global_batch} is not divisible by data.shards={shards}; "
+                      f"set --config.data.shards to a divisor of the batch size")
+  if shards % procs:
+    raise ConfigError(f"data.shards={shards} is not divisible by the {procs} processes; "
+                      f"set --config.data.shards to a multiple of {procs}")
+  per_shard = global_batch // shards
+
+  def shard_stream(shard):
+    raw, n = read_split(builder, split, key, shard, shards)  # encoded: decoded after shuffle/skip
+    position = 0 if pack is not None else start_step * per_shard
+    if train:
+      buffer = min(cfg.get("shuffle_buffer", 10_000), n)
+      def epoch(e):  # a distinct, reproducible order per (seed, epoch, shard)
+        return raw.shuffle(buffer, seed=seed * 2**40 + e * 2**10 + shard,
+                           reshuffle_each_iteration=False)
+      ds = tf.data.Dataset.range(position // n, 2**62).flat_map(epoch).skip(position % n)
+    else:
+      ds = raw.repeat()
+    ds = ds.enumerate(start=position).map(lambda i, x: decode(i, x, shard),
+                                         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if pack is not None:
+      ds = pack(ds).skip(start_step * per_shard)
+    return ds.batch(per_shard, drop_remainder=True)
+
+  owned = range(pid * shards // procs, (pid + 1) * shards // procs)
+  ds = tf.data.Dataset.zip(tuple(shard_stream(s) for s in owned))
+  ds = ds.map(lambda *parts: {key: tf.concat(parts, axis=0)})
+  return ds.prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
