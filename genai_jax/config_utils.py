@@ -16,6 +16,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
               "keep_checkpoints"):
     if int(config[key]) <= 0:
       raise ConfigError(f"--config.{key}={config[key]} must be positive")
+  if config.get("eval_gen") and int(config.eval_gen.get("every", 0)) < 0:
+    raise ConfigError(f"--config.eval_gen.every={config.eval_gen.every} must be >= 0 (0 turns "
+                      f"it off)")
   # Before any data or compilation: an unknown model, a model key the chosen model does not read,
   # or a dtype outside float32/bfloat16/float16 is one line naming the fix.
   from genai_jax import tasks

@@ -15,7 +15,7 @@ from genai_jax import config_utils
 from genai_jax import samples
 from genai_jax import tasks
 from genai_jax.data import pipelines
-from genai_jax.errors import ConfigError, NonFiniteLossError
+from genai_jax.errors import NonFiniteLossError
 from genai_jax.train import checkpoint as ckpt_lib
 from genai_jax.train import sharding
 from genai_jax.train import state as state_lib
@@ -46,9 +46,7 @@ def _eval_gen_due(config, step: int, is_last: bool) -> bool:
   g = config.get("eval_gen")
   if not g:
     return False
-  every = int(g.get("every", 0))
-  if every < 0:
-    raise ConfigError(f"--config.eval_gen.every={every} must be >= 0 (0 turns it off)")
+  every = int(g.get("every", 0))  # >= 0, checked by config_utils.validate
   return (every > 0 and (step % every == 0 or is_last)) or (is_last and bool(g.get("at_end", False)))
 
 

@@ -88,27 +88,24 @@ def load_config(workdir: str, required: bool = True) -> Optional[ml_collections.
   return config
 
 
-def differing_state_keys(saved, config) -> list[str]:
-  """Dotted keys under ``STATE_KEYS`` whose values differ between two configs (a key present
-  on one side only counts)."""
+def differing_state_keys(saved, config) -> dict:
+  """{dotted key under ``STATE_KEYS``: (saved value, new value)} for the keys whose values differ
+  between two configs (a key present on one side only counts, as '<unset>')."""
   a, b = _flat(_to_dict(saved)), _flat(_to_dict(config))
   def relevant(k):
     return any(k == p or k.startswith(p + ".") for p in STATE_KEYS)
-  keys = sorted(k for k in set(a) | set(b) if relevant(k) and a.get(k, "<unset>") != b.get(k, "<unset>"))
-  return keys
+  return {k: (a.get(k, "<unset>"), b.get(k, "<unset>")) for k in sorted(set(a) | set(b))
+          if relevant(k) and a.get(k, "<unset>") != b.get(k, "<unset>")}
 
 
 def check_resume(config, workdir: str) -> None:
   """Raises ``ConfigError`` naming the differing keys if ``workdir`` holds a run whose state
   cannot be restored under ``config``."""
   saved = load_config(workdir, required=False)
-  if saved is None:
-    return
-  keys = differing_state_keys(saved, config)
-  if keys:
-    a, b = _flat(_to_dict(saved)), _flat(_to_dict(config))
-    shown = ", ".join(f"{k}: {a.get(k, '<unset>')!r} -> {b.get(k, '<unset>')!r}" for k in keys[:6])
-    more = f" and {len(keys) - 6} more" if len(keys) > 6 else ""
+  diff = differing_state_keys(saved, config) if saved is not None else {}
+  if diff:
+    shown = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in list(diff.items())[:6])
+    more = f" and {len(diff) - 6} more" if len(diff) > 6 else ""
     raise ConfigError(f"--workdir={workdir} holds a run with a different model or data "
                       f"({shown}{more}); pass a new --workdir, or drop those overrides to resume")
 
