@@ -5,9 +5,10 @@
 
 Runs the training step ``train_and_evaluate`` runs (``state.sharded_init`` and
 ``state.compile_train_step`` on a mesh over all local devices) on a fixed random batch shaped by
-``pipelines.batch_spec``, for: DCGAN (batch 64 and 512, float32 and bfloat16), the MLP VAE and
+``specs.batch_spec``, for: DCGAN (batch 64 and 512, float32 and bfloat16), the MLP VAE and
 the baby GPT (bfloat16). ``--sizes`` picks the geometry: ``accelerator`` is the flagship (DCGAN
-64x64 width 64 on CelebA's shape, VAE 784-500-20 batch 128, baby GPT 6x384 context 256 batch 64);
+64x64 width 64 on CelebA's shape, VAE 784-500-20 batch 128, baby GPT 6x384 context 256 batch 64,
+and the GPT-2-small geometry of the ``gpt125m`` preset, 12x768 context 1024 batch 32);
 ``cpu`` (default on a CPU) shrinks the DCGAN to 32x32 width 32 at batch 16/64 and the GPT to the
 demo's 4x128 context 128, so the whole table takes a few minutes on 2 cores.
 
@@ -29,6 +30,16 @@ import numpy as np
 from benchmarks import common
 
 
+def _settings(c) -> dict:
+  """``c.model`` with the model's defaults filled in (configs leave most keys None)."""
+  from genai_jax.models import registry
+  if c.task == "gan":
+    from genai_jax.tasks import gan
+    return registry.settings("GAN", gan.MODELS, c.model, gan.SHARED_KEYS)[1]
+  from genai_jax.tasks import lm
+  return registry.settings("LM", lm.MODELS, c.model, lm.SHARED_KEYS, name=c.task, name_key="task")[1]
+
+
 def configs(sizes: str):
   """[(label, config)] for ``sizes`` 'accelerator' or 'cpu'."""
   from experiments.configs import dcgan_celeba, gpt_shakespeare, vae_mnist
@@ -42,22 +53,39 @@ def configs(sizes: str):
       if small:
         c.model.update(width=32, image_size=32)
         c.data.image_size = 32
-      rows.append((f"DCGAN {c.model.image_size}x{c.model.image_size} w{c.model.width}", c))
+      rows.append((f"DCGAN {c.model.image_size}x{c.model.image_size} w{_settings(c)['width']}", c))
   rows.append(("VAE MLP 784-500-20", vae_mnist.get_config()))
   g = gpt_shakespeare.get_config("demo" if small else "baby_gpt")
   g.model.update(dtype="bfloat16", dropout=0.0)
   g.data.update(name="tiny_shakespeare", vocab_size=65)  # no dataset needed: 65 chars, as nanoGPT
-  rows.append((f"GPT {g.model.num_layers}x{g.model.d_model} ctx {g.data.seq_len}", g))
+  m = _settings(g)
+  rows.append((f"GPT {m['num_layers']}x{m['d_model']} ctx {g.data.seq_len}", g))
+  if not small:  # GPT-2 small geometry, the size where MFU on a GPU/TPU means something
+    g = gpt_shakespeare.get_config("gpt125m")
+    g.data.update(vocab_size=256)  # bytes: no dataset needed
+    m = _settings(g)
+    rows.append((f"GPT {m['num_layers']}x{m['d_model']} ctx {g.data.seq_len}", g))
+  if jax.devices()[0].platform == "gpu":
+    # XLA's own (cuDNN) transposed/strided convolutions beside the sub-pixel default, which was
+    # chosen for CPUs; cuDNN's fused attention beside the default XLA one.
+    for label, c in [r for r in rows if r[0].startswith("DCGAN")]:
+      c2 = c.copy_and_resolve_references()
+      c2.model.conv_impl = "xla"
+      rows.append((f"{label} conv xla", c2))
+    for label, c in [r for r in rows if r[0].startswith("GPT")]:
+      c2 = c.copy_and_resolve_references()
+      c2.model.attention_impl = "cudnn"
+      rows.append((f"{label} cudnn", c2))
   return rows
 
 
 def _batch(config, mesh):
   """A fixed random global batch of the shapes the pipeline yields (values do not change cost)."""
-  from genai_jax.data import pipelines
+  from genai_jax.data import specs
   from genai_jax.train import sharding
   rng = np.random.default_rng(0)
   host = {}
-  for k, s in pipelines.batch_spec(config.data, config.batch_size).items():
+  for k, s in specs.batch_spec(config.data, config.batch_size).items():
     if np.issubdtype(s.dtype, np.integer):
       host[k] = rng.integers(0, 2, s.shape).astype(s.dtype)  # token ids valid in any vocabulary
     else:
@@ -70,9 +98,11 @@ def _flops(compiled, step, abstract_state, batch) -> tuple:
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) and cost else cost
   n = jax.device_count()
-  if cost and cost.get("flops"):
+  if cost and cost.get("flops") and jax.devices()[0].platform != "gpu":
     return cost["flops"] * n, "XLA"
-  # XLA:GPU has no cost analysis: the same step on one host CPU device counts the whole batch.
+  # XLA:GPU's cost analysis leaves out the cuBLAS/cuDNN custom calls that do most of the work
+  # (measured on an H100: 3.7 of the GPT-2-small step's ~21 TFLOP): the same step compiled for one
+  # host CPU device counts the whole batch, as the AOT report does for a TPU.
   from genai_jax.train import sharding
   cpu = sharding.make_mesh(devices=jax.devices("cpu")[:1])
   rep = jax.sharding.NamedSharding(cpu, jax.sharding.PartitionSpec())
@@ -95,7 +125,12 @@ def measure(config, steps: int, rounds: int) -> dict:
   batch = _batch(config, mesh)
   step = state_lib.compile_train_step(task, mesh, spec.shardings)
   compiled = step.lower(spec.abstract, batch).compile()
-  flops, flops_src = _flops(compiled, task.train_step, spec.abstract, batch)
+  counted = task
+  if "attention_impl" in config.model:  # cuDNN's has no CPU lowering: count the same math as XLA's
+    counted_config = config.copy_and_resolve_references()
+    counted_config.model.attention_impl = "xla"
+    counted = tasks.get_task(counted_config)
+  flops, flops_src = _flops(compiled, counted.train_step, spec.abstract, batch)
   box = [spec.init(jax.random.PRNGKey(0)), None]
 
   def run(n):
@@ -111,17 +146,14 @@ def measure(config, steps: int, rounds: int) -> dict:
   seconds = common.alternate_rounds(
       run, None, steps, rounds, lambda s: f"{items * steps / s:,.0f} {task.unit}/s")
   step_s = statistics.median(seconds) / steps
+  # The device's peak is the process's: exact for this row only when the row ran alone (--isolate).
   stats = jax.local_devices()[0].memory_stats() or {}
-  if "peak_bytes_in_use" in stats:
-    peak, exact = stats["peak_bytes_in_use"], True
-  else:
-    m = compiled.memory_analysis()
-    peak = (m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes +
-            m.temp_size_in_bytes)
-    exact = False
+  m = compiled.memory_analysis()
+  estimate = (m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes +
+              m.temp_size_in_bytes)
   return {"step_s": step_s, "rate": items / step_s, "unit": task.unit, "flops": flops,
-          "flops_src": flops_src, "peak_bytes": peak, "peak_exact": exact,
-          "dtype": aot_report.compute_dtype(config)}
+          "flops_src": flops_src, "peak_bytes": stats.get("peak_bytes_in_use"),
+          "estimate_bytes": estimate, "dtype": aot_report.compute_dtype(config)}
 
 
 def device_peak(dtype: str, override_tflops=None) -> tuple:
@@ -141,6 +173,39 @@ def device_peak(dtype: str, override_tflops=None) -> tuple:
   return c.peak(dtype) * n, f"{n} x {c.name} {c.peak(dtype) / 1e12:.0f} TFLOP/s {dtype}"
 
 
+def _row(index: int, sizes: str, steps: int, rounds: int, peak_tflops) -> dict:
+  label, config = configs(sizes)[index]
+  print(f"--- {label}, batch {config.batch_size}, {config.model.get('dtype', 'float32')}",
+        flush=True)
+  r = measure(config, steps, rounds)
+  peak, how = device_peak(r["dtype"], peak_tflops)
+  achieved = r["flops"] / r["step_s"] if r["flops"] else None
+  r.update(label=label, batch=config.batch_size, achieved=achieved, peak=peak, peak_src=how,
+           mfu=achieved / peak if achieved and peak else None)
+  return r
+
+
+def _isolated_row(index: int, argv: list) -> dict:
+  """Runs row ``index`` in a child process, so the device's peak memory is that row's alone."""
+  import json
+  import subprocess
+  import sys
+  proc = subprocess.run([sys.executable, "-m", "benchmarks.accelerator", *argv, f"--row={index}"],
+                        stdout=subprocess.PIPE, text=True)
+  result = None
+  for line in proc.stdout.splitlines():
+    if line.startswith(_RESULT):
+      result = json.loads(line[len(_RESULT):])
+    else:
+      print(line, flush=True)
+  if proc.returncode or result is None:  # the other rows still run and print
+    print(f"row {index} failed (exit {proc.returncode}); rerun it alone with --row={index}", flush=True)
+  return result
+
+
+_RESULT = "RESULT "
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--sizes", choices=["cpu", "accelerator"], default=None,
@@ -148,35 +213,48 @@ def main():
   p.add_argument("--steps", type=int, default=None, help="steps per timed round")
   p.add_argument("--rounds", type=int, default=3)
   p.add_argument("--peak_tflops", type=float, default=None, help="per device, overrides the table")
+  p.add_argument("--only", default="", help="run only the rows whose label contains this")
+  p.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
+                 help="each row in its own process, so peak memory is the row's (default on an "
+                      "accelerator, where the device tracks its peak)")
+  p.add_argument("--row", type=int, default=None, help=argparse.SUPPRESS)  # a child of --isolate
   a = p.parse_args()
   dev = jax.devices()[0]
   sizes = a.sizes or ("cpu" if dev.platform == "cpu" else "accelerator")
   steps = a.steps or (3 if sizes == "cpu" else 20)
+  if a.row is not None:
+    import json
+    print(_RESULT + json.dumps(_row(a.row, sizes, steps, a.rounds, a.peak_tflops)), flush=True)
+    return
+  isolate = dev.platform != "cpu" if a.isolate is None else a.isolate
   print(f"jax {jax.__version__} on {dev.platform} ({dev.device_kind}) x{jax.device_count()}, "
         f"sizes={sizes}, {a.rounds} rounds of {steps} steps", flush=True)
+  argv = [f"--sizes={sizes}", f"--steps={steps}", f"--rounds={a.rounds}"]
+  argv += [f"--peak_tflops={a.peak_tflops}"] if a.peak_tflops else []
   results = []
-  for label, config in configs(sizes):
-    print(f"--- {label}, batch {config.batch_size}, {config.model.get('dtype', 'float32')}",
-          flush=True)
-    r = measure(config, steps, a.rounds)
-    peak, how = device_peak(r["dtype"], a.peak_tflops)
-    achieved = r["flops"] / r["step_s"] if r["flops"] else None
-    r.update(label=label, batch=config.batch_size, achieved=achieved, peak=peak, peak_src=how,
-             mfu=achieved / peak if achieved and peak else None)
-    results.append(r)
-  print(f"\n{'step':<26} {'batch':>5} {'dtype':<8} {'ms/step':>8} {'throughput':>20} "
-        f"{'TFLOP/s':>8} {'MFU':>6} {'peak mem':>10}")
-  for r in results:
-    mem = ("" if r["peak_exact"] else "~") + f"{r['peak_bytes'] / 2**20:,.0f} MiB"
+  def line(r):
+    peak_mem = f"{r['peak_bytes'] / 2**20:,.0f} MiB" if r["peak_bytes"] and isolate else "n/a"
     mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] else "n/a"
-    print(f"{r['label']:<26} {r['batch']:>5} {r['dtype']:<8} {r['step_s'] * 1e3:8.1f} "
-          f"{r['rate']:>11,.0f} {r['unit'] + '/s':<8} {(r['achieved'] or 0) / 1e12:8.3g} {mfu:>6} "
-          f"{mem:>10}")
+    return (f"{r['label']:<30} {r['batch']:>5} {r['dtype']:<8} {r['step_s'] * 1e3:8.1f} "
+            f"{r['rate']:>11,.0f} {r['unit'] + '/s':<8} {(r['achieved'] or 0) / 1e12:8.3g} "
+            f"{mfu:>6} {peak_mem:>10} {r['estimate_bytes'] / 2**20:>6,.0f} MiB")
+
+  for i, (label, _) in enumerate(configs(sizes)):
+    if a.only in label:
+      r = (_isolated_row(i, argv) if isolate else _row(i, sizes, steps, a.rounds, a.peak_tflops))
+      if r:
+        results.append(r)
+        print("= " + line(r), flush=True)  # each row as it lands: a cut-off run keeps its rows
+  print(f"\n{'step':<30} {'batch':>5} {'dtype':<8} {'ms/step':>8} {'throughput':>20} "
+        f"{'TFLOP/s':>8} {'MFU':>6} {'peak mem':>10} {'XLA est':>10}")
+  for r in results:
+    print(line(r))
   peaks = sorted({r["dtype"] + ": " + r["peak_src"] for r in results})
   print("peaks: " + "; ".join(peaks))
   print("FLOPs per step: " + ", ".join(sorted({r["flops_src"] for r in results})) +
-        "; MFU = FLOPs per step / step time / peak; peak mem: device peak where tracked, "
-        "~ = XLA's compiled estimate")
+        "; MFU = FLOPs per step / step time / peak; peak mem: the device's own peak for the row "
+        "(n/a unless rows run --isolate on a device that tracks it); XLA est: arguments + outputs "
+        "- aliases + temporaries of the compiled step")
 
 
 if __name__ == "__main__":

@@ -148,10 +148,10 @@ def test_topology_table_matches_libtpu():
 
 def test_batch_spec_is_what_the_pipelines_yield(tfds_dir):
   from experiments.configs import gpt_shakespeare, vae_mnist
-  from genai_jax.data import pipelines
+  from genai_jax.data import pipelines, specs
   for cfg, batch in ((vae_mnist.get_config("demo").data, 9),
                      (gpt_shakespeare.get_config("demo").data, 4)):
-    spec = pipelines.batch_spec(cfg, batch)
+    spec = specs.batch_spec(cfg, batch)
     real = next(pipelines.batches(cfg, cfg.train_split, batch, train=True))
     assert {k: (v.shape, v.dtype) for k, v in spec.items()} == \
         {k: (v.shape, v.dtype) for k, v in real.items()}

@@ -137,3 +137,31 @@ def test_params_carry_logical_axes_and_flops_formula():
   n = sum(x.size for x in jax.tree.leaves(nn.unbox(params)))
   assert transformer.num_params(model.cfg, non_embedding=False) == n
   assert transformer.flops_per_token(model.cfg, T) == 6 * (n - T * 32) + 12 * 2 * T * 32
+
+
+@pytest.mark.parametrize("backend,dtype,heads,want", [
+    ("cpu", "bfloat16", 64, "xla"),    # CPU and TPU: XLA's attention
+    ("tpu", "bfloat16", 64, "xla"),
+    ("gpu", "bfloat16", 64, "cudnn"),  # GPU, half precision, head fits cuDNN's fused kernel
+    ("gpu", "float16", 128, "cudnn"),
+    ("gpu", "float32", 64, "xla"),     # cuDNN's fused attention is half precision only
+    ("gpu", "bfloat16", 160, "xla"),   # head dims over 128 are not supported
+    ("gpu", "bfloat16", 60, "xla"),    # nor those that are not a multiple of 8
+])
+def test_attention_kernel_picks_cudnn_only_where_it_applies(monkeypatch, backend, dtype, heads, want):
+  monkeypatch.setattr(jax, "default_backend", lambda: backend)
+  cfg = transformer.TransformerConfig(vocab_size=8, dtype=dtype)
+  assert transformer.attention_kernel(cfg, heads) == want
+  forced = transformer.TransformerConfig(vocab_size=8, dtype=dtype, attention_impl="xla")
+  assert transformer.attention_kernel(forced, heads) == "xla"  # an explicit choice always wins
+
+
+def test_unknown_attention_impl_is_a_config_error():
+  from genai_jax import tasks
+  from genai_jax.errors import ConfigError
+  from experiments.configs import gpt_shakespeare
+  c = gpt_shakespeare.get_config("demo")
+  c.data.update(name="tiny_shakespeare", vocab_size=65)  # absent here: built from shapes alone
+  c.model.attention_impl = "flash"
+  with pytest.raises(ConfigError, match="attention_impl='flash'.*'xla' or 'cudnn'"):
+    tasks.get_task(c)

@@ -3,7 +3,7 @@
 ``compile_step(config, 'v4-32')`` builds what ``train_and_evaluate`` builds (``tasks.get_task``,
 ``sharding.make_mesh`` over the topology's compile-only devices, ``state.sharded_init``,
 ``state.compile_train_step``: same shardings, same donation) and lowers it with the state's
-abstract shapes and the global batch's (``pipelines.batch_spec``), so no parameter is
+abstract shapes and the global batch's (``specs.batch_spec``), so no parameter is
 initialised and no data is read. The result, a ``StepReport``, holds XLA's per-device memory
 and cost analyses, the collectives in the compiled program, and the roofline bound on step time.
 """
@@ -123,7 +123,7 @@ def lower(config, devices):
   the functions ``train_and_evaluate`` uses."""
   import jax
   from genai_jax import config_utils, tasks
-  from genai_jax.data import pipelines
+  from genai_jax.data import specs
   from genai_jax.train import sharding
   from genai_jax.train import state as state_lib
   config_utils.validate(config)
@@ -134,7 +134,7 @@ def lower(config, devices):
   step = state_lib.compile_train_step(task, mesh, spec.shardings)
   batch_sharding = sharding.batch_sharding(mesh)
   batch = {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=batch_sharding)
-           for k, v in pipelines.batch_spec(config.data, config.batch_size).items()}
+           for k, v in specs.batch_spec(config.data, config.batch_size).items()}
   return task, mesh, step.lower(spec.abstract, batch)
 
 

@@ -18,6 +18,8 @@ from genai_jax.data import BATCH_KEYS
 # it directly, so text and pipelines do not import each other.
 from genai_jax.data.reader import data_dir, get_builder, read_split, sharded_batches  # noqa: F401
 from genai_jax.errors import ConfigError, DataError
+# Batch shapes without TF (the AOT report and benchmarks need no TF); re-exported for callers.
+from genai_jax.data.specs import BATCH_SPECS, batch_spec  # noqa: F401
 
 
 def _preprocess_image(image, cfg, flip_seed=None):
@@ -122,27 +124,3 @@ def text_batches(cfg, split: str, global_batch: int, **kw) -> Iterator[dict]:
 
 
 BATCHES = {"image": image_batches, "text": text_batches}  # data.kind -> batch iterator
-
-
-def image_batch_spec(cfg, global_batch: int) -> dict:
-  """``{'image': float32 [global_batch, S, S, C]}`` shapes of ``image_batches``' global batch."""
-  return {"image": jax.ShapeDtypeStruct((global_batch, cfg.image_size, cfg.image_size, cfg.channels),
-                                        jax.numpy.float32)}
-
-
-def text_batch_spec(cfg, global_batch: int) -> dict:
-  """``{'tokens': int32 [global_batch, seq_len + 1]}`` shapes of ``text_batches``' global batch."""
-  return {"tokens": jax.ShapeDtypeStruct((global_batch, cfg.seq_len + 1), jax.numpy.int32)}
-
-
-BATCH_SPECS = {"image": image_batch_spec, "text": text_batch_spec}  # data.kind -> batch shapes
-
-
-def batch_spec(cfg, global_batch: int) -> dict:
-  """The global batch ``batches(cfg, ...)`` feeds a train step, as ``{key: jax.ShapeDtypeStruct}``
-  (no sharding), from ``cfg`` (``config.data``) alone: no data is read. What the AOT report and
-  benchmarks compile against; a new ``data.kind`` registers its function in ``BATCH_SPECS``."""
-  kind = cfg.get("kind", "image")
-  if kind not in BATCH_SPECS:
-    raise ConfigError(f"unknown data.kind {kind!r}; set --config.data.kind to one of {sorted(BATCH_SPECS)}")
-  return BATCH_SPECS[kind](cfg, global_batch)

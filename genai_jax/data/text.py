@@ -20,9 +20,7 @@ from typing import Iterator
 
 import jax
 import numpy as np
-import tensorflow as tf
 
-from genai_jax.data import reader
 from genai_jax.errors import ConfigError, DatasetMissingError
 
 SEPARATOR = "\n"  # joins examples (files, sentences) in a split's token stream
@@ -115,6 +113,7 @@ def _split_text(builder, split: str, key: str) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _cached_vocab(name: str, data_dir, kind: str, key: str, word_opts: tuple = ()) -> Vocab:
+  from genai_jax.data import reader  # lazily: reader and TF load only when data is read
   if kind == "byte":
     return Vocab()
   if kind not in ("char", "word"):
@@ -158,10 +157,21 @@ def vocabulary(cfg) -> Vocab:
   machine without the data; reading batches still needs the dataset).
   """
   kind, size = cfg.get("vocab", "char"), cfg.get("vocab_size", 0)
+  if kind == "byte":
+    return Vocab()
+  try:
+    from genai_jax.data import reader  # lazily: reader and TF load only when data is read
+  except ImportError as e:  # a JAX-only image (CUDA container, TPU VM): shapes are all we can build
+    raise_missing = DatasetMissingError(f"cannot read {cfg.name!r} without TensorFlow ({e})")
+    reader = None
   if kind == "word":
+    if reader is None:
+      raise raise_missing
     return _cached_vocab(cfg.name, reader.data_dir(cfg), kind, cfg.get("text_key", "text"),
                          _word_opts(cfg))
   try:
+    if reader is None:
+      raise raise_missing
     vocab = _cached_vocab(cfg.name, reader.data_dir(cfg), kind, cfg.get("text_key", "text"), ())
   except DatasetMissingError as e:
     if kind != "char":
@@ -178,6 +188,7 @@ def vocabulary(cfg) -> Vocab:
 
 @functools.lru_cache(maxsize=8)
 def _cached_tokens(name, data_dir, split, kind, key, word_opts=()) -> np.ndarray:
+  from genai_jax.data import reader  # lazily: reader and TF load only when data is read
   builder = reader.get_builder(_Cfg(name, data_dir))
   if builder.info.splits and split not in builder.info.splits:
     raise ConfigError(f"dataset {name!r} has no split {split!r}; "
@@ -188,6 +199,7 @@ def _cached_tokens(name, data_dir, split, kind, key, word_opts=()) -> np.ndarray
 
 def split_tokens(cfg, split: str) -> np.ndarray:
   """All of ``split`` as one int32 [n] token array (examples joined by a newline); cached."""
+  from genai_jax.data import reader  # lazily: reader and TF load only when data is read
   return _cached_tokens(cfg.name, reader.data_dir(cfg), split, cfg.get("vocab", "char"),
                         cfg.get("text_key", "text"), _word_opts(cfg))
 
@@ -230,6 +242,8 @@ def stream_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int
   """``{'tokens': int32 [global_batch / P, seq_len + 1]}``: sentences byte-encoded, each followed
   by a newline, and packed contiguously into rows; sharded and resumable as
   ``reader.sharded_batches``."""
+  from genai_jax.data import reader  # lazily: reader and TF load only when data is read
+  import tensorflow as tf
   if cfg.get("vocab", "byte") != "byte":
     raise ConfigError("data.packing='stream' packs bytes; set --config.data.vocab=byte")
   key = cfg.get("text_key", "text")

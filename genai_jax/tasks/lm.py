@@ -84,6 +84,9 @@ def _transformer(s):
   if s["d_model"] % s["num_heads"]:
     raise ConfigError(f"model.d_model={s['d_model']} is not divisible by model.num_heads="
                       f"{s['num_heads']}; change one of them")
+  if s["attention_impl"] not in ("", "xla", "cudnn"):
+    raise ConfigError(f"model.attention_impl={s['attention_impl']!r}; set it to '' (fastest that "
+                      f"applies), 'xla' or 'cudnn'")
   mlm = s["kind"] == "masked_lm"
   return transformer.Transformer(transformer.TransformerConfig(
       vocab_size=s["vocab_size"] + mlm, num_layers=s["num_layers"], num_heads=s["num_heads"],

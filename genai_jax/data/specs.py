@@ -1,0 +1,33 @@
+"""The global batch each ``data.kind`` feeds a train step, as shapes: no TF, no data read.
+
+The AOT report and the accelerator benchmarks compile against these, so they run on images that
+have JAX but no TensorFlow (a TPU VM, a CUDA container). ``pipelines`` re-exports them.
+"""
+
+import jax
+
+from genai_jax.errors import ConfigError
+
+
+def image_batch_spec(cfg, global_batch: int) -> dict:
+  """``{'image': float32 [global_batch, S, S, C]}`` shapes of ``image_batches``' global batch."""
+  return {"image": jax.ShapeDtypeStruct((global_batch, cfg.image_size, cfg.image_size, cfg.channels),
+                                        jax.numpy.float32)}
+
+
+def text_batch_spec(cfg, global_batch: int) -> dict:
+  """``{'tokens': int32 [global_batch, seq_len + 1]}`` shapes of ``text_batches``' global batch."""
+  return {"tokens": jax.ShapeDtypeStruct((global_batch, cfg.seq_len + 1), jax.numpy.int32)}
+
+
+BATCH_SPECS = {"image": image_batch_spec, "text": text_batch_spec}  # data.kind -> batch shapes
+
+
+def batch_spec(cfg, global_batch: int) -> dict:
+  """The global batch ``batches(cfg, ...)`` feeds a train step, as ``{key: jax.ShapeDtypeStruct}``
+  (no sharding), from ``cfg`` (``config.data``) alone: no data is read. What the AOT report and
+  benchmarks compile against; a new ``data.kind`` registers its function in ``BATCH_SPECS``."""
+  kind = cfg.get("kind", "image")
+  if kind not in BATCH_SPECS:
+    raise ConfigError(f"unknown data.kind {kind!r}; set --config.data.kind to one of {sorted(BATCH_SPECS)}")
+  return BATCH_SPECS[kind](cfg, global_batch)
