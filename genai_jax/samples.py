@@ -61,6 +61,11 @@ def concatenate(parts: list):
   return jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
 
 
+def grid_cols(n: int) -> int:
+  """Columns of the PNG grid of ``n`` images (filled row by row): ceil(sqrt(n))."""
+  return int(np.ceil(np.sqrt(n)))
+
+
 def take(sample, n: int):
   """The first ``n`` samples of one kind."""
   return jax.tree.map(lambda x: x[:n], sample)
@@ -82,7 +87,7 @@ def write(name: str, sample, workdir: str, step: int, writer=None) -> str:
 def _write_images(name, sample: Images, directory, step, writer):
   from genai_jax.train import writers
   images = np.asarray(sample.images)
-  grid = writers.image_grid(images, cols=int(np.ceil(np.sqrt(len(images)))))
+  grid = writers.image_grid(images, cols=grid_cols(len(images)))
   path = os.path.join(directory, f"step_{step:07d}.png")
   writers.save_png(grid, path)
   writers.save_png(grid, os.path.join(directory, "latest.png"))

@@ -72,10 +72,28 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.model.output = placeholder(str)  # mlp (tanh)
   c.model.kernel_size = placeholder(int)  # keras_conv (5)
   c.model.out_kernel = placeholder(int)  # keras_conv (7): kernel of G's last Conv
+  # Class-conditional G and D (0 = unconditional); needs data.labels. The fixed sample grid's
+  # row r is class r; evaluation (eval_gen) draws labels uniformly.
+  c.model.num_classes = placeholder(int)
 
-  c.objective = ml_collections.ConfigDict({"loss": "non_saturating"})
+  # loss: non_saturating | hinge | least_squares | wgan_gp (+ gp_weight * gradient penalty on
+  # random interpolates; use a D without BatchNorm). r1_weight > 0: R1 penalty r1_weight / 2 *
+  # E|grad D(x)|^2 on reals, applied every r1_every D steps scaled by r1_every (StyleGAN2).
+  c.objective = ml_collections.ConfigDict(
+      {"loss": "non_saturating", "gp_weight": 10.0, "r1_weight": 0.0, "r1_every": 16})
+  # Adam for G and D; the g and d blocks (TTUR) override learning_rate / b1 / b2 per network.
   c.optimizer = ml_collections.ConfigDict(
-      {"name": "adam", "learning_rate": 2e-4, "b1": 0.5, "b2": 0.999})
+      {"name": "adam", "learning_rate": 2e-4, "b1": 0.5, "b2": 0.999,
+       "g": {"learning_rate": placeholder(float), "b1": placeholder(float), "b2": placeholder(float)},
+       "d": {"learning_rate": placeholder(float), "b1": placeholder(float), "b2": placeholder(float)}})
+  # D steps per G step; batch_size holds n_dis D batches (a fresh real chunk per D step), and
+  # num_steps and every *_every count G steps.
+  c.n_dis = 1
+  # EMA copy of G's params for samples and evaluation (0 = off); a copy of the weights until
+  # start_step, then ema <- decay * ema + (1 - decay) * params after every G step.
+  c.ema = ml_collections.ConfigDict({"decay": 0.0, "start_step": 0})
+  # DiffAugment in D's forward on reals and fakes: '' or a comma list of translation, cutout, color.
+  c.augment = ml_collections.ConfigDict({"policy": ""})
 
   c.data = ml_collections.ConfigDict()
   c.data.name = "celeb_a"
@@ -92,6 +110,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   # The split is read as this many even shards; global batches do not depend on the process
   # count, which must divide it (raise it for pods with more than 8 hosts).
   c.data.shards = 8
+  c.data.labels = False  # batches also carry 'label' int32 [B] (the tfds 'label' feature)
+  c.data.label_key = "label"
 
   if preset == "demo":
     c.num_steps = 1_500

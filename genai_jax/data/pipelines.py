@@ -96,7 +96,9 @@ def _damaged(cfg, split: str, error) -> DataError:
 
 def image_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
                   start_step: int = 0) -> Iterator[dict]:
-  """``{'image': float32 [global_batch / P, S, S, C]}`` in [-1, 1], sharded as ``sharded_batches``.
+  """``{'image': float32 [global_batch / P, S, S, C]}`` in [-1, 1], sharded as ``sharded_batches``;
+  with ``cfg.labels`` also ``'label': int32 [global_batch / P]`` (the tfds feature
+  ``cfg.label_key``, default 'label'), each label with its image.
 
   ``cfg`` adds to what ``sharded_batches`` reads: image_size, channels, center_crop, random_flip
   (train only), image_key (the tfds feature, default 'image'; the batch key is always 'image'),
@@ -106,14 +108,23 @@ def image_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int 
   key = cfg.get("image_key", "image")
   channels_in = builder.info.features[key].shape[-1]
   flip = train and cfg.get("random_flip", False)
+  label_key = cfg.get("label_key", "label") if cfg.get("labels", False) else None
 
   def decode(i, encoded, shard):
+    if label_key is not None:
+      encoded, extra = encoded
     image = tf.io.decode_image(encoded, channels=channels_in, expand_animations=False)
     flip_seed = tf.stack([tf.constant(seed * 2**10 + shard, tf.int64), i]) if flip else None
-    return _preprocess_image(image, cfg, flip_seed)
+    image = _preprocess_image(image, cfg, flip_seed)
+    if label_key is None:
+      return image
+    return {BATCH_KEYS["image"]: image, "label": tf.cast(extra[label_key], tf.int32)}
 
   stream = sharded_batches(cfg, split, global_batch, key, decode, train=train, seed=seed,
-                           start_step=start_step)  # not a generator: config errors raise here
+                           start_step=start_step,  # not a generator: config errors raise here
+                           extra=(label_key,) if label_key else ())
+  if label_key is not None:
+    return stream
   return ({BATCH_KEYS["image"]: b[key]} for b in stream)
 
 

@@ -76,9 +76,15 @@ def get_builder(cfg) -> tfds.core.DatasetBuilder:
   return builder
 
 
-def read_split(builder, split: str, key: str, shard: int = 0,
-               shards: int = 1) -> tuple[tf.data.Dataset, int]:
-  """(encoded ``key`` features of shard ``shard`` of ``shards`` even parts of ``split``, its size)."""
+def read_split(builder, split: str, key: str, shard: int = 0, shards: int = 1,
+               extra: tuple = ()) -> tuple[tf.data.Dataset, int]:
+  """(encoded ``key`` features of shard ``shard`` of ``shards`` even parts of ``split``, its size).
+  With ``extra`` feature names (e.g. ('label',)), elements are (encoded, {name: tensor})."""
+  missing = [k for k in extra if k not in builder.info.features]
+  if missing:
+    raise ConfigError(f"dataset {builder.name!r} has no feature {missing[0]!r} (it has "
+                      f"{sorted(builder.info.features.keys())}); set --config.data.labels=False "
+                      f"or --config.data.label_key to one of them")
   if builder.info.splits and split not in builder.info.splits:
     raise ConfigError(f"dataset {builder.name!r} has no split {split!r}; "
                       f"choose one of {sorted(builder.info.splits.keys())}")
@@ -90,11 +96,13 @@ def read_split(builder, split: str, key: str, shard: int = 0,
   if n == 0:
     raise ConfigError(f"shard {shard} of {shards} of split {split!r} of {builder.name!r} is empty; "
                       f"lower --config.data.shards")
+  if extra:
+    return raw.map(lambda ex: (ex[key], {k: ex[k] for k in extra})), n
   return raw.map(lambda ex: ex[key]), n
 
 
 def sharded_batches(cfg, split: str, global_batch: int, key: str, decode, *, train: bool,
-                    seed: int, start_step: int, pack=None) -> Iterator[dict]:
+                    seed: int, start_step: int, pack=None, extra: tuple = ()) -> Iterator[dict]:
   """This process's rows of each global batch: ``{key: decode(...) stacked, [global_batch / P, ...]}``.
 
   The split is cut into ``cfg.shards`` even shards, each streamed on its own (per-epoch seeded
@@ -110,6 +118,8 @@ def sharded_batches(cfg, split: str, global_batch: int, key: str, decode, *, tra
     key: the tfds feature to read; it stays encoded through shuffle and skip.
     decode: ``(index int64 scalar, encoded, shard int) -> tensor``, run per example after the
       skip; ``index`` is the example's position in its shard's stream (for stateless seeds).
+      With ``extra``, ``encoded`` is (encoded, {name: tensor}) and decode returns the batch's
+      dict {batch key: tensor}.
     train: shuffle per epoch and repeat forever; otherwise read in order, repeated so that
       short eval splits still fill whole batches.
     seed: data seed; the stream is a function of (seed, shard, position) only.
@@ -117,6 +127,7 @@ def sharded_batches(cfg, split: str, global_batch: int, key: str, decode, *, tra
     pack: optional ``tf.data.Dataset -> tf.data.Dataset`` from the decoded examples of a shard to
       the rows of its batches (e.g. sequence packing). Rows then have no example position, so a
       resume decodes and skips ``start_step`` batches of rows instead.
+    extra: further tfds features read with ``key`` (undecoded, e.g. ('label',)).
   """
   builder = get_builder(cfg)
   shards, procs, pid = cfg.get("shards", 8), jax.process_count(), jax.process_index()
@@ -129,7 +140,7 @@ def sharded_batches(cfg, split: str, global_batch: int, key: str, decode, *, tra
   per_shard = global_batch // shards
 
   def shard_stream(shard):
-    raw, n = read_split(builder, split, key, shard, shards)  # encoded: decoded after shuffle/skip
+    raw, n = read_split(builder, split, key, shard, shards, extra)  # decoded after shuffle/skip
     position = 0 if pack is not None else start_step * per_shard
     if train:
       buffer = min(cfg.get("shuffle_buffer", 10_000), n)
@@ -147,5 +158,7 @@ def sharded_batches(cfg, split: str, global_batch: int, key: str, decode, *, tra
 
   owned = range(pid * shards // procs, (pid + 1) * shards // procs)
   ds = tf.data.Dataset.zip(tuple(shard_stream(s) for s in owned))
-  ds = ds.map(lambda *parts: {key: tf.concat(parts, axis=0)})
+  ds = ds.map(lambda *parts: tf.nest.map_structure(lambda *xs: tf.concat(xs, axis=0), *parts))
+  if not extra:
+    ds = ds.map(lambda x: {key: x})
   return ds.prefetch(tf.data.AUTOTUNE).as_numpy_iterator()

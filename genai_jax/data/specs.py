@@ -10,9 +10,13 @@ from genai_jax.errors import ConfigError
 
 
 def image_batch_spec(cfg, global_batch: int) -> dict:
-  """``{'image': float32 [global_batch, S, S, C]}`` shapes of ``image_batches``' global batch."""
-  return {"image": jax.ShapeDtypeStruct((global_batch, cfg.image_size, cfg.image_size, cfg.channels),
+  """``{'image': float32 [global_batch, S, S, C]}`` shapes of ``image_batches``' global batch,
+  plus ``'label': int32 [global_batch]`` when ``cfg.labels``."""
+  spec = {"image": jax.ShapeDtypeStruct((global_batch, cfg.image_size, cfg.image_size, cfg.channels),
                                         jax.numpy.float32)}
+  if cfg.get("labels", False):
+    spec["label"] = jax.ShapeDtypeStruct((global_batch,), jax.numpy.int32)
+  return spec
 
 
 def text_batch_spec(cfg, global_batch: int) -> dict:

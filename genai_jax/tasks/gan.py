@@ -1,8 +1,21 @@
-"""GAN family: DCGAN and the small MNIST GANs, trained as in the PyTorch DCGAN example.
+"""GAN family: DCGAN, the small MNIST GANs and SNGAN-style recipes, one task with switches.
 
-One step: sample z, generate fakes once, update D on a real batch and on the (detached) fakes,
-then update G through the freshly updated D. D sees real and fake batches in separate forward
-passes, so its BatchNorm statistics are per-kind, as in the reference.
+One step (``n_dis`` = 1, the default): sample z, generate fakes once, update D on a real batch
+and on the (detached) fakes, then update G through the freshly updated D, exactly as the PyTorch
+DCGAN example. D sees real and fake batches in separate forward passes, so its BatchNorm
+statistics are per-kind, as in the reference.
+
+Switches (config keys): ``objective.loss`` (non_saturating | hinge | least_squares | wgan_gp with
+``objective.gp_weight``), ``objective.r1_weight``/``r1_every`` (lazy R1 on reals), TTUR
+(``optimizer.g`` / ``optimizer.d`` override the shared ``optimizer`` block key by key),
+``n_dis`` D steps per G step, an EMA copy of G (``ema.decay``, ``ema.start_step``) that sampling
+and evaluation use, DiffAugment in D's forward (``augment.policy``), and class-conditional
+G and D (``model.num_classes`` > 0 with ``data.labels``).
+
+With ``n_dis`` = n, one train step is one G step: the global batch holds n D batches
+(``batch_size`` = n x the D batch, as SNGAN/Mimicry draw a fresh real batch per D step), taken
+as strided chunks (rows i, i + n, ...) so every device keeps its own rows. D steps 1..n-1 each
+generate their own fakes; the last D step and the G step share fakes as in the n = 1 step.
 """
 
 from typing import Any
@@ -18,6 +31,7 @@ from genai_jax.models import dcgan, mlp_gan, registry
 from genai_jax.objectives import gan as gan_losses
 from genai_jax.tasks.base import Task
 from genai_jax.errors import ConfigError
+from genai_jax import augment
 
 SHARED_KEYS = ("image_size", "channels", "z_dim", "dtype")  # read by every GAN model
 
@@ -58,8 +72,9 @@ MODELS = {
 
 @flax.struct.dataclass
 class GANState:
-  """Everything a GAN run needs to continue exactly: both networks, BN stats, optimisers."""
-  step: jax.Array  # int32 scalar
+  """Everything a GAN run needs to continue exactly: both networks, BN stats, optimisers, and
+  the EMA copy of G's params (``{}`` when ``ema.decay`` is 0)."""
+  step: jax.Array  # int32 scalar: G steps taken
   rng: jax.Array  # uint32[2] base key; per-step keys are fold_in(rng, step)
   g_params: Any
   g_batch_stats: Any
@@ -67,6 +82,9 @@ class GANState:
   d_params: Any
   d_batch_stats: Any
   d_opt_state: Any
+  # Not a *params field on purpose: fine-tuning (init_from) does not copy it; the first step
+  # re-starts it as a copy of the (fine-tuned) weights.
+  g_ema: Any = flax.struct.field(default_factory=dict)
 
 
 def make_models(config) -> tuple[nn.Module, nn.Module]:
@@ -75,60 +93,179 @@ def make_models(config) -> tuple[nn.Module, nn.Module]:
   return registry.build("GAN", MODELS, config.model, SHARED_KEYS)
 
 
-def make_optimizer(opt) -> optax.GradientTransformation:
+OPTIMIZER_KEYS = ("learning_rate", "b1", "b2")
+
+
+def optimizer_settings(opt, which: str) -> dict:
+  """{learning_rate, b1, b2} of network ``which`` ('g' or 'd'): the ``optimizer.<which>`` block
+  (TTUR) where it sets a key, else the shared ``optimizer`` block."""
+  sub = opt.get(which, None) or {}
+  unknown = sorted(set(sub.keys()) - set(OPTIMIZER_KEYS))
+  if unknown:
+    raise ConfigError(f"optimizer.{which} has unknown keys {unknown}; it takes {list(OPTIMIZER_KEYS)}")
+  return {k: sub[k] if sub.get(k) is not None else opt[k] for k in OPTIMIZER_KEYS}
+
+
+def make_optimizer(opt, which: str = "") -> optax.GradientTransformation:
+  """Adam for G (``which='g'``) or D (``'d'``) per ``optimizer_settings``; '' = the shared block."""
   if opt.name != "adam":
     raise ConfigError(f"unknown GAN optimizer {opt.name!r}; set --config.optimizer.name to 'adam'")
-  return optax.adam(opt.learning_rate, b1=opt.b1, b2=opt.b2)
+  s = optimizer_settings(opt, which) if which else {k: opt[k] for k in OPTIMIZER_KEYS}
+  return optax.adam(s["learning_rate"], b1=s["b1"], b2=s["b2"])
 
 
-def _apply(module, params, stats, x, train=True):
-  """Runs a module in train mode; returns (output, new batch stats)."""
+def _apply(module, params, stats, x, y=None, train=True):
+  """Runs a module (batch-statistics BN when ``train``); returns (output, new batch stats).
+  ``y`` (int32 [B] labels) is passed as ``y=`` only when given (conditional models)."""
   variables = {"params": params, "batch_stats": stats}
+  kw = {} if y is None else {"y": y}
   if not train:
-    return module.apply(variables, x, train=False), stats
-  out, updates = module.apply(variables, x, train=True, mutable=["batch_stats"])
+    return module.apply(variables, x, train=False, **kw), stats
+  out, updates = module.apply(variables, x, train=True, mutable=["batch_stats"], **kw)
   return out, updates.get("batch_stats", stats)
 
 
+def fixed_labels(num_samples: int, num_classes: int) -> jax.Array:
+  """int32 [num_samples]: the fixed sample grid's labels, so grid row r holds class r mod
+  num_classes (the grid writer lays samples out row-major, ``samples.grid_cols`` per row)."""
+  cols = samples.grid_cols(num_samples)
+  return ((jnp.arange(num_samples) // cols) % num_classes).astype(jnp.int32)
+
+
+def _settings(config):
+  """The training switches, checked: (n_dis, num_classes, ema decay, ema start, policy)."""
+  n_dis = int(config.get("n_dis", 1))
+  if n_dis < 1:
+    raise ConfigError(f"n_dis={n_dis}; set --config.n_dis to 1 or more D steps per G step")
+  if config.batch_size % n_dis:
+    raise ConfigError(f"batch_size={config.batch_size} is not divisible by n_dis={n_dis}; the "
+                      f"batch holds n_dis D batches: set --config.batch_size to a multiple of it")
+  num_classes = int(config.model.get("num_classes", None) or 0)
+  if num_classes and not config.data.get("labels", False):
+    raise ConfigError(f"model.num_classes={num_classes} needs labelled batches; set "
+                      f"--config.data.labels=True")
+  ema = config.get("ema", None) or {}
+  decay, start = float(ema.get("decay", 0.0)), int(ema.get("start_step", 0))
+  if not 0.0 <= decay < 1.0:
+    raise ConfigError(f"ema.decay={decay}; set --config.ema.decay in [0, 1) (0 = no EMA)")
+  policy = (config.get("augment", None) or {}).get("policy", "")
+  augment.parse_policy(policy)  # ConfigError on an unknown op, at task build time
+  obj = config.objective
+  if obj.get("r1_weight", 0.0) and int(obj.get("r1_every", 16)) < 1:
+    raise ConfigError("objective.r1_every must be >= 1 (1 = R1 at every D step)")
+  return n_dis, num_classes, decay, start, policy
+
+
 def make_task(config) -> Task:
+  n_dis, num_classes, ema_decay, ema_start, policy = _settings(config)
   gen, disc = make_models(config)
-  loss = gan_losses.get(config.objective.loss)
-  g_tx, d_tx = make_optimizer(config.optimizer), make_optimizer(config.optimizer)
+  loss_name = config.objective.loss
+  loss = gan_losses.get(loss_name)
+  g_tx, d_tx = make_optimizer(config.optimizer, "g"), make_optimizer(config.optimizer, "d")
+  gp_weight = float(config.objective.get("gp_weight", 10.0)) if loss_name == "wgan_gp" else 0.0
+  r1_weight = float(config.objective.get("r1_weight", 0.0))
+  r1_every = int(config.objective.get("r1_every", 16))
   m = config.model
   z_dim, size, channels = m.z_dim, m.image_size, m.channels
   key = data.batch_key(config.data)  # where the pipeline's batches hold the real samples
 
   def init(rng):
     g_key, d_key, state_key = jax.random.split(rng, 3)
-    g_vars = gen.init(g_key, jnp.zeros((2, z_dim)), train=False)
-    d_vars = disc.init(d_key, jnp.zeros((2, size, size, channels)), train=False)
+    y = jnp.zeros((2,), jnp.int32) if num_classes else None
+    g_vars = _init(gen, g_key, jnp.zeros((2, z_dim)), y)
+    d_vars = _init(disc, d_key, jnp.zeros((2, size, size, channels)), y)
     g_params, d_params = g_vars["params"], d_vars["params"]
     return GANState(step=jnp.zeros((), jnp.int32), rng=state_key,
                     g_params=g_params, g_batch_stats=g_vars.get("batch_stats", {}),
                     g_opt_state=g_tx.init(g_params),
                     d_params=d_params, d_batch_stats=d_vars.get("batch_stats", {}),
-                    d_opt_state=d_tx.init(d_params))
+                    d_opt_state=d_tx.init(d_params),
+                    g_ema=jax.tree.map(jnp.copy, g_params) if ema_decay else {})
 
-  def train_step(state: GANState, batch):
-    real = batch[key]
-    z = jax.random.normal(jax.random.fold_in(state.rng, state.step), (real.shape[0], z_dim))
+  def _init(module, rng, x, y):
+    return module.init(rng, x, train=False, **({} if y is None else {"y": y}))
 
-    # Generator forward once; keep its VJP for the G update (as PyTorch reuses `fake`).
-    def generate(g_params):
-      return _apply(gen, g_params, state.g_batch_stats, z)
-    fake, g_vjp, g_stats = jax.vjp(generate, state.g_params, has_aux=True)
+  def d_forward(d_params, stats, images, y, aug_key):
+    """D's logits on DiffAugmented ``images`` (identity without a policy), new BN stats."""
+    if policy:
+      images = augment.apply(aug_key, images, policy)
+    return _apply(disc, d_params, stats, images, y)
+
+  def fake_labels(k, n):
+    return jax.random.randint(k, (n,), 0, num_classes, jnp.int32) if num_classes else None
+
+  def d_update(d, real, y_real, fake, y_fake, k, d_index):
+    """One D step: (d_params, d_opt_state, d_stats) -> updated, metrics. ``fake`` is detached."""
+    d_params, d_opt_state, d_stats = d
 
     def d_loss_fn(d_params):
-      real_logits, stats = _apply(disc, d_params, state.d_batch_stats, real)
-      fake_logits, stats = _apply(disc, d_params, stats, jax.lax.stop_gradient(fake))
-      return loss.d_loss(real_logits, fake_logits), (stats, real_logits, fake_logits)
-    (d_loss, (d_stats, real_logits, fake_logits)), d_grads = jax.value_and_grad(
-        d_loss_fn, has_aux=True)(state.d_params)
-    d_updates, d_opt_state = d_tx.update(d_grads, state.d_opt_state, state.d_params)
-    d_params = optax.apply_updates(state.d_params, d_updates)
+      real_logits, stats = d_forward(d_params, d_stats, real, y_real, jax.random.fold_in(k, 1))
+      fake_logits, stats = d_forward(d_params, stats, fake, y_fake, jax.random.fold_in(k, 2))
+      total = loss.d_loss(real_logits, fake_logits)
+      aux = {"real_logits": real_logits, "fake_logits": fake_logits}
+      # The penalties' own forwards use the updated stats but do not update them again.
+      critic = lambda x: d_forward(d_params, stats, x, y_real, jax.random.fold_in(k, 3))[0].reshape(-1)
+      if gp_weight:
+        aux["gp"] = gan_losses.gradient_penalty(critic, real, fake, jax.random.fold_in(k, 4),
+                                                gp_weight)
+        total = total + aux["gp"]
+      if r1_weight:
+        # Lazy regularisation (StyleGAN2): every r1_every-th D step, scaled by r1_every.
+        aux["r1"] = jax.lax.cond(d_index % r1_every == 0,
+                                 lambda: gan_losses.r1_penalty(critic, real, r1_weight * r1_every),
+                                 lambda: jnp.zeros((), jnp.float32))
+        total = total + aux["r1"]
+      return total, (stats, aux)
+    (d_loss, (d_stats, aux)), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(d_params)
+    updates, d_opt_state = d_tx.update(grads, d_opt_state, d_params)
+    d_params = optax.apply_updates(d_params, updates)
+    return (d_params, d_opt_state, d_stats), dict(aux, d_loss=d_loss)
+
+  def train_step(state: GANState, batch):
+    real_all = batch[key]
+    y_all = batch["label"] if num_classes else None
+    step_key = jax.random.fold_in(state.rng, state.step)
+    aux_key = lambda i: jax.random.fold_in(step_key, i + 1)  # D step i's other randomness
+    b = real_all.shape[0] // n_dis
+    # Strided chunks (rows i, i + n_dis, ...): each device keeps its own rows, no reshuffle.
+    chunk = lambda x, i: x.reshape((b, n_dis) + x.shape[1:])[:, i]
+    d = (state.d_params, state.d_opt_state, state.d_batch_stats)
+    g_stats = state.g_batch_stats
+
+    # D steps 0..n_dis-2, each on its own real chunk and freshly generated fakes.
+    if n_dis > 1:
+      def early_d_step(carry, i):
+        d, g_stats = carry
+        k = aux_key(i)
+        y_fake = fake_labels(jax.random.fold_in(k, 5), b)
+        z = jax.random.normal(jax.random.fold_in(k, 0), (b, z_dim))
+        fake, g_stats = _apply(gen, state.g_params, g_stats, z, y_fake)
+        real = jax.lax.dynamic_index_in_dim(
+            real_all.reshape((b, n_dis) + real_all.shape[1:]), i, 1, keepdims=False)
+        y_real = (None if y_all is None else
+                  jax.lax.dynamic_index_in_dim(y_all.reshape(b, n_dis), i, 1, keepdims=False))
+        d, _ = d_update(d, real, y_real, jax.lax.stop_gradient(fake), y_fake, k,
+                        state.step * n_dis + i)
+        return (d, g_stats), None
+      (d, g_stats), _ = jax.lax.scan(early_d_step, (d, g_stats), jnp.arange(n_dis - 1))
+
+    # The last D step and the G step share one generator forward (as the PyTorch example).
+    last = n_dis - 1
+    k = aux_key(last)
+    real = chunk(real_all, last)
+    y_real = None if y_all is None else chunk(y_all, last)
+    y_fake = fake_labels(jax.random.fold_in(k, 5), b)
+    z = jax.random.normal(step_key, (b, z_dim))
+
+    def generate(g_params):
+      return _apply(gen, g_params, g_stats, z, y_fake)
+    fake, g_vjp, g_stats = jax.vjp(generate, state.g_params, has_aux=True)
+    d, d_aux = d_update(d, real, y_real, jax.lax.stop_gradient(fake), y_fake, k,
+                        state.step * n_dis + last)
+    d_params, d_opt_state, d_stats = d
 
     def g_loss_fn(image):
-      logits, stats = _apply(disc, d_params, d_stats, image)
+      logits, stats = d_forward(d_params, d_stats, image, y_fake, jax.random.fold_in(k, 6))
       return loss.g_loss(logits), (stats, logits)
     (g_loss, (d_stats, fake_logits_after)), d_image = jax.value_and_grad(
         g_loss_fn, has_aux=True)(fake)
@@ -136,39 +273,58 @@ def make_task(config) -> Task:
     g_updates, g_opt_state = g_tx.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, g_updates)
 
+    g_ema = state.g_ema
+    if ema_decay:
+      # A copy of the weights until start_step (and at the first step, so a fine-tuned run's
+      # EMA starts from its loaded weights), then ema <- decay * ema + (1 - decay) * params.
+      rate = jnp.where(state.step < max(ema_start, 1), 0.0, ema_decay)
+      g_ema = jax.tree.map(lambda e, p: rate * e + (1 - rate) * p, state.g_ema, g_params)
+
     metrics = {
-        "d_loss": d_loss, "g_loss": g_loss,
-        "d_real": jax.nn.sigmoid(real_logits).mean(),  # D(x)
-        "d_fake": jax.nn.sigmoid(fake_logits).mean(),  # D(G(z)) before the D update
+        "d_loss": d_aux["d_loss"], "g_loss": g_loss,
+        "d_real": jax.nn.sigmoid(d_aux["real_logits"]).mean(),  # D(x)
+        "d_fake": jax.nn.sigmoid(d_aux["fake_logits"]).mean(),  # D(G(z)) before the D update
         "d_fake_after": jax.nn.sigmoid(fake_logits_after).mean(),  # after it
     }
+    metrics.update({k: d_aux[k] for k in ("gp", "r1") if k in d_aux})  # r1: 0 on skipped steps
     new_state = state.replace(step=state.step + 1, g_params=g_params, g_batch_stats=g_stats,
                               g_opt_state=g_opt_state, d_params=d_params, d_batch_stats=d_stats,
-                              d_opt_state=d_opt_state)
+                              d_opt_state=d_opt_state, g_ema=g_ema)
     return new_state, metrics
 
   def eval_step(state: GANState, batch):
     """Held-out D: loss and accuracy on real eval images vs. fresh fakes (BN in batch mode)."""
     real = batch[key]
+    y_real = batch["label"] if num_classes else None
     eval_key = jax.random.fold_in(jax.random.split(state.rng)[1], state.step)  # disjoint from training keys
     z = jax.random.normal(eval_key, (real.shape[0], z_dim))
-    fake, _ = _apply(gen, state.g_params, state.g_batch_stats, z)
-    real_logits, _ = _apply(disc, state.d_params, state.d_batch_stats, real)
-    fake_logits, _ = _apply(disc, state.d_params, state.d_batch_stats, fake)
+    y_fake = fake_labels(jax.random.fold_in(eval_key, 1), real.shape[0])
+    fake, _ = _apply(gen, state.g_params, state.g_batch_stats, z, y_fake)
+    real_logits, _ = _apply(disc, state.d_params, state.d_batch_stats, real, y_real)
+    fake_logits, _ = _apply(disc, state.d_params, state.d_batch_stats, fake, y_fake)
     return {"d_loss": loss.d_loss(real_logits, fake_logits),
             "d_acc_real": (real_logits > 0).mean(), "d_acc_fake": (fake_logits < 0).mean()}
 
   fixed_z = jax.random.normal(jax.random.PRNGKey(config.seed + 1), (config.num_samples, z_dim))
+  fixed_y = fixed_labels(config.num_samples, num_classes) if num_classes else None
+
+  def sampling_params(state: GANState):
+    """G's params for samples and evaluation: the EMA copy when enabled."""
+    return state.g_ema if ema_decay else state.g_params
 
   def sample(state: GANState, batch):
+    """The fixed-noise grid (EMA weights when enabled); conditional: grid row r is class r."""
     del batch  # a GAN's grid comes from fixed noise only
     # Batch-statistics BN on the fixed noise, as the PyTorch example's fixed-noise grid.
-    images, _ = _apply(gen, state.g_params, state.g_batch_stats, fixed_z)
+    images, _ = _apply(gen, sampling_params(state), state.g_batch_stats, fixed_z, fixed_y)
     return {"samples": samples.Images(images)}
 
   def generate(state: GANState, rng, n: int):
-    """n images from N(0, I) noise, BN in batch mode as the fixed-noise grid."""
-    images, _ = _apply(gen, state.g_params, state.g_batch_stats, jax.random.normal(rng, (n, z_dim)))
+    """n images from N(0, I) noise (EMA weights when enabled), BN in batch mode as the grid;
+    conditional models draw each label uniformly over the classes."""
+    z = jax.random.normal(rng, (n, z_dim))
+    y = fake_labels(jax.random.fold_in(rng, 1), n)
+    images, _ = _apply(gen, sampling_params(state), state.g_batch_stats, z, y)
     return samples.Images(images.astype(jnp.float32))
 
   def discriminate(state: GANState, images):
@@ -177,4 +333,5 @@ def make_task(config) -> Task:
 
   return Task(init=init, train_step=train_step, eval_step=eval_step, sample=sample,
               finite_metrics=("d_loss", "g_loss"), unit="images", generate=generate,
-              discriminate=discriminate)
+              # A conditional D needs labels, which the held-out accuracy (dacc) does not pass.
+              discriminate=None if num_classes else discriminate)
