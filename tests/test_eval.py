@@ -74,6 +74,18 @@ def test_precision_recall_density_coverage():
   assert d == {"d_acc_real": 0.5, "d_acc_fake": 1.0, "d_acc": 0.75}
 
 
+def test_diversity_is_one_on_the_data_and_falls_under_collapse():
+  rng = np.random.default_rng(5)
+  real, same = rng.normal(size=(400, 8)), rng.normal(size=(400, 8))
+  assert abs(metrics.diversity(real, same)["diversity"] - 1) < 0.05
+  # Half the fakes on one point, half on another: the ratio drops to about a half.
+  two = np.concatenate([np.repeat(same[:1], 200, 0), np.repeat(same[1:2], 200, 0)])
+  d = metrics.diversity(real, two)
+  assert d["diversity_fake"] == pytest.approx(np.linalg.norm(same[0] - same[1]) * 200 * 200 * 2 / (400 * 399))
+  assert metrics.diversity(real, np.repeat(same[:1], 400, 0))["diversity"] == 0.0
+  np.testing.assert_allclose(metrics.mean_pairwise_distance(np.array([[0.0, 0.0], [3.0, 4.0]])), 5.0)
+
+
 def test_resize_is_tf1_resize_bilinear_and_quantises_like_8_bit_input():
   m = inception._resize_matrix(4, 10)
   src = np.arange(10) * 0.4  # TF1 ResizeBilinear(align_corners=False): i * in / out, no offset

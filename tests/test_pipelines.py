@@ -111,3 +111,22 @@ def test_batch_and_shards_must_fit(tfds_dir):
   with mock.patch.object(pipelines.jax, "process_count", return_value=3):
     with pytest.raises(Exception, match="data.shards=8 is not divisible by the 3 processes"):
       pipelines.image_batches(cfg, "train", 24, train=True)
+
+
+def test_labels_travel_with_their_images_and_match_the_batch_spec(tfds_dir):
+  from genai_jax.data import specs
+  cfg = dcgan_celeba.get_config("digits_demo").data
+  cfg.update(image_size=8, labels=True)  # 8x8: the stored pixels, so images can be looked up
+  batch = next(pipelines.image_batches(cfg, "train", 64, train=True, seed=0))
+  spec = specs.batch_spec(cfg, 64)
+  assert {k: (v.shape, v.dtype) for k, v in batch.items()} == {k: (v.shape, v.dtype) for k, v in spec.items()}
+  builder = pipelines.get_builder(cfg)
+  labels_of = {}
+  for ex in tfds.as_numpy(builder.as_dataset(split="train")):
+    labels_of.setdefault(ex["image"].tobytes(), set()).add(int(ex["label"]))
+  stored = np.rint((batch["image"] + 1) * 127.5).astype(np.uint8)
+  assert all(int(y) in labels_of[im.tobytes()] for im, y in zip(stored, batch["label"]))
+  assert len(set(batch["label"].tolist())) > 5
+  cfg.label_key = "digit"
+  with pytest.raises(Exception, match="label_key"):
+    next(pipelines.image_batches(cfg, "train", 64, train=True, seed=0))

@@ -6,6 +6,8 @@
   reals inside the fake manifold built the same way.
 * density/coverage: Naeem et al. 2020 (k=5): density = (1 / kM) sum over fakes of the number of
   real balls containing it; coverage = fraction of real balls that contain at least one fake.
+* diversity: the mean pairwise feature distance of the fakes over that of the reals, a cheap
+  mode-collapse watch (~1 when G is as varied as the data; it falls towards 0 as G collapses).
 """
 
 import numpy as np
@@ -44,6 +46,23 @@ def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict:
   inside = _sq_dists(real, fake) <= radii[:, None]  # [N, M]
   return {"density": float(inside.sum() / (k * inside.shape[1])),
           "coverage": float(inside.any(1).mean())}
+
+
+def mean_pairwise_distance(features: np.ndarray, max_n: int = 2000) -> float:
+  """Mean Euclidean distance over distinct pairs of the first ``max_n`` rows of float [N, D]
+  (N >= 2); the cap keeps the O(N^2) cost small at 50k samples."""
+  f = np.asarray(features)[:max_n]
+  if len(f) < 2:
+    raise ValueError(f"a pairwise distance needs 2 or more samples, got {len(f)}")
+  d = np.sqrt(_sq_dists(f, f))
+  return float(d.sum() / (len(f) * (len(f) - 1)))  # the diagonal is 0
+
+
+def diversity(real: np.ndarray, fake: np.ndarray, max_n: int = 2000) -> dict:
+  """{'diversity': mean pairwise distance of fake [M, D] / that of real [N, D],
+  'diversity_fake': the fakes' own mean pairwise distance}."""
+  f = mean_pairwise_distance(fake, max_n)
+  return {"diversity": f / mean_pairwise_distance(real, max_n), "diversity_fake": f}
 
 
 def discriminator_accuracy(real_logits: np.ndarray, fake_logits: np.ndarray) -> dict:

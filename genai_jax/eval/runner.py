@@ -12,6 +12,8 @@ Images (compared with up to N real images of ``real_split``):
         the logits layer; default_1.pt has none, so it is skipped with a note)
   pr*   precision/recall on Inception features (k=3)            -> precision, recall
   dc*   density/coverage on Inception features (k=5)            -> density, coverage
+  div*  mode-collapse watch: mean pairwise Inception-feature      -> diversity, diversity_fake
+        distance of the fakes / that of the reals (first 2000 of each; ~1 healthy, -> 0 collapse)
   fcd   Fréchet classifier distance on digits (not FID)         -> fcd_digits
   dacc  held-out D accuracy, eval split vs. fresh fakes (tasks  -> d_acc, d_acc_real, d_acc_fake
         with ``Task.discriminate``: GANs)
@@ -33,12 +35,12 @@ from genai_jax.errors import ConfigError
 from genai_jax.eval import fid as fid_lib
 from genai_jax.eval import metrics as metrics_lib
 
-METRICS = {samples_lib.Images: ("fid", "kid", "is", "pr", "dc", "fcd", "dacc"),
+METRICS = {samples_lib.Images: ("fid", "kid", "is", "pr", "dc", "div", "fcd", "dacc"),
            samples_lib.Tokens: ("distinct", "self_bleu", "mem")}
-DEFAULTS = {samples_lib.Images: ("fid", "kid", "pr", "dc"),
+DEFAULTS = {samples_lib.Images: ("fid", "kid", "pr", "dc", "div"),
             samples_lib.Tokens: ("distinct", "self_bleu", "mem")}
 ALL = tuple(n for names in METRICS.values() for n in names)
-_INCEPTION = {"fid", "kid", "is", "pr", "dc"}
+_INCEPTION = {"fid", "kid", "is", "pr", "dc", "div"}
 MEM_N = 8  # memorisation n-gram length
 TEXT_UNITS = ("words", "tokens")
 
@@ -214,6 +216,8 @@ class Evaluator:
         out.update(metrics_lib.precision_recall(real["pool3"], f["pool3"]))
       if "dc" in self.metrics:
         out.update(metrics_lib.density_coverage(real["pool3"], f["pool3"]))
+      if "div" in self.metrics:
+        out.update(metrics_lib.diversity(real["pool3"], f["pool3"]))
     if self._fcd is not None:
       real = self._reference("digitcnn", self._fcd)
       out["fcd_digits"] = fid_lib.fid_from_features(real["features"], self._fcd(fake)["features"])
