@@ -17,6 +17,31 @@ Presets (``--config=experiments/configs/dcgan_celeba.py:NAME``):
   digits_demo  The MLP GAN on scikit-learn's 8x8 digits, upsampled to 28x28; CPU, ~2 minutes;
                ends with the image metrics and FCD-digits of 200 samples.
 
+Today's recipes (switches of the same task: see genai_jax/tasks/gan.py). FIDs are over 50k samples
+against the train split (Inception pool3, TF-2015 weights), as the anchors report them:
+  sngan_cifar10        SNGAN-ResNet 32px (G 256 / D 128 channels, SN in D), hinge, n_dis 5, Adam
+                       2e-4 (0, 0.9) for both, D batch 64 (batch_size 320 = 5 fresh real chunks),
+                       100k G steps, linear LR decay: the SNGAN paper / Mimicry / pytorch-gan-
+                       collections recipe. Expect FID ~14.4 (pytorch-gan-collections' SNGAN-ResNet
+                       CIFAR-10 table; Miyato et al. report 21.7 with 5k-sample FID vs. test).
+                         python -m experiments.dcgan_celeba \
+                           --config=experiments/configs/dcgan_celeba.py:sngan_cifar10 --workdir=W
+  sngan_celeba64       The same recipe on CelebA 64x64 (G 1024 / D 1024 at 64px). Expect FID ~5.71
+                       (Mimicry's SNGAN on CelebA 64x64).
+  biggan_cifar10_cond  Class-conditional (conditional BN in G, projection D, SN in G and D), hinge,
+                       n_dis 4, Adam 2e-4 (0, 0.999), EMA of G (0.9999 from step 1000): the
+                       BigGAN-PyTorch CIFAR-10 script's recipe on the SNGAN-ResNet (no shared
+                       embedding / hierarchical z). Anchor: BigGAN FID ~14.7 on CIFAR-10.
+    All three log FID/KID/PR/DC/diversity of 10k samples every 5k steps, 50k at the end.
+    None of these figures is reproduced here yet (no accelerator run): they are the targets.
+  cond_digits_demo     Class-conditional GAN on the embedded digits (32px); 2 CPU cores in under
+                       10 minutes. Grid row r holds class r (samples/latest.png). Ends with the image
+                       metrics and FCD-digits of 200 samples; per-class accuracy of the samples:
+                         python -m experiments.class_accuracy --workdir=W
+  demo_fewshot         The :demo DCGAN with spectral norm in D, DiffAugment (translation, cutout,
+                       colour) and an EMA of G, on the same 90 LFW faces; compare with :demo at
+                       equal wall-clock time (KID/FID against the 90 faces, README).
+
 Generator metrics during training: --config.eval_gen.every=N (and .num_samples, .metrics); see
 genai_jax/eval/runner.py for the names.
 """
@@ -45,8 +70,10 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   # Generator metrics in the loop (genai_jax.eval.runner): every N steps (0: never) and/or at the
   # last step; metrics '' = the sample kind's defaults (fid,kid,pr,dc for images); real_split ''
   # = data.train_split. `python -m genai_jax.eval` reads the same block for its defaults.
+  # num_samples_at_end (0: num_samples) replaces num_samples at the last step.
   c.eval_gen = ml_collections.ConfigDict(
-      {"every": 0, "at_end": False, "num_samples": 500, "metrics": "", "real_split": ""})
+      {"every": 0, "at_end": False, "num_samples": 500, "num_samples_at_end": 0, "metrics": "",
+       "real_split": ""})
 
   c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})
 
@@ -82,8 +109,9 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.objective = ml_collections.ConfigDict(
       {"loss": "non_saturating", "gp_weight": 10.0, "r1_weight": 0.0, "r1_every": 16})
   # Adam for G and D; the g and d blocks (TTUR) override learning_rate / b1 / b2 per network.
+  # schedule: constant | linear (to 0 at num_steps G steps; D's over its num_steps * n_dis steps).
   c.optimizer = ml_collections.ConfigDict(
-      {"name": "adam", "learning_rate": 2e-4, "b1": 0.5, "b2": 0.999,
+      {"name": "adam", "learning_rate": 2e-4, "b1": 0.5, "b2": 0.999, "schedule": "constant",
        "g": {"learning_rate": placeholder(float), "b1": placeholder(float), "b2": placeholder(float)},
        "d": {"learning_rate": placeholder(float), "b1": placeholder(float), "b2": placeholder(float)}})
   # D steps per G step; batch_size holds n_dis D batches (a fresh real chunk per D step), and
@@ -133,7 +161,50 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       c.num_steps, c.eval_every, c.checkpoint_every, c.log_every = 3_000, 500, 500, 100
       c.data.name = "sklearn_digits"
       c.eval_gen.update(at_end=True, num_samples=200, metrics="fid,kid,pr,dc,fcd")
+  elif preset in ("sngan_cifar10", "sngan_celeba64", "biggan_cifar10_cond"):
+    d_batch, n_dis = 64, 4 if preset == "biggan_cifar10_cond" else 5
+    c.update(n_dis=n_dis, batch_size=n_dis * d_batch, num_steps=100_000, log_every=500,
+             eval_every=5_000, checkpoint_every=5_000, num_samples=100)
+    c.model.update(name="sngan_resnet", z_dim=128)
+    c.objective.loss = "hinge"
+    c.optimizer.update(b1=0.0, b2=0.9, schedule="linear")
+    if preset == "sngan_celeba64":
+      c.data.update(name="celeb_a", image_size=64, channels=3, center_crop=True)
+      c.model.update(image_size=64, channels=3)
+    else:
+      c.data.update(name="cifar10", eval_split="test", image_size=32, channels=3, center_crop=False,
+                    random_flip=False)
+      c.model.update(image_size=32, channels=3)
+    if preset == "biggan_cifar10_cond":
+      c.model.update(num_classes=10, spectral_norm_g=True)
+      c.data.labels = True
+      c.optimizer.update(b2=0.999, schedule="constant")
+      c.ema.update(decay=0.9999, start_step=1_000)
+    # FID of 10k samples against the train split during training; the published 50k at the end.
+    c.eval_gen.update(every=5_000, at_end=True, num_samples=10_000, num_samples_at_end=50_000,
+                      real_split="train")
+  elif preset == "cond_digits_demo":
+    c.update(batch_size=64, num_steps=2_000, log_every=100, eval_every=500, checkpoint_every=500,
+             eval_batches=1, num_samples=100)  # 10x10 grid: row r = class r
+    c.model.update(name="sngan_resnet", image_size=32, channels=1, z_dim=64, num_classes=10,
+                   width=64, d_width=64)
+    c.data.update(name="sklearn_digits", eval_split="test", image_size=32, channels=1,
+                  center_crop=False, labels=True)
+    c.objective.loss = "hinge"
+    c.optimizer.update(b1=0.0, b2=0.9)
+    c.eval_gen.update(at_end=True, num_samples=200, metrics="fid,kid,pr,dc,div,fcd")
+  elif preset == "demo_fewshot":
+    c.update(num_steps=1_500, batch_size=64, log_every=50, eval_every=250, checkpoint_every=250,
+             eval_batches=1)
+    c.model.update(width=32, image_size=32, channels=1, spectral_norm=True)
+    c.data.update(name="skimage_lfw_faces", eval_split="test", image_size=32, channels=1,
+                  random_flip=True)
+    c.augment.policy = "translation,cutout,color"
+    c.ema.update(decay=0.999, start_step=250)
+    c.eval_gen.update(at_end=True, num_samples=100)  # as :demo, against the 90 training faces
   elif preset:
-    raise ValueError(f"unknown preset {preset!r}; use one of: demo, mnist_mlp, mnist_conv, digits_demo")
+    raise ValueError(f"unknown preset {preset!r}; use one of: demo, mnist_mlp, mnist_conv, "
+                     f"digits_demo, sngan_cifar10, sngan_celeba64, biggan_cifar10_cond, "
+                     f"cond_digits_demo, demo_fewshot")
   c.lock()  # a misspelt key is an error, not a silently ignored setting
   return c

@@ -312,20 +312,24 @@ def make_evaluator(config, mesh=None, task=None, **overrides) -> Evaluator:
                    text_unit=g.get("text_unit", "words"))
 
 
-def loop_evaluator(config, mesh, task=None) -> Evaluator:
-  """The training run's Evaluator for ``config.eval_gen``, built once per (config, mesh): the
-  loop builds it before training, so missing weights or a bad metric fail at once."""
-  key = (config.to_json(), id(mesh))
+def loop_evaluator(config, mesh, task=None, num_samples=None) -> Evaluator:
+  """The training run's Evaluator for ``config.eval_gen`` (``num_samples``: an override), built
+  once per (config, mesh, num_samples): the loop builds it before training, so missing weights
+  or a bad metric fail at once."""
+  key = (config.to_json(), id(mesh), num_samples)
   if key not in _LOOP_EVALUATORS:
-    _LOOP_EVALUATORS[key] = make_evaluator(config, mesh, task)
+    _LOOP_EVALUATORS[key] = make_evaluator(config, mesh, task, num_samples=num_samples)
   return _LOOP_EVALUATORS[key]
 
 
 def evaluate_in_loop(config, mesh, state, step: int, task=None) -> dict:
   """The training loop's hook for a ``config.eval_gen`` block: the generator metrics of
-  ``state`` as floats, with a fixed noise seed so successive evaluations differ only by the model."""
-  del step  # same noise at every evaluation
-  return loop_evaluator(config, mesh, task)(state, seed=config.seed)
+  ``state`` as floats, with a fixed noise seed so successive evaluations differ only by the model.
+  At the last step, ``eval_gen.num_samples_at_end`` (if set) replaces ``num_samples`` (e.g. FID
+  over 10k samples during training and the published 50k at the end)."""
+  final = int(config.eval_gen.get("num_samples_at_end", 0) or 0)
+  n = final if final and step >= config.num_steps else None
+  return loop_evaluator(config, mesh, task, n)(state, seed=config.seed)
 
 
 def evaluate_checkpoint(config, workdir: str, metrics=None, num_samples: Optional[int] = None,

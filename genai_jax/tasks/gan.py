@@ -106,12 +106,23 @@ def optimizer_settings(opt, which: str) -> dict:
   return {k: sub[k] if sub.get(k) is not None else opt[k] for k in OPTIMIZER_KEYS}
 
 
-def make_optimizer(opt, which: str = "") -> optax.GradientTransformation:
-  """Adam for G (``which='g'``) or D (``'d'``) per ``optimizer_settings``; '' = the shared block."""
+SCHEDULES = ("constant", "linear")
+
+
+def make_optimizer(opt, which: str = "", decay_steps: int = 0) -> optax.GradientTransformation:
+  """Adam for G (``which='g'``) or D (``'d'``) per ``optimizer_settings``; '' = the shared block.
+  ``optimizer.schedule='linear'`` decays the learning rate linearly to 0 over ``decay_steps``
+  updates of that network (SNGAN/Mimicry); 'constant' (default) keeps it."""
   if opt.name != "adam":
     raise ConfigError(f"unknown GAN optimizer {opt.name!r}; set --config.optimizer.name to 'adam'")
   s = optimizer_settings(opt, which) if which else {k: opt[k] for k in OPTIMIZER_KEYS}
-  return optax.adam(s["learning_rate"], b1=s["b1"], b2=s["b2"])
+  schedule = opt.get("schedule", "constant")
+  if schedule not in SCHEDULES:
+    raise ConfigError(f"unknown optimizer.schedule {schedule!r}; set it to one of {list(SCHEDULES)}")
+  lr = s["learning_rate"]
+  if schedule == "linear":
+    lr = optax.linear_schedule(lr, 0.0, max(int(decay_steps), 1))
+  return optax.adam(lr, b1=s["b1"], b2=s["b2"])
 
 
 def _apply(module, params, stats, x, y=None, train=True):
@@ -161,7 +172,8 @@ def make_task(config) -> Task:
   gen, disc = make_models(config)
   loss_name = config.objective.loss
   loss = gan_losses.get(loss_name)
-  g_tx, d_tx = make_optimizer(config.optimizer, "g"), make_optimizer(config.optimizer, "d")
+  g_tx = make_optimizer(config.optimizer, "g", config.num_steps)
+  d_tx = make_optimizer(config.optimizer, "d", config.num_steps * n_dis)  # D updates n_dis times
   gp_weight = float(config.objective.get("gp_weight", 10.0)) if loss_name == "wgan_gp" else 0.0
   r1_weight = float(config.objective.get("r1_weight", 0.0))
   r1_every = int(config.objective.get("r1_every", 16))
@@ -335,3 +347,18 @@ def make_task(config) -> Task:
               finite_metrics=("d_loss", "g_loss"), unit="images", generate=generate,
               # A conditional D needs labels, which the held-out accuracy (dacc) does not pass.
               discriminate=None if num_classes else discriminate)
+
+
+def labelled_samples(config, state: GANState, rng: jax.Array, labels: jax.Array) -> jax.Array:
+  """float32 [N, S, S, C] in [-1, 1]: G(z ~ N(0, I), labels int32 [N]) of a class-conditional
+  ``config`` (``model.num_classes`` > 0), with the weights ``sample`` and ``generate`` use (the
+  EMA copy when enabled) and batch-statistics BN. For per-class checks (e.g. the accuracy of
+  each class's samples under a classifier)."""
+  if not int(config.model.get("num_classes", None) or 0):
+    raise ConfigError("labelled samples need a class-conditional model; this run has "
+                      "model.num_classes=0")
+  gen, _ = make_models(config)
+  params = state.g_ema if float((config.get("ema", None) or {}).get("decay", 0.0)) else state.g_params
+  z = jax.random.normal(rng, (labels.shape[0], config.model.z_dim))
+  images, _ = _apply(gen, params, state.g_batch_stats, z, labels.astype(jnp.int32))
+  return images.astype(jnp.float32)
