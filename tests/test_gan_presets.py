@@ -15,7 +15,7 @@ from genai_jax.tasks import gan as gan_task
 
 # The sngan_resnet model comes from the architecture branch (ganarch); without it these skip.
 needs_sngan = pytest.mark.skipif("sngan_resnet" not in gan_task.MODELS,
-                                 reason="needs model.name='sngan_resnet' (branch ganarch)")
+                                 reason="needs the ganarch models (sngan_resnet; dcgan spectral_norm)")
 
 
 @needs_sngan

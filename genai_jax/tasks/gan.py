@@ -181,6 +181,9 @@ def make_task(config) -> Task:
   z_dim, size, channels = m.z_dim, m.image_size, m.channels
   key = data.batch_key(config.data)  # where the pipeline's batches hold the real samples
 
+  def _init(module, rng, x, y):
+    return module.init(rng, x, train=False, **({} if y is None else {"y": y}))
+
   def init(rng):
     g_key, d_key, state_key = jax.random.split(rng, 3)
     y = jnp.zeros((2,), jnp.int32) if num_classes else None
@@ -193,9 +196,6 @@ def make_task(config) -> Task:
                     d_params=d_params, d_batch_stats=d_vars.get("batch_stats", {}),
                     d_opt_state=d_tx.init(d_params),
                     g_ema=jax.tree.map(jnp.copy, g_params) if ema_decay else {})
-
-  def _init(module, rng, x, y):
-    return module.init(rng, x, train=False, **({} if y is None else {"y": y}))
 
   def d_forward(d_params, stats, images, y, aug_key):
     """D's logits on DiffAugmented ``images`` (identity without a policy), new BN stats."""
@@ -215,7 +215,8 @@ def make_task(config) -> Task:
       fake_logits, stats = d_forward(d_params, stats, fake, y_fake, jax.random.fold_in(k, 2))
       total = loss.d_loss(real_logits, fake_logits)
       aux = {"real_logits": real_logits, "fake_logits": fake_logits}
-      # The penalties' own forwards use the updated stats but do not update them again.
+      # The penalties' own forwards use the updated stats but do not update them again; a
+      # conditional critic scores the interpolates with the real images' labels (StudioGAN).
       critic = lambda x: d_forward(d_params, stats, x, y_real, jax.random.fold_in(k, 3))[0].reshape(-1)
       if gp_weight:
         aux["gp"] = gan_losses.gradient_penalty(critic, real, fake, jax.random.fold_in(k, 4),
