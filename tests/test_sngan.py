@@ -99,6 +99,22 @@ def test_sngan_shapes_and_dtypes(size, width):
   assert (logits.shape, logits.dtype) == ((2,), jnp.float32)
 
 
+def test_sngan_bfloat16_compute_keeps_float32_params_stats_and_outputs():
+  g = sngan.ResNetGenerator(width=16, image_size=32, num_classes=3, attention_res=16,
+                            spectral_norm=True, dtype=jnp.bfloat16)
+  d = sngan.ResNetDiscriminator(d_width=16, num_classes=3, attention_res=16, dtype=jnp.bfloat16)
+  z, y = jax.ShapeDtypeStruct((2, 8), jnp.float32), jax.ShapeDtypeStruct((2,), jnp.int32)
+
+  def run(z, y):
+    gv = g.init(jax.random.PRNGKey(1), z, y, train=False)
+    x, _ = g.apply(gv, z, y, train=True, mutable=["batch_stats"])
+    dv = d.init(jax.random.PRNGKey(2), x, y, train=False)
+    return gv, dv, x, d.apply(dv, x, y, train=True, mutable=["batch_stats"])[0]
+  gv, dv, x, logits = jax.eval_shape(run, z, y)
+  assert {leaf.dtype for leaf in jax.tree.leaves((gv, dv))} == {jnp.dtype(jnp.float32)}
+  assert x.dtype == logits.dtype == jnp.float32
+
+
 def _bn_train(x, eps=1e-5):
   mean, var = x.mean((0, 1, 2)), x.var((0, 1, 2))
   return (x - mean) / jnp.sqrt(var + eps)
