@@ -1,7 +1,7 @@
 """SNGAN-ResNet 32x32 train-step throughput (images/s), ours beside a PyTorch reference of the same
 network and step, and ours with spectral normalisation against ours without it.
 
-  python -m benchmarks.sngan_throughput [--batch 64] [--steps 5] [--rounds 3]    # make bench-sngan
+  python -m benchmarks.sngan_throughput [--batch 64] [--steps 3] [--rounds 3]    # make bench-sngan
   python -m benchmarks.sngan_throughput --allow-busy --rounds 1 --steps 1        # smoke run
 
 The network is SNGAN's CIFAR-10 ResNet (Miyato et al. 2018, as Mimicry's SNGANGenerator32 /
@@ -197,7 +197,7 @@ def main():
   p.add_argument("--batch", type=int, default=64)
   p.add_argument("--g-width", type=int, default=G_WIDTH)
   p.add_argument("--d-width", type=int, default=D_WIDTH)
-  p.add_argument("--steps", type=int, default=5, help="steps per timed round")
+  p.add_argument("--steps", type=int, default=3, help="steps per timed round")
   p.add_argument("--rounds", type=int, default=3)
   p.add_argument("--no-torch", action="store_true")
   p.add_argument("--no-sn-cost", action="store_true", help="skip the with/without SN comparison")
