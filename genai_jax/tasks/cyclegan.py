@@ -23,11 +23,14 @@ units and PSNR), the identity error and the held-out D losses. The sample grid s
 None), so the image metrics of ``genai_jax.eval`` do not apply.
 """
 
+import functools
+import json
 from typing import Any
 
 import flax
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
 
 from genai_jax import samples
@@ -150,6 +153,20 @@ def sample_rows(n: int) -> int:
 
 
 def make_task(config) -> Task:
+  """The CycleGAN task for ``config``; the same settings give the same Task object, so rebuilding
+  it (a resumed run, a test) reuses the jit compilations."""
+  settings = {k: config[k].to_dict() if hasattr(config[k], "to_dict") else config[k]
+              for k in ("model", "objective", "optimizer")}
+  settings["num_samples"] = config.get("num_samples", 6)
+  # num_steps shapes only the decay schedule: without one, runs of any length share a task.
+  decays = float(config.optimizer.get("decay_fraction", 0.5)) > 0
+  settings["num_steps"] = int(config.num_steps) if decays else 0
+  return _make_task(json.dumps(settings, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=16)
+def _make_task(settings_json: str) -> Task:
+  config = ml_collections.ConfigDict(json.loads(settings_json))  # only what the task may read
   gen, disc = make_models(config)
   o, m = config.objective, config.model
   adv = losses.adversarial(o.loss)
@@ -159,7 +176,7 @@ def make_task(config) -> Task:
                       f"pool_size={pool_size} must be >= 0")
   g_tx, d_tx = make_optimizer(config), make_optimizer(config)
   size, channels = m.image_size, m.channels
-  num_rows = int(config.get("num_samples", 6))
+  num_rows = int(config.num_samples)
 
   def G(params, x):  # noqa: N802 (the paper's names)
     return gen.apply({"params": params}, x)
