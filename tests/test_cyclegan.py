@@ -6,7 +6,6 @@ import json
 import os
 from unittest import mock
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,7 +13,6 @@ import pytest
 import tensorflow_datasets as tfds
 
 from experiments.configs import cyclegan as cyclegan_config
-from genai_jax import tasks
 from genai_jax.data import pipelines
 from genai_jax.errors import ConfigError
 from genai_jax.models import cyclegan as models
