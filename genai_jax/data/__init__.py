@@ -2,7 +2,8 @@
 
 # data.kind -> the key under which the pipeline's batches hold the real samples. Tasks read the
 # batch through this, so one task (e.g. the GAN) trains on any kind whose shapes its model takes.
-BATCH_KEYS = {"image": "image", "text": "tokens"}
+# For "unpaired" (two image domains, e.g. CycleGAN's) it is domain A's; domain B is 'image_b'.
+BATCH_KEYS = {"image": "image", "text": "tokens", "unpaired": "image_a"}
 
 
 def batch_key(data_cfg) -> str:

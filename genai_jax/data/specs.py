@@ -20,7 +20,14 @@ def text_batch_spec(cfg, global_batch: int) -> dict:
   return {"tokens": jax.ShapeDtypeStruct((global_batch, cfg.seq_len + 1), jax.numpy.int32)}
 
 
-BATCH_SPECS = {"image": image_batch_spec, "text": text_batch_spec}  # data.kind -> batch shapes
+def unpaired_batch_spec(cfg, global_batch: int) -> dict:
+  """``{'image_a', 'image_b'}``: float32 [global_batch, S, S, C] each, as ``unpaired_batches``."""
+  one = image_batch_spec(cfg, global_batch)["image"]
+  return {"image_a": one, "image_b": one}
+
+
+# data.kind -> batch shapes
+BATCH_SPECS = {"image": image_batch_spec, "text": text_batch_spec, "unpaired": unpaired_batch_spec}
 
 
 def batch_spec(cfg, global_batch: int) -> dict:

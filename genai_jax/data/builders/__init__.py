@@ -3,7 +3,9 @@
 Importing this package registers them with tfds; ``EMBEDDED`` maps name -> builder class.
 """
 
-from genai_jax.data.builders.embedded_images import SkimageLfwFaces, SklearnDigits
+from genai_jax.data.builders.embedded_images import (SkimageLfwFaces, SkimageLfwFacesEdges,
+                                                    SklearnDigits)
 from genai_jax.data.builders.embedded_text import PydocTopics, PythonStdlibText
 
-EMBEDDED = {b.name: b for b in (SkimageLfwFaces, SklearnDigits, PythonStdlibText, PydocTopics)}
+EMBEDDED = {b.name: b for b in (SkimageLfwFaces, SkimageLfwFacesEdges, SklearnDigits,
+                                PythonStdlibText, PydocTopics)}
