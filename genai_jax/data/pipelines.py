@@ -123,4 +123,11 @@ def text_batches(cfg, split: str, global_batch: int, **kw) -> Iterator[dict]:
   return text.text_batches(cfg, split, global_batch, **kw)
 
 
-BATCHES = {"image": image_batches, "text": text_batches}  # data.kind -> batch iterator
+def music_batches(cfg, split: str, global_batch: int, **kw) -> Iterator[dict]:
+  """``{'tokens': int32 [global_batch / P, seq_len + 1]}`` piano-roll windows; see
+  ``genai_jax.data.music``."""
+  from genai_jax.data import music  # imported lazily, as text
+  return music.music_batches(cfg, split, global_batch, **kw)
+
+
+BATCHES = {"image": image_batches, "text": text_batches, "music": music_batches}  # data.kind -> batch iterator

@@ -20,7 +20,8 @@ def text_batch_spec(cfg, global_batch: int) -> dict:
   return {"tokens": jax.ShapeDtypeStruct((global_batch, cfg.seq_len + 1), jax.numpy.int32)}
 
 
-BATCH_SPECS = {"image": image_batch_spec, "text": text_batch_spec}  # data.kind -> batch shapes
+BATCH_SPECS = {"image": image_batch_spec, "text": text_batch_spec,
+               "music": text_batch_spec}  # music: piano-roll windows as token rows (data/music.py)  # data.kind -> batch shapes
 
 
 def batch_spec(cfg, global_batch: int) -> dict:
