@@ -2,7 +2,7 @@
 
 # data.kind -> the key under which the pipeline's batches hold the real samples. Tasks read the
 # batch through this, so one task (e.g. the GAN) trains on any kind whose shapes its model takes.
-BATCH_KEYS = {"image": "image", "text": "tokens", "music": "tokens"}
+BATCH_KEYS = {"image": "image", "text": "tokens", "music": "tokens", "audio": "audio"}
 
 
 def batch_key(data_cfg) -> str:

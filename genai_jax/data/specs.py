@@ -20,8 +20,15 @@ def text_batch_spec(cfg, global_batch: int) -> dict:
   return {"tokens": jax.ShapeDtypeStruct((global_batch, cfg.seq_len + 1), jax.numpy.int32)}
 
 
+def audio_batch_spec(cfg, global_batch: int) -> dict:
+  """``{'audio': float32 [global_batch, length, 1]}`` shapes of ``audio_batches``' global batch."""
+  return {"audio": jax.ShapeDtypeStruct((global_batch, int(cfg.get("length", 16_384)), 1),
+                                        jax.numpy.float32)}
+
+
+# data.kind -> batch shapes (music: piano-roll windows as token rows, data/music.py)
 BATCH_SPECS = {"image": image_batch_spec, "text": text_batch_spec,
-               "music": text_batch_spec}  # music: piano-roll windows as token rows (data/music.py)  # data.kind -> batch shapes
+               "music": text_batch_spec, "audio": audio_batch_spec}
 
 
 def batch_spec(cfg, global_batch: int) -> dict:
