@@ -172,3 +172,22 @@ def test_bach_chorales_audio_tiny_builder(tfds_dir):
   ex = next(builder.as_dataset(split="train").as_numpy_iterator())
   assert ex["audio"].shape == (bach_chorales.CLIP_SAMPLES,) and ex["audio"].dtype == np.int16
   assert 0 < np.abs(ex["audio"]).max() < 32767
+
+
+def test_maskgit_choice_temperature_randomises_the_order_of_commitment():
+  import jax
+  from genai_jax import generate
+  mask = 10
+  def logits_fn(tokens):  # each position prefers the token "number already committed", so a
+    # committed value tells the round it was sampled in; position 0 is by far the most confident
+    committed = (tokens != mask).sum(-1)
+    prefer = jax.nn.one_hot(committed, mask + 1)[:, None, :] * 5.0
+    return jnp.broadcast_to(prefer, (tokens.shape[0], 8, mask + 1)).at[:, 0].multiply(4.0)
+
+  def first_value(choice_temperature, seed):
+    out = generate.maskgit(logits_fn, jnp.full((1, 8), mask, jnp.int32), mask, 4,
+                           jax.random.PRNGKey(seed), choice_temperature=choice_temperature)
+    assert not (out == mask).any()
+    return int(out[0, 0])
+  assert {first_value(0.0, s) for s in range(6)} == {0}  # confidence first: committed at once
+  assert {first_value(50.0, s) for s in range(6)} != {0}  # noised order: sometimes later

@@ -196,6 +196,8 @@ def make_task(config) -> Task:
   sampling = dict(temperature=config.sample.temperature, top_k=config.sample.top_k)
   if mlm:
     sampling["iterations"] = config.sample.iterations
+    if config.sample.get("choice_temperature"):  # MaskGIT's randomised unmasking order
+      sampling["choice_temperature"] = config.sample.choice_temperature
   else:
     sampling["top_p"] = config.sample.top_p
 
