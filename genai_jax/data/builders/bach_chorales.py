@@ -5,8 +5,8 @@
   note, repeated notes merge), plus the corpus ``file`` name.
 * ``bach_chorales_audio``: the same chorales rendered at 16 kHz by ``music.render`` (additive
   synthesis, 100 bpm) and cut into non-overlapping clips of 16,384 samples (1.02 s, WaveGAN's
-  length), at most ``MAX_CLIPS`` per chorale from its start, as int16 ``audio`` [16384] (stored
-  as WAV: 48 MB for the 1,460 clips).
+  length), at most ``MAX_CLIPS`` per chorale from its start, as int16 ``audio`` [16384] (1,460
+  clips; tfds stores the arrays as integer tensors, 137 MB on disk).
 
 Which chorales: every ``bach/*.mxl`` (and ``.xml``) file of the corpus whose score has exactly
 four parts and all of whose notes lie in C2..A5 (MIDI 36..81, Coconet's range); chords inside a
@@ -124,7 +124,7 @@ class BachChoralesAudio(tfds.core.GeneratorBasedBuilder):
                     f"cut into clips of {CLIP_SAMPLES} samples.",
         features=tfds.features.FeaturesDict({
             "audio": tfds.features.Audio(shape=(CLIP_SAMPLES,), dtype=np.int16,
-                                         sample_rate=SAMPLE_RATE, file_format="wav"),
+                                         sample_rate=SAMPLE_RATE),
             "file": tfds.features.Text()}),
         homepage="https://web.mit.edu/music21/",
         citation="Cuthbert & Ariza, music21: A Toolkit for Computer-Aided Musicology, ISMIR 2010.")
