@@ -12,6 +12,7 @@ from typing import Iterator
 
 import jax
 import ml_collections
+import numpy as np
 import tensorflow as tf
 
 from genai_jax.data import BATCH_KEYS
@@ -169,5 +170,49 @@ def text_batches(cfg, split: str, global_batch: int, **kw) -> Iterator[dict]:
   return text.text_batches(cfg, split, global_batch, **kw)
 
 
-# data.kind -> batch iterator
-BATCHES = {"image": image_batches, "text": text_batches, "unpaired": unpaired_batches}
+def audio_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
+                  start_step: int = 0) -> Iterator[dict]:
+  """``{'audio': float32 [global_batch / P, length, 1]}`` in [-1, 1], sharded as ``sharded_batches``.
+
+  ``cfg`` adds: audio_key (the tfds Audio feature, default 'audio'), length (samples per clip,
+  default 16,384: WaveGAN's). A clip shorter than ``length`` is zero-padded at the end (as WaveGAN
+  pads the 1 s Speech Commands clips); a longer one is cropped at a uniform offset drawn from
+  (seed, shard, position) in training and at its start otherwise. Mono (multi-channel is mixed).
+  """
+  builder = get_builder(cfg)
+  key = cfg.get("audio_key", "audio")
+  feature = builder.info.features[key]
+  length = int(cfg.get("length", 16_384))
+  dtype = np.dtype(tf.as_dtype(feature.dtype).as_numpy_dtype)
+  scale = float(np.iinfo(dtype).max) + 1 if np.issubdtype(dtype, np.integer) else 1.0
+
+  def decode(i, encoded, shard):
+    wave = tf.cast(feature.decode_example(encoded), tf.float32) / scale
+    if wave.shape.rank == 2:
+      wave = tf.reduce_mean(wave, -1)
+    n = tf.shape(wave)[0]
+    wave = tf.pad(wave, [[0, tf.maximum(length - n, 0)]])
+    room = tf.maximum(n - length, 0) + 1
+    if train:
+      start = tf.random.stateless_uniform((), tf.stack([tf.constant(seed * 2**10 + shard, tf.int64), i]),
+                                          0, room, dtype=tf.int32)
+    else:
+      start = 0
+    wave = wave[start:start + length]
+    wave.set_shape((length,))
+    return wave[:, None]
+
+  stream = sharded_batches(cfg, split, global_batch, key, decode, train=train, seed=seed,
+                           start_step=start_step)
+  return ({BATCH_KEYS["audio"]: b[key]} for b in stream)
+
+
+def music_batches(cfg, split: str, global_batch: int, **kw) -> Iterator[dict]:
+  """``{'tokens': int32 [global_batch / P, seq_len + 1]}`` piano-roll windows; see
+  ``genai_jax.data.music``."""
+  from genai_jax.data import music  # imported lazily, as text
+  return music.music_batches(cfg, split, global_batch, **kw)
+
+
+BATCHES = {"image": image_batches, "text": text_batches, "unpaired": unpaired_batches,
+           "music": music_batches, "audio": audio_batches}  # data.kind -> batch iterator

@@ -26,8 +26,15 @@ def unpaired_batch_spec(cfg, global_batch: int) -> dict:
   return {"image_a": one, "image_b": one}
 
 
-# data.kind -> batch shapes
-BATCH_SPECS = {"image": image_batch_spec, "text": text_batch_spec, "unpaired": unpaired_batch_spec}
+def audio_batch_spec(cfg, global_batch: int) -> dict:
+  """``{'audio': float32 [global_batch, length, 1]}`` shapes of ``audio_batches``' global batch."""
+  return {"audio": jax.ShapeDtypeStruct((global_batch, int(cfg.get("length", 16_384)), 1),
+                                        jax.numpy.float32)}
+
+
+# data.kind -> batch shapes (music: piano-roll windows as token rows, data/music.py)
+BATCH_SPECS = {"image": image_batch_spec, "text": text_batch_spec, "unpaired": unpaired_batch_spec,
+               "music": text_batch_spec, "audio": audio_batch_spec}
 
 
 def batch_spec(cfg, global_batch: int) -> dict:
