@@ -25,7 +25,10 @@ by op name, with everything under ``Optimizer.step``/``zero_grad``, ``_foreach_*
 has its own bucket. Profiling adds overhead on both sides; the fractions are what to read.
 
 Each side is profiled ``--repeats`` times; the table gives the median ms per step of each bucket
-and its share, with the min-max of the share over the repeats.
+and its share, with the min-max of the share over the repeats. For ours it adds the bytes each
+bucket's ops write per step (from the HLO result shapes of the executed ops): unlike the times,
+that column does not depend on what else runs on the machine, so it compares two formulations
+exactly even on a busy machine.
 """
 
 import argparse
@@ -52,9 +55,24 @@ _CONTAINERS = {"while", "call", "conditional", "async-start", "async-done"}
 _INSTR = re.compile(r"^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*(?:\([^=]*?\)|\S+)\s+([a-z][\w\-]*)\(")
 
 
-def parse_hlo(text: str) -> tuple[dict, dict]:
-  """({instruction name: bucket}, {instruction name: 'shape op_name'}) for every instruction of
-  a compiled module's ``as_text()``."""
+_BYTES = {"f64": 8, "s64": 8, "u64": 8, "c64": 8, "f32": 4, "s32": 4, "u32": 4, "bf16": 2,
+          "f16": 2, "s16": 2, "u16": 2, "s8": 1, "u8": 1, "pred": 1}
+
+
+def shape_bytes(shape: str) -> int:
+  """Bytes of an HLO shape string, e.g. 'f32[64,8]{1,0}' or a tuple '(f32[2], s32[])'."""
+  total = 0
+  for dtype, dims in re.findall(r"\b([a-z]+\d*)\[([\d,]*)\]", shape):
+    n = 1
+    for d in filter(None, dims.split(",")):
+      n *= int(d)
+    total += n * _BYTES.get(dtype, 4)
+  return total
+
+
+def parse_hlo(text: str) -> tuple[dict, dict, dict]:
+  """({instruction name: bucket}, {instruction name: 'shape op_name'}, {instruction name: bytes
+  of its result}) for every instruction of a compiled module's ``as_text()``."""
   files = dict(re.findall(r'^(\d+) "(.*)"$', text.split("FunctionNames")[0], re.M))
   locations = dict(re.findall(r"^(\d+) \{file_name_id=(\d+)", text, re.M))
   frames = dict(re.findall(r"^(\d+) \{file_location_id=(\d+)", text, re.M))
@@ -64,7 +82,7 @@ def parse_hlo(text: str) -> tuple[dict, dict]:
     loc = frames.get(m.group(1)) if m else None
     return files.get(locations.get(loc, ""), "")
 
-  computations, current, instrs, about = collections.defaultdict(set), None, {}, {}
+  computations, current, instrs, about, out_bytes = collections.defaultdict(set), None, {}, {}, {}
   for line in text.splitlines():
     if line and not line[0].isspace() and line.rstrip().endswith("{"):
       current = line.split()[1 if line.startswith("ENTRY") else 0].lstrip("%")
@@ -76,7 +94,9 @@ def parse_hlo(text: str) -> tuple[dict, dict]:
     computations[current].add(opcode)
     called = re.search(r"calls=%?([\w.\-]+)", line)
     instrs[name] = (opcode, called.group(1) if called else None, innermost_file(line))
-    shape = line.split("=", 1)[1].split()[0]
+    shape = line.split("=", 1)[1].strip()
+    shape = shape[:shape.index(")") + 1] if shape.startswith("(") else shape.split()[0]
+    out_bytes[name] = shape_bytes(shape)
     op_name = re.search(r'op_name="([^"]*)"', line)
     about[name] = f"{shape} {op_name.group(1).removeprefix('jit(train_step)/') if op_name else ''}"
 
@@ -95,13 +115,14 @@ def parse_hlo(text: str) -> tuple[dict, dict]:
       buckets[name] = "reduction"
     else:
       buckets[name] = "elementwise"
-  return buckets, about
+  return buckets, about, out_bytes
 
 
 def profile_jax(run, steps: int, trace_dir: str):
-  """({bucket: seconds per step}, {instruction: seconds per step}, wall seconds per step)."""
+  """({bucket: seconds per step}, {instruction: seconds per step}, wall seconds per step,
+  {instruction: bucket}, {instruction: description}, {bucket: bytes written per step})."""
   import time
-  buckets, about = parse_hlo(run.step.lower(*run.args()).compile().as_text())
+  buckets, about, out_bytes = parse_hlo(run.step.lower(*run.args()).compile().as_text())
   t0 = time.perf_counter()
   with jax.profiler.trace(trace_dir, create_perfetto_trace=True):
     run(steps)
@@ -110,12 +131,13 @@ def profile_jax(run, steps: int, trace_dir: str):
              key=os.path.getmtime)
   with gzip.open(path) as f:
     events = json.load(f)["traceEvents"]
-  per_bucket, per_op = collections.Counter(), collections.Counter()
+  per_bucket, per_op, written = collections.Counter(), collections.Counter(), collections.Counter()
   for e in events:
     if e.get("ph") == "X" and e["name"] in buckets:
       per_bucket[buckets[e["name"]]] += e["dur"] * 1e-6 / steps
+      written[buckets[e["name"]]] += out_bytes[e["name"]] / steps
       per_op[e["name"]] += e["dur"] * 1e-6 / steps
-  return per_bucket, per_op, wall, buckets, about
+  return per_bucket, per_op, wall, buckets, about, written
 
 
 _TORCH_DOT = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::convolution_backward",
@@ -186,14 +208,20 @@ def summarise(label, results):
   print(f"\n{label}: wall {1e3 * statistics.median(walls):.1f} ms/step (min {1e3 * min(walls):.1f}, "
         f"max {1e3 * max(walls):.1f}) under the profiler; recorded op time "
         f"{1e3 * statistics.median(totals):.1f} ms/step (summed over threads)")
-  print(f"  {'bucket':<18} {'ms/step':>8} {'share':>6}  {'share min-max':>13}")
+  written = results[0][5] if len(results[0]) > 5 else None
+  print(f"  {'bucket':<18} {'ms/step':>8} {'share':>6}  {'share min-max':>13}"
+        + ("  MB written/step" if written else ""))
   for b in BUCKETS:
     ms = [1e3 * r[0].get(b, 0.0) for r in results]
     shares = [100 * r[0].get(b, 0.0) / t for r, t in zip(results, totals)]
     if max(ms) == 0:
       continue
     print(f"  {b:<18} {statistics.median(ms):8.1f} {statistics.median(shares):5.1f}%  "
-          f"{min(shares):5.1f}-{max(shares):4.1f}%")
+          f"{min(shares):5.1f}-{max(shares):4.1f}%"
+          + (f"  {written.get(b, 0) / 1e6:12.1f}" if written else ""))
+  if written:
+    print(f"  distinct ops executed: {len(results[0][1])}; MB written per step, all ops: "
+          f"{sum(written.values()) / 1e6:.1f}")
 
 
 def top_ops(label, per_op, n, describe=lambda k: k):
