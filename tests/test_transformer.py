@@ -165,3 +165,20 @@ def test_unknown_attention_impl_is_a_config_error():
   c.model.attention_impl = "flash"
   with pytest.raises(ConfigError, match="attention_impl='flash'.*'xla' or 'cudnn'"):
     tasks.get_task(c)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_cpu_attention_matches_jax_dot_product_attention(causal):
+  """The XLA-path attention (Q scaled, normalised after PV) is jax's function, values and grads."""
+  from genai_jax.models.transformer import _attention_xla
+  q, k, v = (jax.random.normal(jax.random.PRNGKey(i), (2, 16, 4, 8)) for i in range(3))
+
+  def loss(fn, *qkv):
+    return jnp.sum(jnp.sin(fn(*qkv)))
+
+  ours = lambda q, k, v: _attention_xla(q, k, v, causal)
+  ref = lambda q, k, v: jax.nn.dot_product_attention(q, k, v, is_causal=causal, implementation="xla")
+  np.testing.assert_allclose(ours(q, k, v), ref(q, k, v), atol=2e-6, rtol=1e-5)
+  for g, r in zip(jax.grad(lambda *a: loss(ours, *a), (0, 1, 2))(q, k, v),
+                  jax.grad(lambda *a: loss(ref, *a), (0, 1, 2))(q, k, v)):
+    np.testing.assert_allclose(g, r, atol=2e-5, rtol=1e-4)
