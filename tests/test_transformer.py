@@ -148,12 +148,14 @@ def test_params_carry_logical_axes_and_flops_formula():
     ("gpu", "bfloat16", 160, "xla"),   # head dims over 128 are not supported
     ("gpu", "bfloat16", 60, "xla"),    # nor those that are not a multiple of 8
 ])
-def test_attention_kernel_picks_cudnn_only_where_it_applies(monkeypatch, backend, dtype, heads, want):
-  monkeypatch.setattr(jax, "default_backend", lambda: backend)
-  cfg = transformer.TransformerConfig(vocab_size=8, dtype=dtype)
-  assert transformer.attention_kernel(cfg, heads) == want
-  forced = transformer.TransformerConfig(vocab_size=8, dtype=dtype, attention_impl="xla")
-  assert transformer.attention_kernel(forced, heads) == "xla"  # an explicit choice always wins
+def test_attention_kernel_picks_cudnn_only_where_it_applies(backend, dtype, heads, want):
+  from genai_jax.models import backend as backend_lib
+  with backend_lib.compiling_for(backend):
+    cfg = transformer.TransformerConfig(vocab_size=8, dtype=dtype)
+    assert transformer.attention_kernel(cfg, heads) == want
+    forced = transformer.TransformerConfig(vocab_size=8, dtype=dtype, attention_impl="xla")
+    assert transformer.attention_kernel(forced, heads) == "xla"  # an explicit choice always wins
+  assert backend_lib.target() == jax.default_backend()  # the override ends with the block
 
 
 def test_unknown_attention_impl_is_a_config_error():

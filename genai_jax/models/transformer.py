@@ -19,6 +19,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genai_jax.models import backend
+
 
 @dataclasses.dataclass(frozen=True)
 class TransformerConfig:
@@ -44,11 +46,12 @@ def attention_kernel(cfg: TransformerConfig, head_dim: int) -> str:
   (a multiple of 8): on an H100 it made the GPT-2-small step (12x768, context 1024, batch 32)
   2.3x faster than XLA's (54.9 vs 127.5 ms) and cut its peak memory from 41 to 13 GB, since
   it never holds the [T, T] scores. Elsewhere (CPU, TPU, float32) XLA's. Decided at trace time
-  from ``jax.default_backend()``, so an AOT compile for a GPU from a CPU host counts XLA's.
+  from ``backend.target()``; an AOT compile for a GPU from a CPU host counts XLA's (cuDNN's
+  kernel cannot be lowered without the GPU's libraries).
   """
   if cfg.attention_impl:
     return cfg.attention_impl
-  if (jax.default_backend() == "gpu" and cfg.dtype in ("bfloat16", "float16")
+  if (backend.target() == "gpu" and cfg.dtype in ("bfloat16", "float16")
       and head_dim % 8 == 0 and head_dim <= 128):
     return "cudnn"
   return "xla"
@@ -63,8 +66,8 @@ def _attention_xla(q: jax.Array, k: jax.Array, v: jax.Array, causal: bool) -> ja
   the broadcast sums for the division) and cuts the step's total from 710 to 651 MB. CPU only:
   compiled for a TPU v4-8 the same GPT config needs 2.5% more HBM traffic (9.11 vs 8.89 GB a
   step) and 0.09 GiB more temporaries than jax's version, so TPUs keep jax's. The choice is made
-  at trace time from ``jax.default_backend()``, so ``genai_jax.aot`` (which traces on a CPU host)
-  counts this version for TPUs: its attention figures err by those amounts on the safe side.
+  at trace time from ``backend.target()``, which ``genai_jax.aot`` sets to 'tpu' when it
+  compiles for a TPU slice from a CPU host.
   q: [B, T, N, H]; k, v: [B, S, N, H] -> [B, T, N, H] in v's dtype; scores and sums in float32.
   """
   t, s = q.shape[1], k.shape[1]
@@ -128,7 +131,7 @@ class Attention(nn.Module):
       mask = jnp.arange(k.shape[1])[None, :] <= positions[:, None]  # [T, cache]: past and self
       out = jax.nn.dot_product_attention(q, k, v, mask=mask[None, None],
                                          implementation=cfg.attention_impl or "xla")
-    elif attention_kernel(cfg, h) == "xla" and jax.default_backend() == "cpu":
+    elif attention_kernel(cfg, h) == "xla" and backend.target() == "cpu":
       out = _attention_xla(q, k, v, cfg.causal)
     else:
       out = jax.nn.dot_product_attention(q, k, v, is_causal=cfg.causal,
