@@ -10,7 +10,9 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metr
                                "(local or gs://); rerunning with the same one resumes.")
 
 
-def run(default_config: str) -> None:
+def run(default_config: str, after=None) -> None:
+  """Parses the flags and trains; ``after(config, workdir)``, when given, runs once training has
+  finished (e.g. an experiment's own evaluation of the final checkpoint)."""
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   hint = f"The keys and presets are listed in {default_config}; pass them as --config.KEY=VALUE"
   config_flag = cli.define_config(os.path.join(root, default_config),
@@ -29,5 +31,7 @@ def run(default_config: str) -> None:
       from genai_jax.train.loop import train_and_evaluate
       distributed.initialize()  # before any JAX computation; no-op on one machine
       train_and_evaluate(config, workdir)
+      if after is not None:
+        after(config, workdir)
 
   app.run(main, flags_parser=cli.flags_parser(hint))

@@ -56,12 +56,15 @@ def generate(step_fn: Callable, carry, prompt: jax.Array, num_new: int, rng, *,
 
 
 def maskgit(logits_fn: Callable, tokens: jax.Array, mask_id: int, num_iters: int, rng, *,
-            temperature: float = 1.0, top_k: int = 0) -> jax.Array:
+            temperature: float = 1.0, top_k: int = 0, choice_temperature: float = 0.0) -> jax.Array:
   """Fills the ``mask_id`` positions of tokens int32 [B, T] in ``num_iters`` rounds.
 
   ``logits_fn(tokens) -> [B, T, V]``. Each round samples every masked position, then re-masks
   the ``n * cos(pi/2 * (i+1)/num_iters)`` least confident of them (n = initially masked), so
   the most confident predictions are committed first and the last round fills the rest.
+  ``choice_temperature`` > 0 adds Gumbel noise, annealed to 0 over the rounds, to the
+  confidences (MaskGIT's own sampler): the order of commitment becomes partly random, which
+  keeps highly predictable tokens (e.g. a held note) from being committed everywhere first.
   """
   total = jnp.sum(tokens == mask_id, axis=-1)  # [B]
 
@@ -72,8 +75,11 @@ def maskgit(logits_fn: Callable, tokens: jax.Array, mask_id: int, num_iters: int
     sampled = jax.random.categorical(jax.random.fold_in(rng, i), logits).astype(jnp.int32)
     logp = jnp.take_along_axis(jax.nn.log_softmax(logits), sampled[..., None], -1)[..., 0]
     sampled = jnp.where(unknown, sampled, tokens)
-    confidence = jnp.where(unknown, logp, jnp.inf)  # committed tokens are never re-masked
     ratio = jnp.cos(0.5 * math.pi * (i + 1) / num_iters)
+    if choice_temperature > 0:
+      gumbel = jax.random.gumbel(jax.random.fold_in(jax.random.fold_in(rng, i), 1), logp.shape)
+      logp = logp + choice_temperature * (1.0 - (i + 1) / num_iters) * gumbel
+    confidence = jnp.where(unknown, logp, jnp.inf)  # committed tokens are never re-masked
     num_mask = jnp.floor(total * ratio).astype(jnp.int32)
     num_mask = jnp.clip(num_mask, 0, jnp.maximum(jnp.sum(unknown, -1) - 1, 0))  # always progress
     cutoff = jnp.take_along_axis(jnp.sort(confidence, -1), num_mask[:, None], -1)

@@ -8,9 +8,8 @@ detokeniser) are pytree metadata, so a kind passes through ``jax.jit`` unchanged
   Audio   float32 [N, T, C] in [-1, 1], Hz   -> ``<name>/step_<step>/<i>.wav`` (16-bit PCM, + latest/),
                                                a log-mel spectrogram grid PNG, TB audio
   Tokens  int32 [N, T] + a detokeniser       -> ``<name>/step_<step>.txt`` (+ latest.txt), TB text
-
-A symbolic-music kind (piano rolls written as MIDI) is the next one; it adds a class here and a
-writer below, nothing in ``train/`` or ``eval/``.
+  PianoRoll int32 [N, T, V] MIDI pitches     -> ``<name>/step_<step>/<i>.mid`` and ``<i>.wav`` (+ latest/),
+          (-1 rest), sixteenth-note steps       a piano-roll grid PNG, TB image and audio
 """
 
 import os
@@ -48,7 +47,16 @@ class Tokens:
     return [self.detokenise(row[start:]) for row in np.asarray(self.tokens)]
 
 
-KINDS = (Images, Audio, Tokens)
+@flax.struct.dataclass
+class PianoRoll:
+  """pitches: int32 [N, T, V], the MIDI pitch voice v sounds at sixteenth-note step t or -1
+  (rest); voices soprano to bass; see ``genai_jax.music``. The first ``prompt_steps`` steps of
+  each roll are a given prompt (real music), the rest are generated."""
+  pitches: jax.Array
+  prompt_steps: int = flax.struct.field(pytree_node=False, default=0)
+
+
+KINDS = (Images, Audio, Tokens, PianoRoll)
 
 
 def num_items(sample) -> int:
@@ -133,7 +141,29 @@ def _write_audio(name, sample: Audio, directory, step, writer):
   return path
 
 
-_WRITERS = {Images: _write_images, Audio: _write_audio, Tokens: _write_tokens}
+def _write_piano_roll(name, sample: PianoRoll, directory, step, writer):
+  from genai_jax import music
+  from genai_jax.train import writers
+  rolls = np.asarray(sample.pitches)
+  rate = 16_000
+  waves = [music.render(r, rate) for r in rolls]
+  for sub in (f"step_{step:07d}", "latest"):
+    for i, (r, w) in enumerate(zip(rolls, waves)):
+      _write_bytes(music.midi_bytes(r), os.path.join(directory, sub, f"{i}.mid"))
+      _write_bytes(wav_bytes(w, rate), os.path.join(directory, sub, f"{i}.wav"))
+  grid = writers.image_grid(np.stack([music.roll_image(r, sample.prompt_steps) for r in rolls]),
+                            cols=1)
+  path = os.path.join(directory, f"step_{step:07d}.png")
+  writers.save_png(grid, path)
+  writers.save_png(grid, os.path.join(directory, "latest.png"))
+  if writer is not None:
+    writer.image(step, name, grid)
+    writer.audio(step, name, np.stack(waves)[..., None], rate)
+  return path
+
+
+_WRITERS = {Images: _write_images, Audio: _write_audio, Tokens: _write_tokens,
+            PianoRoll: _write_piano_roll}
 
 
 def _write_bytes(data: bytes, path: str) -> None:

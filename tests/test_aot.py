@@ -187,3 +187,21 @@ def test_batch_sweep_brackets_the_largest_fitting_batch(monkeypatch, start, limi
   assert fail - best <= max(q, best // 16)
   assert set(probes) >= {best, fail} - {0}
   assert len(probes) <= 2 * math.log2(max(start, limit) / q) + 6
+
+
+def test_tpu_compile_traces_the_model_for_tpu():
+  """Kernel choices that depend on the platform (the CPU-only attention formulation) follow the
+  compile target, not this CPU host: a TPU report must count what a TPU run executes."""
+  from experiments.configs import gpt_shakespeare
+  from genai_jax.models import backend, transformer
+  c = gpt_shakespeare.get_config("demo")
+  c.data.update(name="tiny_shakespeare", vocab_size=65)  # absent here: shapes alone
+  c.model.update(num_layers=1, d_model=32, num_heads=2)
+  c.update(batch_size=8)
+  seen = []
+  real = transformer.attention_kernel
+  with mock.patch.object(transformer, "attention_kernel",
+                         side_effect=lambda *a: seen.append(backend.target()) or real(*a)):
+    devices = topologies.devices("v4-8")
+    report_lib.lower(c, devices)
+  assert seen and set(seen) == {"tpu"}

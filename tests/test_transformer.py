@@ -148,12 +148,14 @@ def test_params_carry_logical_axes_and_flops_formula():
     ("gpu", "bfloat16", 160, "xla"),   # head dims over 128 are not supported
     ("gpu", "bfloat16", 60, "xla"),    # nor those that are not a multiple of 8
 ])
-def test_attention_kernel_picks_cudnn_only_where_it_applies(monkeypatch, backend, dtype, heads, want):
-  monkeypatch.setattr(jax, "default_backend", lambda: backend)
-  cfg = transformer.TransformerConfig(vocab_size=8, dtype=dtype)
-  assert transformer.attention_kernel(cfg, heads) == want
-  forced = transformer.TransformerConfig(vocab_size=8, dtype=dtype, attention_impl="xla")
-  assert transformer.attention_kernel(forced, heads) == "xla"  # an explicit choice always wins
+def test_attention_kernel_picks_cudnn_only_where_it_applies(backend, dtype, heads, want):
+  from genai_jax.models import backend as backend_lib
+  with backend_lib.compiling_for(backend):
+    cfg = transformer.TransformerConfig(vocab_size=8, dtype=dtype)
+    assert transformer.attention_kernel(cfg, heads) == want
+    forced = transformer.TransformerConfig(vocab_size=8, dtype=dtype, attention_impl="xla")
+    assert transformer.attention_kernel(forced, heads) == "xla"  # an explicit choice always wins
+  assert backend_lib.target() == jax.default_backend()  # the override ends with the block
 
 
 def test_unknown_attention_impl_is_a_config_error():
@@ -165,3 +167,20 @@ def test_unknown_attention_impl_is_a_config_error():
   c.model.attention_impl = "flash"
   with pytest.raises(ConfigError, match="attention_impl='flash'.*'xla' or 'cudnn'"):
     tasks.get_task(c)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_cpu_attention_matches_jax_dot_product_attention(causal):
+  """The XLA-path attention (Q scaled, normalised after PV) is jax's function, values and grads."""
+  from genai_jax.models.transformer import _attention_xla
+  q, k, v = (jax.random.normal(jax.random.PRNGKey(i), (2, 16, 4, 8)) for i in range(3))
+
+  def loss(fn, *qkv):
+    return jnp.sum(jnp.sin(fn(*qkv)))
+
+  ours = lambda q, k, v: _attention_xla(q, k, v, causal)
+  ref = lambda q, k, v: jax.nn.dot_product_attention(q, k, v, is_causal=causal, implementation="xla")
+  np.testing.assert_allclose(ours(q, k, v), ref(q, k, v), atol=2e-6, rtol=1e-5)
+  for g, r in zip(jax.grad(lambda *a: loss(ours, *a), (0, 1, 2))(q, k, v),
+                  jax.grad(lambda *a: loss(ref, *a), (0, 1, 2))(q, k, v)):
+    np.testing.assert_allclose(g, r, atol=2e-5, rtol=1e-4)

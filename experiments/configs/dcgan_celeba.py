@@ -81,7 +81,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})
 
   c.model = ml_collections.ConfigDict()
-  c.model.name = "dcgan"  # dcgan | mlp | conv | keras_conv (the registry genai_jax.tasks.gan.MODELS)
+  # dcgan | mlp | conv | keras_conv | sngan_resnet (the registry genai_jax.tasks.gan.MODELS)
+  c.model.name = "dcgan"
   # Read by every model:
   c.model.image_size = 64
   c.model.channels = 3
@@ -89,10 +90,11 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.model.dtype = "float32"  # compute dtype: float32 | bfloat16 | float16 (params stay float32)
   # Read by some models only; None means the chosen model's default (in brackets). Setting a key
   # the chosen model does not read is an error, not a silently ignored setting.
-  c.model.width = placeholder(int)  # dcgan (64: ngf = ndf), conv (64), keras_conv (128)
+  c.model.width = placeholder(int)  # dcgan (64: ngf = ndf), conv (64), keras_conv (128), sngan
   c.model.conv_impl = placeholder(str)  # dcgan: subpixel (fast, exact) | xla (textbook lowering)
   # BatchNorm running-average decay in flax/Keras semantics; PyTorch's momentum is 1 minus it.
-  c.model.bn_momentum = placeholder(float)  # dcgan (0.9 = PyTorch 0.1), conv (0.9), keras_conv (0.8)
+  # dcgan (0.9 = PyTorch 0.1), conv (0.9), keras_conv (0.8), sngan_resnet (0.9)
+  c.model.bn_momentum = placeholder(float)
   c.model.g_hidden = placeholder(tuple)  # mlp ((256, 512, 1024))
   c.model.d_hidden = placeholder(tuple)  # mlp ((512, 256))
   # relu | leaky_relu (slope 0.01) | leaky_relu:SLOPE | elu | gelu | tanh | sigmoid
@@ -102,9 +104,16 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.model.output = placeholder(str)  # mlp (tanh)
   c.model.kernel_size = placeholder(int)  # keras_conv (5)
   c.model.out_kernel = placeholder(int)  # keras_conv (7): kernel of G's last Conv
-  # Class-conditional G and D (0 = unconditional); needs data.labels. The fixed sample grid's
-  # row r is class r; evaluation (eval_gen) draws labels uniformly.
+  # Spectral normalisation of D (dcgan: SN-DCGAN, SN instead of D's BatchNorm); of G too.
+  c.model.spectral_norm = placeholder(bool)  # dcgan (False), sngan_resnet (True)
+  c.model.spectral_norm_g = placeholder(bool)  # sngan_resnet (False)
+  # sngan_resnet widths (None: the published nets: 256 / 128 at 32px, 1024 / 1024 at 64 and 128px)
+  # are G's channels at 4x4 (width) and D's widest channels (d_width).
+  c.model.d_width = placeholder(int)  # sngan_resnet
+  # sngan_resnet (0: unconditional; > 0: conditional BN in G and a projection D); needs
+  # data.labels. The fixed sample grid's row r is class r; eval_gen draws labels uniformly.
   c.model.num_classes = placeholder(int)
+  c.model.attention_res = placeholder(int)  # sngan_resnet (0: none; e.g. 16: SAGAN block at 16x16)
 
   # loss: non_saturating | hinge | least_squares | wgan_gp (+ gp_weight * gradient penalty on
   # random interpolates; use a D without BatchNorm). r1_weight > 0: R1 penalty r1_weight / 2 *

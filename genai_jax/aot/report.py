@@ -120,7 +120,16 @@ def _cost(compiled) -> tuple:
 
 def lower(config, devices):
   """(task, mesh, lowered train step) of ``config`` on ``devices`` from shapes alone, built by
-  the functions ``train_and_evaluate`` uses."""
+  the functions ``train_and_evaluate`` uses. Traced for the devices' platform when they are
+  TPUs (``models.backend``), so platform-dependent kernels are the ones a TPU run would use."""
+  from genai_jax.models import backend
+  if devices and devices[0].platform == "tpu":
+    with backend.compiling_for("tpu"):
+      return _lower(config, devices)
+  return _lower(config, devices)
+
+
+def _lower(config, devices):
   import jax
   from genai_jax import config_utils, tasks
   from genai_jax.data import specs

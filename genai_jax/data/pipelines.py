@@ -11,6 +11,8 @@ from typing import Iterator
 
 
 import jax
+import ml_collections
+import numpy as np
 import tensorflow as tf
 
 from genai_jax.data import BATCH_KEYS
@@ -128,10 +130,100 @@ def image_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int 
   return ({BATCH_KEYS["image"]: b[key]} for b in stream)
 
 
+def unpaired_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
+                     start_step: int = 0) -> Iterator[dict]:
+  """Two unpaired image domains: ``{'image_a': float32 [global_batch / P, S, S, C], 'image_b':
+  the same}`` in [-1, 1], drawn independently from the splits ``split + cfg.domains[0]`` and
+  ``split + cfg.domains[1]`` (tfds ``cycle_gan/*`` layout: 'train' reads trainA and trainB).
+
+  Each domain is its own resumable stream (``sharded_batches``, domain A with data seed 2 * seed,
+  B with 2 * seed + 1, so equal-sized domains are not shuffled in step). Preprocessing is
+  ``image_batches``' (centre crop, resize, flip), plus the paper's jitter: with ``cfg.load_size``
+  > image_size, a training image is resized to load_size and a random image_size crop is taken
+  (the official code's 286 -> 256); evaluation resizes to image_size directly.
+  """
+  builder = get_builder(cfg)
+  key = cfg.get("image_key", "image")
+  channels_in = builder.info.features[key].shape[-1]
+  flip = train and cfg.get("random_flip", False)
+  size, load = cfg.image_size, cfg.get("load_size", 0) or cfg.image_size
+  if load < size:
+    raise ConfigError(f"data.load_size={load} is smaller than data.image_size={size}; set "
+                      f"--config.data.load_size to at least image_size (or 0: no random crop)")
+  crop = train and load > size
+  domains = tuple(cfg.get("domains", ("A", "B")))
+  if len(domains) != 2:
+    raise ConfigError(f"data.domains={domains} must name two split suffixes, e.g. ('A', 'B')")
+
+  load_cfg = ml_collections.ConfigDict(cfg.to_dict())  # the jitter's first resize
+  load_cfg.image_size = load
+
+  def stream(suffix, domain_seed):
+    def decode(i, encoded, shard):
+      image = tf.io.decode_image(encoded, channels=channels_in, expand_animations=False)
+      op_seed = tf.stack([tf.constant(domain_seed * 2**10 + shard, tf.int64), i])
+      if not crop:
+        return _preprocess_image(image, cfg, op_seed if flip else None)
+      crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(op_seed, 2))
+      image = _preprocess_image(image, load_cfg)
+      image = tf.image.stateless_random_crop(image, (size, size, cfg.channels), crop_seed)
+      return tf.image.stateless_random_flip_left_right(image, flip_seed) if flip else image
+    return sharded_batches(cfg, split + suffix, global_batch, key, decode, train=train,
+                           seed=domain_seed, start_step=start_step)
+
+  a, b = stream(domains[0], 2 * seed), stream(domains[1], 2 * seed + 1)  # config errors raise here
+  return ({"image_a": x[key], "image_b": y[key]} for x, y in zip(a, b))
+
+
 def text_batches(cfg, split: str, global_batch: int, **kw) -> Iterator[dict]:
   """``{'tokens': int32 [global_batch / P, seq_len + 1]}``; see ``genai_jax.data.text``."""
   from genai_jax.data import text  # imported lazily: it imports this module
   return text.text_batches(cfg, split, global_batch, **kw)
 
 
-BATCHES = {"image": image_batches, "text": text_batches}  # data.kind -> batch iterator
+def audio_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
+                  start_step: int = 0) -> Iterator[dict]:
+  """``{'audio': float32 [global_batch / P, length, 1]}`` in [-1, 1], sharded as ``sharded_batches``.
+
+  ``cfg`` adds: audio_key (the tfds Audio feature, default 'audio'), length (samples per clip,
+  default 16,384: WaveGAN's). A clip shorter than ``length`` is zero-padded at the end (as WaveGAN
+  pads the 1 s Speech Commands clips); a longer one is cropped at a uniform offset drawn from
+  (seed, shard, position) in training and at its start otherwise. Mono (multi-channel is mixed).
+  """
+  builder = get_builder(cfg)
+  key = cfg.get("audio_key", "audio")
+  feature = builder.info.features[key]
+  length = int(cfg.get("length", 16_384))
+  dtype = np.dtype(tf.as_dtype(feature.dtype).as_numpy_dtype)
+  scale = float(np.iinfo(dtype).max) + 1 if np.issubdtype(dtype, np.integer) else 1.0
+
+  def decode(i, encoded, shard):
+    wave = tf.cast(feature.decode_example(encoded), tf.float32) / scale
+    if wave.shape.rank == 2:
+      wave = tf.reduce_mean(wave, -1)
+    n = tf.shape(wave)[0]
+    wave = tf.pad(wave, [[0, tf.maximum(length - n, 0)]])
+    room = tf.maximum(n - length, 0) + 1
+    if train:
+      start = tf.random.stateless_uniform((), tf.stack([tf.constant(seed * 2**10 + shard, tf.int64), i]),
+                                          0, room, dtype=tf.int32)
+    else:
+      start = 0
+    wave = wave[start:start + length]
+    wave.set_shape((length,))
+    return wave[:, None]
+
+  stream = sharded_batches(cfg, split, global_batch, key, decode, train=train, seed=seed,
+                           start_step=start_step)
+  return ({BATCH_KEYS["audio"]: b[key]} for b in stream)
+
+
+def music_batches(cfg, split: str, global_batch: int, **kw) -> Iterator[dict]:
+  """``{'tokens': int32 [global_batch / P, seq_len + 1]}`` piano-roll windows; see
+  ``genai_jax.data.music``."""
+  from genai_jax.data import music  # imported lazily, as text
+  return music.music_batches(cfg, split, global_batch, **kw)
+
+
+BATCHES = {"image": image_batches, "text": text_batches, "unpaired": unpaired_batches,
+           "music": music_batches, "audio": audio_batches}  # data.kind -> batch iterator

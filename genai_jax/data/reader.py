@@ -45,13 +45,20 @@ def get_builder(cfg) -> tfds.core.DatasetBuilder:
   Raises DatasetMissingError (within seconds, no network) when an external dataset is missing.
   """
   name, ddir = cfg.name, data_dir(cfg)
-  if name in builders.EMBEDDED:
-    builder = builders.EMBEDDED[name](data_dir=ddir)
+  base, _, config = name.partition("/")  # 'name/config' picks a builder config
+  if base in builders.EMBEDDED:
+    cls = builders.EMBEDDED[base]
+    configs = [c.name for c in (cls.BUILDER_CONFIGS or [])]
+    if config and config not in configs:
+      raise ConfigError(f"data.name={name!r}: {base!r} has no config {config!r}; set "
+                        f"--config.data.name to one of {[f'{base}/{c}' for c in configs] or [base]}")
+    kw = {"config": config} if config else {}
+    builder = cls(data_dir=ddir, **kw)
     if not builder.is_prepared():
       try:
         builder.download_and_prepare()  # reads an installed package; no network
       except FileExistsError:  # another process of this job finished preparing it first
-        builder = builders.EMBEDDED[name](data_dir=ddir)
+        builder = cls(data_dir=ddir, **kw)
     return builder
   try:
     builder = tfds.builder(name, data_dir=ddir)

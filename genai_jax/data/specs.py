@@ -24,7 +24,21 @@ def text_batch_spec(cfg, global_batch: int) -> dict:
   return {"tokens": jax.ShapeDtypeStruct((global_batch, cfg.seq_len + 1), jax.numpy.int32)}
 
 
-BATCH_SPECS = {"image": image_batch_spec, "text": text_batch_spec}  # data.kind -> batch shapes
+def unpaired_batch_spec(cfg, global_batch: int) -> dict:
+  """``{'image_a', 'image_b'}``: float32 [global_batch, S, S, C] each, as ``unpaired_batches``."""
+  one = image_batch_spec(cfg, global_batch)["image"]
+  return {"image_a": one, "image_b": one}
+
+
+def audio_batch_spec(cfg, global_batch: int) -> dict:
+  """``{'audio': float32 [global_batch, length, 1]}`` shapes of ``audio_batches``' global batch."""
+  return {"audio": jax.ShapeDtypeStruct((global_batch, int(cfg.get("length", 16_384)), 1),
+                                        jax.numpy.float32)}
+
+
+# data.kind -> batch shapes (music: piano-roll windows as token rows, data/music.py)
+BATCH_SPECS = {"image": image_batch_spec, "text": text_batch_spec, "unpaired": unpaired_batch_spec,
+               "music": text_batch_spec, "audio": audio_batch_spec}
 
 
 def batch_spec(cfg, global_batch: int) -> dict:

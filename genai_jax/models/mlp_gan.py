@@ -9,16 +9,18 @@ compute dtype (None: float32), parameters stay float32.
 [0, 1]) is computed exactly: G returns ``2 * sigmoid(x) - 1`` and D first maps its input back with
 ``(x + 1) / 2``, so both networks compute the seed's functions on the seed's [0, 1] pixels while
 the task, the samples and the evaluation keep the one [-1, 1] image convention.
+
+None is class-conditional: ``y`` (the GAN signature's labels) must be None.
 """
 
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from genai_jax.errors import ConfigError
-from genai_jax.models.dcgan import DCGAN_INIT, _batch_norm
+from genai_jax.models.dcgan import DCGAN_INIT, _batch_norm, unconditional
 from genai_jax.models.layers import DownConv4x4, UpConv4x4, activation
 
 OUTPUTS = ("tanh", "sigmoid")
@@ -52,7 +54,9 @@ class MLPGenerator(nn.Module):
   dtype: Any = None
 
   @nn.compact
-  def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, z: jax.Array, y: Optional[jax.Array] = None, *, train: bool = True
+               ) -> jax.Array:
+    unconditional(y)
     act = activation(self.activation)
     x = z if self.dtype is None else z.astype(self.dtype)
     for h in self.hidden:
@@ -70,7 +74,9 @@ class MLPDiscriminator(nn.Module):
   dtype: Any = None
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, x: jax.Array, y: Optional[jax.Array] = None, *, train: bool = True
+               ) -> jax.Array:
+    unconditional(y)
     act = activation(self.activation)
     x = _from_image(x, self.output, self.dtype).reshape(x.shape[0], -1)
     for h in self.hidden:
@@ -87,7 +93,9 @@ class ConvGenerator(nn.Module):
   dtype: Any = None
 
   @nn.compact
-  def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, z: jax.Array, y: Optional[jax.Array] = None, *, train: bool = True
+               ) -> jax.Array:
+    unconditional(y)
     if self.image_size % 4:
       raise ConfigError(f"the conv GAN needs model.image_size divisible by 4, got "
                         f"{self.image_size}; set --config.model.image_size and data.image_size")
@@ -106,7 +114,9 @@ class ConvDiscriminator(nn.Module):
   dtype: Any = None
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, x: jax.Array, y: Optional[jax.Array] = None, *, train: bool = True
+               ) -> jax.Array:
+    unconditional(y)
     x = x if self.dtype is None else x.astype(self.dtype)
     x = nn.leaky_relu(DownConv4x4(self.width, kernel_init=DCGAN_INIT, dtype=self.dtype)(x), 0.2)
     x = DownConv4x4(2 * self.width, kernel_init=DCGAN_INIT, dtype=self.dtype)(x)
@@ -141,7 +151,9 @@ class KerasConvGenerator(nn.Module):
   dtype: Any = None
 
   @nn.compact
-  def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, z: jax.Array, y: Optional[jax.Array] = None, *, train: bool = True
+               ) -> jax.Array:
+    unconditional(y)
     if self.image_size % 4:
       raise ConfigError(f"the keras_conv GAN needs model.image_size divisible by 4, got "
                         f"{self.image_size}; set --config.model.image_size and data.image_size")
@@ -167,7 +179,9 @@ class KerasConvDiscriminator(nn.Module):
   dtype: Any = None
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, x: jax.Array, y: Optional[jax.Array] = None, *, train: bool = True
+               ) -> jax.Array:
+    unconditional(y)
     act, k, dt = activation(self.activation), (self.kernel_size,) * 2, self.dtype
     x = x if dt is None else x.astype(dt)
     for _ in range(2):

@@ -15,7 +15,10 @@ def get_task(config) -> Task:
   if config.task == "vae":
     from genai_jax.tasks import vae
     return vae.make_task(config)
-  raise ConfigError(f"unknown task {config.task!r}; set --config.task to one of ['gan', 'vae', 'causal_lm', 'masked_lm', 'gru_lm']")
+  if config.task == "cyclegan":
+    from genai_jax.tasks import cyclegan
+    return cyclegan.make_task(config)
+  raise ConfigError(f"unknown task {config.task!r}; set --config.task to one of ['gan', 'vae', 'causal_lm', 'masked_lm', 'gru_lm', 'cyclegan']")
 
 
 def check_model(config) -> None:
@@ -33,3 +36,6 @@ def check_model(config) -> None:
   elif config.task == "vae":
     from genai_jax.tasks import vae
     registry.settings("VAE", vae.MODELS, config.model, vae.SHARED_KEYS)
+  elif config.task == "cyclegan":
+    from genai_jax.tasks import cyclegan
+    registry.settings("CycleGAN", cyclegan.MODELS, config.model, cyclegan.SHARED_KEYS)

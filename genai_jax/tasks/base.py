@@ -21,10 +21,11 @@ class Task:
     eval_step: optional (State, Batch) -> Metrics, scalars averaged over the batch; the loop
       averages them over ``config.eval_batches`` batches of the eval split.
     sample: optional (State, Batch) -> {name: sample kind} (``genai_jax.samples``: Images,
-      Audio, Tokens): the sets the loop writes at every eval, from fixed noise (and, e.g. for
-      reconstructions or prompts, from ``Batch``, a fixed batch of the eval split). The loop
-      writes each by its kind only (``samples.write``): ``<workdir>/<name>/step_<step>.png`` grids,
-      WAVs with log-mel spectrograms, or text, each with a ``latest`` copy, and to TensorBoard.
+      Audio, Tokens, PianoRoll): the sets the loop writes at every eval, from fixed noise (and,
+      e.g. for reconstructions or prompts, from ``Batch``, a fixed batch of the eval split). The
+      loop writes each by its kind only (``samples.write``): ``<workdir>/<name>/step_<step>.png``
+      grids, WAVs with log-mel spectrograms, text, or MIDI with WAVs and piano-roll PNGs, each
+      with a ``latest`` copy, and to TensorBoard.
     finite_metrics: metric names that must stay finite; the loop stops naming the first that is not.
     unit: what the progress line counts ("images", "tokens", ...).
     items_per_example: how many ``unit`` one batch element holds (e.g. seq_len tokens).

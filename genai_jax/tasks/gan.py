@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import optax
 
 from genai_jax import data, samples
-from genai_jax.models import dcgan, mlp_gan, registry
+from genai_jax.models import dcgan, mlp_gan, registry, sngan
 from genai_jax.objectives import gan as gan_losses
 from genai_jax.tasks.base import Task
 from genai_jax.errors import ConfigError
@@ -49,8 +49,19 @@ MODELS = {
     "dcgan": registry.Entry(
         lambda s: (dcgan.Generator(s["width"], s["image_size"], s["channels"], s["conv_impl"],
                                    s["dtype"], s["bn_momentum"]),
-                   dcgan.Discriminator(s["width"], s["conv_impl"], s["dtype"], s["bn_momentum"])),
-        {"width": 64, "conv_impl": "subpixel", "bn_momentum": 0.9}),
+                   dcgan.Discriminator(s["width"], s["conv_impl"], s["dtype"], s["bn_momentum"],
+                                       s["spectral_norm"])),
+        {"width": 64, "conv_impl": "subpixel", "bn_momentum": 0.9, "spectral_norm": False}),
+    # SNGAN's ResNets (Miyato et al. 2018, as Mimicry) at 32/64/128 px; num_classes > 0: conditional
+    # BN in G and a projection D; attention_res > 0: a SAGAN self-attention block in both.
+    "sngan_resnet": registry.Entry(
+        lambda s: (sngan.ResNetGenerator(s["width"], s["image_size"], s["channels"],
+                                         s["num_classes"], s["attention_res"],
+                                         s["spectral_norm_g"], s["bn_momentum"], s["dtype"]),
+                   sngan.ResNetDiscriminator(s["d_width"], s["num_classes"], s["attention_res"],
+                                             s["spectral_norm"], s["dtype"])),
+        {"width": None, "d_width": None, "num_classes": 0, "attention_res": 0,
+         "spectral_norm": True, "spectral_norm_g": False, "bn_momentum": 0.9}),
     "mlp": registry.Entry(_mlp, {"g_hidden": (256, 512, 1024), "d_hidden": (512, 256),
                                  "activation": "leaky_relu:0.2", "output": "tanh"}),
     "conv": registry.Entry(

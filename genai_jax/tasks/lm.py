@@ -13,8 +13,10 @@ import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
+from genai_jax import data as data_lib
 from genai_jax import generate as gen
 from genai_jax import samples
 from genai_jax.data import text
@@ -114,7 +116,7 @@ def build(config) -> LM:
     raise ConfigError(f"unknown LM task {config.task!r}; set --config.task to one of {list(KINDS)}")
   entry, settings = registry.settings("LM", MODELS, config.model, SHARED_KEYS, name=config.task,
                                       name_key="task")
-  vocab = text.vocabulary(config.data)
+  vocab = data_lib.vocabulary(config.data)  # text, or piano-roll tokens (data.kind='music')
   seq_len = config.data.seq_len
   model = entry.build({**settings, "kind": config.task, "vocab_size": vocab.size,
                        "seq_len": seq_len})
@@ -185,37 +187,61 @@ def make_task(config) -> Task:
   if not mlm and lm.kind != "gru_lm" and prompt_len + num_new > lm.seq_len:
     raise ConfigError(f"sample.prompt_len + sample.length = {prompt_len + num_new} exceeds "
                       f"data.seq_len={lm.seq_len}; lower --config.sample.length")
+  # The vocabulary says what kind its token rows are: text (Tokens) or, e.g., PianoRoll.
+  def as_sample(tokens, prompt_len):
+    if hasattr(lm.vocab, "as_sample"):
+      return lm.vocab.as_sample(tokens, prompt_len)
+    return samples.Tokens(tokens, lm.vocab.decode, prompt_len)
+  as_sample(jnp.zeros((1, lm.seq_len), jnp.int32), prompt_len)  # a bad prompt_len fails now
   sampling = dict(temperature=config.sample.temperature, top_k=config.sample.top_k)
   if mlm:
     sampling["iterations"] = config.sample.iterations
+    if config.sample.get("choice_temperature"):  # MaskGIT's randomised unmasking order
+      sampling["choice_temperature"] = config.sample.choice_temperature
   else:
     sampling["top_p"] = config.sample.top_p
 
   def sample(state: LMState, batch):
-    """{'samples': Tokens int32 [num_samples, prompt_len + new]}: continuations of validation
-    prompts (the prompt marked off in the text)."""
+    """{'samples': Tokens int32 [num_samples, prompt_len + new]} (or the vocabulary's kind,
+    e.g. PianoRoll): continuations of validation prompts (the prompt marked off)."""
     prompt = batch["tokens"][:n, :prompt_len]
     tokens = lm.continue_fn(state.params, prompt, num_new, sample_key, **sampling)
-    return {"samples": samples.Tokens(tokens, lm.vocab.decode, prompt_len)}
+    return {"samples": as_sample(tokens, prompt_len)}
 
-  # Unconditional text starts where the corpus starts a new example: after the separator.
-  try:
-    start_id = int(lm.vocab.encode(text.SEPARATOR)[0])
-  except ConfigError:  # a char vocabulary of a one-example corpus may lack it
-    start_id = 0
-  gen_new = lm.seq_len - 1 if mlm else num_new
+  # Unconditional text starts where the corpus starts a new example: after the separator. A
+  # vocabulary without a start token (start_id None: piano rolls) starts a masked LM from nothing.
+  if hasattr(lm.vocab, "start_id"):
+    start_id = lm.vocab.start_id
+    if start_id is None and not mlm:
+      raise ConfigError(f"{lm.kind} needs a start token, which data.kind="
+                        f"{config.data.kind!r} has none of; set --config.task=masked_lm")
+  else:
+    try:
+      start_id = int(lm.vocab.encode(text.SEPARATOR)[0])
+    except ConfigError:  # a char vocabulary of a one-example corpus may lack it
+      start_id = 0
+  start_len = 0 if start_id is None else 1
+  gen_new = lm.seq_len - start_len if mlm else num_new
 
   def generate(state: LMState, rng, n: int):
-    """Tokens int32 [n, 1 + new]: the start token, then ``sample.length`` new tokens (masked LM:
-    the rest of the window) drawn with the config's sampling settings."""
-    prompt = jnp.full((n, 1), start_id, jnp.int32)
+    """Tokens int32 [n, 1 + new] (or the vocabulary's kind): the start token (if any), then
+    ``sample.length`` new tokens (masked LM: the rest of the window) drawn with the config's
+    sampling settings."""
+    prompt = jnp.full((n, start_len), start_id or 0, jnp.int32)
     tokens = lm.continue_fn(state.params, prompt, gen_new, rng, **sampling)
-    return samples.Tokens(tokens, lm.vocab.decode, 1)
+    return as_sample(tokens, start_len)
 
   def baselines():
     """{'unigram_loss': nats/token of the eval split under the train split's token frequencies}:
     the loss of a model that ignores context. Window-packed (char) corpora only: a stream corpus
     such as lm1b is too large to read whole for one figure."""
+    if config.data.get("kind", "text") == "music":  # every step of every piece, as tokens
+      from genai_jax import music
+      from genai_jax.data import music as music_data
+      tokens = lambda split: np.concatenate([music.to_tokens(r) for r in
+                                             music_data.split_rolls(config.data, split)])
+      return {"unigram_loss": text.unigram_entropy(tokens(config.data.eval_split),
+                                                   tokens(config.data.train_split))}
     if config.data.get("packing", "windows") != "windows":
       return {}
     return {"unigram_loss": text.unigram_entropy(text.split_tokens(config.data, config.data.eval_split),

@@ -1,0 +1,102 @@
+"""Symbolic music for token models (``data.kind='music'``): piano-roll windows as token rows.
+
+A split of a piano-roll dataset (a tfds builder with a ``pitches`` int [T, V] feature, e.g. the
+embedded ``bach_chorales``) is read whole into host memory (the 433 chorales are ~1 MB). Rows are
+windows of ``seq_len / V`` sixteenth-note steps encoded time-major (``genai_jax.music.to_tokens``),
+plus one token, as the LM pipeline's ``[seq_len + 1]`` rows (the masked LM uses the first
+``seq_len``). Pieces shorter than a window plus one step are left out.
+
+* train: row ``r`` of global batch ``t`` is a window at a uniform position among all windows of
+  the split (so long pieces are drawn more often), from an rng of (seed, t) -- resuming at step
+  ``s`` is exact by construction -- transposed by a uniform shift in [-transpose, transpose]
+  semitones when the whole window stays within ``music.LOW..HIGH`` (otherwise not transposed).
+* eval: consecutive non-overlapping windows of the pieces in order, cycling.
+Each process takes its contiguous block of rows, so batches do not depend on the process count.
+"""
+
+import functools
+from typing import Iterator
+
+import numpy as np
+
+from genai_jax import music
+from genai_jax.data import reader
+from genai_jax.errors import ConfigError
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_rolls(name, data_dir, split, key) -> tuple:
+  cfg = {"name": name, "data_dir": data_dir}
+  builder = reader.get_builder(_Cfg(cfg))
+  if builder.info.splits and split not in builder.info.splits:
+    raise ConfigError(f"dataset {name!r} has no split {split!r}; "
+                      f"choose one of {sorted(builder.info.splits.keys())}")
+  ds = builder.as_dataset(split=split, shuffle_files=False)
+  return tuple(np.asarray(ex[key], np.int32) for ex in ds.as_numpy_iterator())
+
+
+class _Cfg(dict):
+  def __getattr__(self, k):
+    return self.get(k)
+
+
+def split_rolls(cfg, split: str) -> tuple:
+  """The pieces of ``split`` as int32 rolls [T_i, V] (MIDI pitch or -1), in file order; cached."""
+  return _cached_rolls(cfg.name, reader.data_dir(cfg), split, cfg.get("pitches_key", "pitches"))
+
+
+def window_steps(cfg) -> int:
+  """Steps per window: ``cfg.seq_len / V`` (a ConfigError unless it divides)."""
+  if cfg.seq_len % music.VOICES:
+    raise ConfigError(f"data.seq_len={cfg.seq_len} is not a multiple of the {music.VOICES} "
+                      f"voices (tokens are time-major, {music.VOICES} per step); set it to one")
+  return cfg.seq_len // music.VOICES
+
+
+def music_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
+                  start_step: int = 0) -> Iterator[dict]:
+  """``{'tokens': int32 [global_batch / P, seq_len + 1]}`` windows of piano rolls (see above)."""
+  steps = window_steps(cfg) + 1  # one step more than the window, cut to seq_len + 1 tokens
+  pieces = [r for r in split_rolls(cfg, split) if len(r) >= steps]
+  if not pieces:
+    raise ConfigError(f"no piece of split {split!r} of {cfg.name!r} is {steps} steps long; "
+                      f"lower --config.data.seq_len")
+  starts = np.concatenate([[0], np.cumsum([len(r) - steps + 1 for r in pieces])])
+  per, pid = _process_rows(global_batch)
+  shift_max = int(cfg.get("transpose", 0))
+  if train:
+    flat = None
+  else:  # the non-overlapping windows, in order
+    flat = [(i, o) for i, r in enumerate(pieces) for o in range(0, len(r) - steps + 1, steps - 1)]
+  length = cfg.seq_len + 1
+
+  def window(i, offset, shift=0):
+    w = pieces[i][offset:offset + steps]
+    sounding = w[w != music.REST]
+    if shift and sounding.size and music.LOW <= sounding.min() + shift and sounding.max() + shift <= music.HIGH:
+      w = np.where(w == music.REST, w, w + shift)
+    return music.to_tokens(w)[:length]
+
+  def gen():
+    step = start_step
+    while True:
+      if train:  # a fixed function of (seed, step): resume needs no saved iterator state
+        rng = np.random.default_rng((seed, step))
+        pos = rng.integers(0, starts[-1], global_batch)
+        shifts = rng.integers(-shift_max, shift_max + 1, global_batch)
+        idx = np.searchsorted(starts, pos, side="right") - 1
+        rows = [window(i, p - starts[i], s) for i, p, s in zip(idx, pos, shifts)]
+      else:
+        rows = [window(*flat[(step * global_batch + r) % len(flat)]) for r in range(global_batch)]
+      yield {"tokens": np.stack(rows[pid * per:(pid + 1) * per]).astype(np.int32)}
+      step += 1
+  return gen()
+
+
+def _process_rows(global_batch: int) -> tuple:
+  import jax
+  procs, pid = jax.process_count(), jax.process_index()
+  if global_batch % procs:
+    raise ConfigError(f"batch_size={global_batch} is not divisible by {procs} processes; "
+                      f"set --config.batch_size to a multiple of {procs}")
+  return global_batch // procs, pid
