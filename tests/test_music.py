@@ -10,6 +10,7 @@ import pytest
 import scipy.io.wavfile
 
 from genai_jax import music, samples
+from genai_jax.data import music as music_data
 from genai_jax.errors import ConfigError
 from genai_jax.eval import music_metrics
 from tests.helpers import override
@@ -31,7 +32,7 @@ def test_tokens_round_trip_and_vocab():
   masked = tokens.copy()
   masked[1] = music.VOCAB_SIZE  # a [MASK] id reads as a rest
   assert music.from_tokens(masked)[0, 1] == R
-  vocab = music.Vocab()
+  vocab = music_data.Vocab()
   assert vocab.decode(tokens[:4]) == "C5 G4 C4 C2"
   sample = vocab.as_sample(jnp.asarray(tokens)[None], prompt_len=4)
   assert isinstance(sample, samples.PianoRoll) and sample.prompt_steps == 1

@@ -14,9 +14,9 @@ def batch_key(data_cfg) -> str:
 
 def vocabulary(data_cfg):
   """The token vocabulary of a token kind: ``data.text.vocabulary`` for 'text', the piano-roll
-  tokens (``genai_jax.music.Vocab``) for 'music'. Imported lazily: text reads the dataset."""
+  tokens (``genai_jax.data.music.Vocab``) for 'music'. Imported lazily: text reads the dataset."""
   if data_cfg.get("kind", "image") == "music":
-    from genai_jax import music
+    from genai_jax.data import music
     return music.Vocab()
   from genai_jax.data import text
   return text.vocabulary(data_cfg)

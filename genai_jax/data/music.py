@@ -19,13 +19,13 @@ from typing import Iterator
 
 import numpy as np
 
-from genai_jax import music
-from genai_jax.data import reader
+from genai_jax import music, samples
 from genai_jax.errors import ConfigError
 
 
 @functools.lru_cache(maxsize=8)
 def _cached_rolls(name, data_dir, split, key) -> tuple:
+  from genai_jax.data import reader  # lazily: reader loads TF; the vocabulary needs none
   cfg = {"name": name, "data_dir": data_dir}
   builder = reader.get_builder(_Cfg(cfg))
   if builder.info.splits and split not in builder.info.splits:
@@ -42,6 +42,7 @@ class _Cfg(dict):
 
 def split_rolls(cfg, split: str) -> tuple:
   """The pieces of ``split`` as int32 rolls [T_i, V] (MIDI pitch or -1), in file order; cached."""
+  from genai_jax.data import reader
   return _cached_rolls(cfg.name, reader.data_dir(cfg), split, cfg.get("pitches_key", "pitches"))
 
 
@@ -100,3 +101,39 @@ def _process_rows(global_batch: int) -> tuple:
     raise ConfigError(f"batch_size={global_batch} is not divisible by {procs} processes; "
                       f"set --config.batch_size to a multiple of {procs}")
   return global_batch // procs, pid
+
+
+# --- the token vocabulary, as the LM task reads it -----------------------------------------------
+
+class Vocab:
+  """Piano-roll tokens as an LM vocabulary (``size`` = ``music.VOCAB_SIZE``): ``decode`` renders
+  token rows as text (one step per line: 'G4 D4 B3 G2', '.' for a rest, '_' for an out-of-vocabulary id) and
+  ``as_sample`` makes them a ``samples.PianoRoll``. There is no start token (``start_id`` None):
+  unconditional samples begin from an empty prompt."""
+  size = music.VOCAB_SIZE
+  start_id = None
+
+  def encode(self, text: str):
+    raise ConfigError("music tokens have no text encoding; prompt with a piano roll "
+                      "(genai_jax.music.to_tokens) instead of text")
+
+  def decode(self, ids) -> str:
+    ids = np.asarray(ids).reshape(-1)
+    names = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+    def name(i):
+      if i == 0:
+        return "."
+      if not 1 <= i < music.VOCAB_SIZE:
+        return "_"
+      p = int(i) - 1 + music.LOW
+      return f"{names[p % 12]}{p // 12 - 1}"
+    words = [name(i) for i in ids]
+    return "\n".join(" ".join(words[k:k + music.VOICES]) for k in range(0, len(words), music.VOICES))
+
+  def as_sample(self, tokens, prompt_len: int = 0):
+    """tokens int32 [N, T * V] -> ``samples.PianoRoll`` [N, T, V] (jittable); ``prompt_len``
+    tokens must be whole steps."""
+    if prompt_len % music.VOICES:
+      raise ConfigError(f"sample.prompt_len={prompt_len} tokens is not a whole number of steps; "
+                        f"set it to a multiple of {music.VOICES} (the voices per step)")
+    return samples.PianoRoll(music.from_tokens(tokens), prompt_len // music.VOICES)
