@@ -63,7 +63,8 @@ def music_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int 
     raise ConfigError(f"no piece of split {split!r} of {cfg.name!r} is {steps} steps long; "
                       f"lower --config.data.seq_len")
   starts = np.concatenate([[0], np.cumsum([len(r) - steps + 1 for r in pieces])])
-  per, pid = _process_rows(global_batch)
+  from genai_jax.data import reader
+  mine = reader.process_rows(global_batch)
   shift_max = int(cfg.get("transpose", 0))
   if train:
     flat = None
@@ -89,18 +90,9 @@ def music_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int 
         rows = [window(i, p - starts[i], s) for i, p, s in zip(idx, pos, shifts)]
       else:
         rows = [window(*flat[(step * global_batch + r) % len(flat)]) for r in range(global_batch)]
-      yield {"tokens": np.stack(rows[pid * per:(pid + 1) * per]).astype(np.int32)}
+      yield {"tokens": np.stack(rows[mine]).astype(np.int32)}
       step += 1
   return gen()
-
-
-def _process_rows(global_batch: int) -> tuple:
-  import jax
-  procs, pid = jax.process_count(), jax.process_index()
-  if global_batch % procs:
-    raise ConfigError(f"batch_size={global_batch} is not divisible by {procs} processes; "
-                      f"set --config.batch_size to a multiple of {procs}")
-  return global_batch // procs, pid
 
 
 # --- the token vocabulary, as the LM task reads it -----------------------------------------------

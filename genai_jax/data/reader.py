@@ -39,6 +39,17 @@ def data_dir(cfg) -> Optional[str]:
   return cfg.get("data_dir") or os.environ.get("TFDS_DATA_DIR") or None
 
 
+def process_rows(global_batch: int) -> slice:
+  """This process's contiguous block of rows of a global batch (host-built batches, e.g. text
+  windows and piano-roll windows), so the batches do not depend on the process count."""
+  procs, pid = jax.process_count(), jax.process_index()
+  if global_batch % procs:
+    raise ConfigError(f"batch_size={global_batch} is not divisible by {procs} processes; "
+                      f"set --config.batch_size to a multiple of {procs}")
+  per = global_batch // procs
+  return slice(pid * per, (pid + 1) * per)
+
+
 def get_builder(cfg) -> tfds.core.DatasetBuilder:
   """The prepared tfds builder for ``cfg.name``; embedded datasets are prepared on first use.
 

@@ -204,15 +204,6 @@ def split_tokens(cfg, split: str) -> np.ndarray:
                         cfg.get("text_key", "text"), _word_opts(cfg))
 
 
-def _process_rows(global_batch: int) -> slice:
-  procs, pid = jax.process_count(), jax.process_index()
-  if global_batch % procs:
-    raise ConfigError(f"batch_size={global_batch} is not divisible by {procs} processes; "
-                      f"set --config.batch_size to a multiple of {procs}")
-  per = global_batch // procs
-  return slice(pid * per, (pid + 1) * per)
-
-
 def window_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
                    start_step: int = 0) -> Iterator[dict]:
   """``{'tokens': int32 [global_batch / P, seq_len + 1]}`` windows of one in-memory split."""
@@ -222,7 +213,8 @@ def window_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int
   if span <= 0:
     raise ConfigError(f"split {split!r} of {cfg.name!r} has only {len(tokens)} tokens; "
                       f"lower --config.data.seq_len below it")
-  rows = _process_rows(global_batch)
+  from genai_jax.data import reader
+  rows = reader.process_rows(global_batch)
   ar = np.arange(length)
 
   def gen():
