@@ -71,7 +71,10 @@ class _DropLibraryTracebacks(py_logging.Filter):
   run reports it once, as an ``error:`` line, so those records are dropped unless verbose."""
 
   def filter(self, record):
-    return not (record.levelno >= py_logging.ERROR and "/orbax/" in (record.pathname or ""))
+    # asyncio's "Task exception was never retrieved" for an Orbax write task names the Orbax
+    # coroutine in its message, not its pathname.
+    return not (record.levelno >= py_logging.ERROR and
+                ("/orbax/" in (record.pathname or "") or "/orbax/" in str(record.msg)))
 
 
 def _quiet_unraisable(previous):
