@@ -71,10 +71,21 @@ class _DropLibraryTracebacks(py_logging.Filter):
   run reports it once, as an ``error:`` line, so those records are dropped unless verbose."""
 
   def filter(self, record):
-    # asyncio's "Task exception was never retrieved" for an Orbax write task names the Orbax
-    # coroutine in its message, not its pathname.
-    return not (record.levelno >= py_logging.ERROR and
-                ("/orbax/" in (record.pathname or "") or "/orbax/" in str(record.msg)))
+    return not (record.levelno >= py_logging.ERROR and _from_orbax(record))
+
+
+def _from_orbax(record) -> bool:
+  """Whether Orbax logged the record or its exception was raised in Orbax code: asyncio's
+  "Task/_GatheringFuture exception was never retrieved" for an Orbax write is logged by asyncio,
+  naming Orbax only in its message (a Task) or only in its traceback (a gathering future)."""
+  if "/orbax/" in (record.pathname or "") or "/orbax/" in str(record.msg):
+    return True
+  tb = record.exc_info[2] if record.exc_info else None
+  while tb is not None:
+    if "/orbax/" in tb.tb_frame.f_code.co_filename:
+      return True
+    tb = tb.tb_next
+  return False
 
 
 def _quiet_unraisable(previous):

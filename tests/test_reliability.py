@@ -153,19 +153,34 @@ def test_damaged_checkpoint_is_moved_aside_and_its_step_saved_again(tfds_dir, tm
 
 def _limit_file_size():
   signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG
-  resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+  # Above the embedded dataset's largest TFRecord (~59 kB, which this process may prepare) and
+  # well below the tiny GAN's largest OCDBT data file (~100-220 kB; how Orbax splits the state
+  # across files varies from save to save, so a limit near that size picked the failing save
+  # at random).
+  resource.setrlimit(resource.RLIMIT_FSIZE, (80_000, 80_000))
 
 
 def test_a_failed_checkpoint_save_stops_the_run_with_one_line(tfds_dir, tmp_path):
   # A file-size limit makes the async checkpoint write fail like a full disk would.
-  proc = _cli(str(tmp_path / "w"), tfds_dir, "--config.num_steps=60",
+  workdir = tmp_path / "w"
+  proc = _cli(str(workdir), tfds_dir, "--config.num_steps=60",
               "--config.checkpoint_every=5", preexec_fn=_limit_file_size)
   out = proc.communicate(timeout=300)[0]
   assert proc.returncode == 1, out[-3000:]
-  errors = [line for line in out.splitlines() if line.startswith("error:")]
-  assert len(errors) == 1 and "checkpoint 5 could not be written" in errors[0], out[-3000:]
-  assert "file too large" in errors[0] and "There is no earlier checkpoint" in errors[0]
   assert "Traceback" not in out and "step 60/" not in out, out[-3000:]
+  errors = [line for line in out.splitlines() if line.startswith("error:")]
+  assert len(errors) == 1 and "file too large" in errors[0], out[-3000:]
+  # Whichever save hit the limit, the line must name it and point at the last good one.
+  failed = int(re.search(r"checkpoint (\d+) could not be written", errors[0]).group(1))
+  assert failed % 5 == 0 and "raise the file-size limit" in errors[0], errors[0]
+  saved = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+  if failed == 5:
+    assert "There is no earlier checkpoint" in errors[0], errors[0]
+  else:
+    last_good = workdir / "checkpoints" / str(failed - 5)
+    assert f"The last good checkpoint is {last_good};" in errors[0], errors[0]
+    assert saved and saved[-1] == failed - 5, (saved, errors[0])
+  assert failed not in saved, (saved, errors[0])  # no half-written step left to resume from
 
 
 def _run_cli(module, *args, env=None):
@@ -251,3 +266,34 @@ def test_a_damaged_record_names_the_file(tfds_dir, tmp_path):
   config.data.data_dir = str(tmp_path / "tfds")
   with pytest.raises(DataError, match=rf"is damaged .* in file \S+{record}; delete"):
     next(pipelines.batches(config.data, "train", 16, train=True))
+
+
+def test_orbax_failures_logged_by_asyncio_are_dropped_and_others_kept():
+  import logging as py_logging
+  from genai_jax import cli
+  # An exception raised in a file under .../orbax/... like a failed OCDBT write.
+  fake = {}
+  exec(compile("def write():\n  raise ValueError('OUT_OF_RANGE: File too large')\n",
+               "/site-packages/orbax/checkpoint/serialization.py", "exec"), fake)
+  try:
+    fake["write"]()
+  except ValueError:
+    exc_info = sys.exc_info()
+
+  def record(msg, exc_info=None, pathname="/usr/lib/python3.11/asyncio/base_events.py"):
+    return py_logging.LogRecord("asyncio", py_logging.ERROR, pathname, 1, msg, None, exc_info)
+
+  drop = cli._DropLibraryTracebacks()
+  assert not drop.filter(record("_GatheringFuture exception was never retrieved", exc_info))
+  assert not drop.filter(record("Task exception was never retrieved\nfuture: <Task coro=<x() "
+                                "at /site-packages/orbax/checkpoint/a.py:3>>"))
+  assert not drop.filter(record("save failed", pathname="/site-packages/orbax/checkpoint/b.py"))
+  try:
+    raise ValueError("ours")
+  except ValueError:
+    ours = sys.exc_info()
+  assert drop.filter(record("_GatheringFuture exception was never retrieved", ours))
+  assert drop.filter(record("Orbax is only named in a message"))
+  warning = record("x", exc_info)
+  warning.levelno = py_logging.WARNING
+  assert drop.filter(warning)
