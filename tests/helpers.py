@@ -59,11 +59,16 @@ def run_steps(config, devices, steps: int, batch: dict):
   return task, state, history
 
 
+def tone(digit):
+  """The pitch in Hz that stands for ``digit`` in ``make_speech_commands``' clips."""
+  return 300 + 120 * digit
+
+
 def make_speech_commands(root, per_word: int = 6, tar: bool = False, seed: int = 0,
                          version: str = "v0.02") -> dict:
   """A miniature Speech Commands archive under ``root`` (a manual dir): ``per_word`` 16-bit
-  16 kHz WAVs per digit word, each a tone whose pitch says the digit (300 + 120 * d Hz, jittered,
-  random gain and onset, some clips shorter than 1 s), plus non-digit words and
+  16 kHz WAVs per digit word, each a tone whose pitch says the digit (``tone``: 300 + 120 * d Hz,
+  jittered, random gain, onset and end, some clips shorter than 1 s), plus non-digit words and
   ``_background_noise_`` that SC09 must leave out, and the two list files (the last two speakers
   of each word in validation, the two before in test). Extracted as ``speech_commands_<version>/``
   or, with ``tar``, packed as ``speech_commands_<version>.tar.gz`` (members named './word/...',
@@ -89,8 +94,8 @@ def make_speech_commands(root, per_word: int = 6, tar: bool = False, seed: int =
       n = 16_000 if i % 3 else 12_000  # some recordings are shorter than 1 s
       t = np.arange(n) / 16_000
       d = digits.index(word) if word in digits else 10 + len(word)
-      freq = (300 + 120 * d) * rng.uniform(0.98, 1.02)
-      env = (t > rng.uniform(0.05, 0.2)) & (t < rng.uniform(0.6, 0.72))
+      freq = tone(d) * rng.uniform(0.98, 1.02)
+      env = (t > rng.uniform(0.02, 0.1)) & (t < rng.uniform(0.85, 0.95))  # sounds in any 0.25 s crop
       x = rng.uniform(0.2, 0.6) * np.sin(2 * np.pi * freq * t) * env + rng.normal(0, 0.01, n)
       x = np.rint(np.clip(x, -1, 1) * 32767).astype(np.int16)
       path = f"{word}/{i:04x}beef_nohash_{i % 2}.wav"
