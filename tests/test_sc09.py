@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 
 from genai_jax.data import pipelines, specs
 from genai_jax.data.builders import sc09
-from genai_jax.errors import DatasetMissingError
+from genai_jax.errors import DataError, DatasetMissingError
 from tests.helpers import make_speech_commands
 
 
@@ -60,6 +60,10 @@ def test_missing_archive_is_one_line_naming_the_file_and_the_manual_dir(tmp_path
       pipelines.get_builder(cfg)
     msg = str(e.value)
     assert "\n" not in msg and "speech_commands_v0.02.tar.gz" in msg and cfg.manual_dir in msg
+  os.makedirs(tmp_path / "manual" / "speech_commands_v0.02")
+  (tmp_path / "manual" / "speech_commands_v0.02" / "validation_list.txt").write_text("")
+  with pytest.raises(DataError, match="no testing_list.txt"):
+    pipelines.get_builder(cfg)
   make_speech_commands(cfg.manual_dir, per_word=5, version="v0.01", tar=True)
   assert pipelines.get_builder(ml_collections.ConfigDict({**cfg, "name": "sc09/v0.01"})) \
       .info.splits["test"].num_examples == 20

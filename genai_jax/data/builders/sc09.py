@@ -89,18 +89,18 @@ def _members(source: str):
             lambda m=m: tar.extractfile(m).read()
 
 
-def read_lists(source: str) -> dict:
+def read_lists(source: str, version: str = "v0.02") -> dict:
   """{'validation': set of 'word/file.wav', 'test': set} from the archive's two list files."""
   out = {}
   for path, read in _members(source):
     for split, name in LISTS.items():
       if path == name:
         out[split] = {line.strip() for line in read().decode().splitlines() if line.strip()}
-  missing = [n for s, n in LISTS.items() if s not in out]
-  if missing:
-    raise DataError(f"{source} has no {missing[0]}; it is not a Speech Commands archive: "
-                    f"download it again from {URL.format(version='v0.02')}")
-  return out
+    if len(out) == len(LISTS):
+      return out
+  absent = [n for s, n in LISTS.items() if s not in out][0]
+  raise DataError(f"{source} has no {absent}, so it is not a Speech Commands archive; download "
+                  f"it again from {URL.format(version=version)}")
 
 
 def split_of(path: str, lists: dict) -> str:
@@ -161,7 +161,7 @@ class Sc09(tfds.core.GeneratorBasedBuilder):
       raise missing(str(e).split(". ")[0].replace("Manual directory", "the manual dir"),
                     version) from None
     source = find_source(manual_dir, version)
-    lists = read_lists(source)
+    lists = read_lists(source, version)
     return {s: self._generate_examples(source, lists, s) for s in ("train", "validation", "test")}
 
   def _generate_examples(self, source, lists, split):
