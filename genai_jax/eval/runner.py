@@ -274,8 +274,11 @@ class Evaluator:
       raise ConfigError(f"is_sc09/fd_sc09 score clips with a spoken-digit classifier trained on "
                         f"SC09, but data.name={c.name!r}; train on --config.data.name=sc09 or "
                         f"drop them from the metrics")
-    shape = sample_shape(self.task).waveforms.shape
-    length = int(c.get("length", 16_384))
+    abstract = sample_shape(self.task)
+    shape, length = abstract.waveforms.shape, int(c.get("length", 16_384))
+    if abstract.sample_rate != sc09_classifier.SAMPLE_RATE:
+      raise ConfigError(f"is_sc09/fd_sc09 hear 16 kHz clips, but the task generates "
+                        f"{abstract.sample_rate} Hz; drop them from the metrics")
     if shape[1] != length:
       raise ConfigError(f"is_sc09/fd_sc09 compare generated clips with real clips of "
                         f"data.length={length} samples, but the task generates {shape[1]}; set "
