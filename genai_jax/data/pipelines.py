@@ -183,7 +183,9 @@ def text_batches(cfg, split: str, global_batch: int, **kw) -> Iterator[dict]:
 
 def audio_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
                   start_step: int = 0) -> Iterator[dict]:
-  """``{'audio': float32 [global_batch / P, length, 1]}`` in [-1, 1], sharded as ``sharded_batches``.
+  """``{'audio': float32 [global_batch / P, length, 1]}`` in [-1, 1], sharded as ``sharded_batches``;
+  with ``cfg.labels`` also ``'label': int32 [global_batch / P]`` (the tfds feature
+  ``cfg.label_key``, default 'label'), each label with its clip.
 
   ``cfg`` adds: audio_key (the tfds Audio feature, default 'audio'), length (samples per clip,
   default 16,384: WaveGAN's). A clip shorter than ``length`` is zero-padded at the end (as WaveGAN
@@ -192,30 +194,65 @@ def audio_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int 
   """
   builder = get_builder(cfg)
   key = cfg.get("audio_key", "audio")
-  feature = builder.info.features[key]
   length = int(cfg.get("length", 16_384))
-  dtype = np.dtype(tf.as_dtype(feature.dtype).as_numpy_dtype)
-  scale = float(np.iinfo(dtype).max) + 1 if np.issubdtype(dtype, np.integer) else 1.0
+  to_float = _audio_decoder(builder.info.features[key])
+  label_key = cfg.get("label_key", "label") if cfg.get("labels", False) else None
 
   def decode(i, encoded, shard):
-    wave = tf.cast(feature.decode_example(encoded), tf.float32) / scale
-    if wave.shape.rank == 2:
-      wave = tf.reduce_mean(wave, -1)
-    n = tf.shape(wave)[0]
-    wave = tf.pad(wave, [[0, tf.maximum(length - n, 0)]])
-    room = tf.maximum(n - length, 0) + 1
+    if label_key is not None:
+      encoded, extra = encoded
+    wave = to_float(encoded)
     if train:
+      room = tf.maximum(tf.shape(wave)[0] - length, 0) + 1
       start = tf.random.stateless_uniform((), tf.stack([tf.constant(seed * 2**10 + shard, tf.int64), i]),
                                           0, room, dtype=tf.int32)
     else:
       start = 0
-    wave = wave[start:start + length]
-    wave.set_shape((length,))
-    return wave[:, None]
+    wave = fit_length(wave, length, start)
+    if label_key is None:
+      return wave
+    return {BATCH_KEYS["audio"]: wave, "label": tf.cast(extra[label_key], tf.int32)}
 
   stream = sharded_batches(cfg, split, global_batch, key, decode, train=train, seed=seed,
-                           start_step=start_step)
+                           start_step=start_step,  # not a generator: config errors raise here
+                           extra=(label_key,) if label_key else ())
+  if label_key is not None:
+    return stream
   return ({BATCH_KEYS["audio"]: b[key]} for b in stream)
+
+
+def _audio_decoder(feature):
+  """encoded tfds Audio feature -> float32 [T] (or [T, C]) in [-1, 1] (integer PCM / (max + 1))."""
+  dtype = np.dtype(tf.as_dtype(feature.dtype).as_numpy_dtype)
+  scale = float(np.iinfo(dtype).max) + 1 if np.issubdtype(dtype, np.integer) else 1.0
+  return lambda encoded: tf.cast(feature.decode_example(encoded), tf.float32) / scale
+
+
+def fit_length(wave, length: int, start=0):
+  """float [T] or [T, C] -> float32 [length, 1]: channels mixed to mono, then the ``length``
+  samples from ``start`` (a scalar), zero-padded at the end where the clip is shorter."""
+  wave = tf.cast(wave, tf.float32)
+  if wave.shape.rank == 2:
+    wave = tf.reduce_mean(wave, -1)
+  wave = tf.pad(wave, [[0, tf.maximum(length - tf.shape(wave)[0], 0)]])
+  wave = wave[start:start + length]
+  wave.set_shape((length,))
+  return wave[:, None]
+
+
+def audio_clips(cfg, split: str) -> tf.data.Dataset:
+  """Every example of ``split`` once, in order: (float32 [length, 1] clip as ``audio_batches``
+  makes it for evaluation, int32 label or -1 when the dataset has no ``cfg.label_key``)."""
+  builder = get_builder(cfg)
+  key, label_key = cfg.get("audio_key", "audio"), cfg.get("label_key", "label")
+  to_float = _audio_decoder(builder.info.features[key])
+  has_label = label_key in builder.info.features
+  raw, _ = read_split(builder, split, key, extra=(label_key,) if has_label else ())
+  length = int(cfg.get("length", 16_384))
+  if has_label:
+    return raw.map(lambda enc, ex: (fit_length(to_float(enc), length),
+                                    tf.cast(ex[label_key], tf.int32)))
+  return raw.map(lambda enc: (fit_length(to_float(enc), length), tf.constant(-1, tf.int32)))
 
 
 def music_batches(cfg, split: str, global_batch: int, **kw) -> Iterator[dict]:

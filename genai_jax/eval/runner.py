@@ -22,6 +22,13 @@ also reported on N real windows of the eval split of the same length, as ``real_
   distinct*  distinct-1/2/3 over all samples                     -> distinct_1, distinct_2, distinct_3
   self_bleu* BLEU-4 of each sample against the others            -> self_bleu
   mem*       share of 8-grams found verbatim in the train split  -> mem_8gram
+Audio (data.name 'sc09' only: a spoken-digit CNN trained here on SC09, ``eval.sc09_classifier``;
+compared with up to N real clips of ``real_split``; the defaults skip them on other data):
+  is_sc09*  WaveGAN's Inception score: exp E KL(p(y|x) || p(y)) -> is_sc09, is_sc09_std (10 splits),
+            of the classifier's softmax (~10 for balanced,       is_sc09_real (the real clips')
+            confidently recognised digits; 1 for one digit)
+  fd_sc09*  Fréchet distance on the classifier's 128 penultimate -> fd_sc09
+            features (not FID)
 """
 
 import os
@@ -36,11 +43,14 @@ from genai_jax.eval import fid as fid_lib
 from genai_jax.eval import metrics as metrics_lib
 
 METRICS = {samples_lib.Images: ("fid", "kid", "is", "pr", "dc", "div", "fcd", "dacc"),
-           samples_lib.Tokens: ("distinct", "self_bleu", "mem")}
+           samples_lib.Tokens: ("distinct", "self_bleu", "mem"),
+           samples_lib.Audio: ("is_sc09", "fd_sc09")}
 DEFAULTS = {samples_lib.Images: ("fid", "kid", "pr", "dc", "div"),
-            samples_lib.Tokens: ("distinct", "self_bleu", "mem")}
+            samples_lib.Tokens: ("distinct", "self_bleu", "mem"),
+            samples_lib.Audio: ("is_sc09", "fd_sc09")}
 ALL = tuple(n for names in METRICS.values() for n in names)
 _INCEPTION = {"fid", "kid", "is", "pr", "dc", "div"}
+_SC09 = ("is_sc09", "fd_sc09")  # need data.name sc09 (its digit classifier)
 MEM_N = 8  # memorisation n-gram length
 TEXT_UNITS = ("words", "tokens")
 
@@ -60,13 +70,19 @@ def parse_metrics(names, kind=None) -> tuple[str, ...]:
   return names
 
 
-def sample_kind(task) -> type:
-  """The kind (``samples.Images``, ...) ``task.generate`` returns; shapes only, no compute."""
+def sample_shape(task, n: int = 1):
+  """``task.generate``'s output for ``n`` samples as shapes (``jax.ShapeDtypeStruct`` leaves of
+  its kind); no compute."""
   if task.generate is None:
     raise ConfigError("this task cannot draw samples (its Task has no generate); drop the "
                       "eval_gen block or --config.eval_gen.every")
   abstract = jax.eval_shape(task.init, jax.random.PRNGKey(0))
-  return type(jax.eval_shape(lambda s, k: task.generate(s, k, 1), abstract, jax.random.PRNGKey(0)))
+  return jax.eval_shape(lambda s, k: task.generate(s, k, n), abstract, jax.random.PRNGKey(0))
+
+
+def sample_kind(task) -> type:
+  """The kind (``samples.Images``, ...) ``task.generate`` returns; shapes only, no compute."""
+  return type(sample_shape(task))
 
 
 def make_sampler(task, mesh=None):
@@ -137,6 +153,7 @@ class Evaluator:
       raise ConfigError(f"no generator metrics for {self.kind.__name__} samples yet; drop the "
                         f"eval_gen block or set --config.eval_gen.every=0")
     self.metrics = parse_metrics(metrics, self.kind)
+    defaulted = not (metrics.strip() if isinstance(metrics, str) else metrics)
     self.num_samples, self.mesh, self.batch_size = int(num_samples), mesh, batch_size
     self.real_split = real_split or config.data.train_split
     from genai_jax.eval import weights as weights_lib
@@ -154,6 +171,9 @@ class Evaluator:
       self._discriminator = jax.jit(self.task.discriminate)
     if self.kind is samples_lib.Tokens:
       self._init_text(text_unit)
+      return
+    if self.kind is samples_lib.Audio:
+      self._init_audio(defaulted)
       return
     if _INCEPTION & set(self.metrics):
       from genai_jax.eval import inception
@@ -235,6 +255,71 @@ class Evaluator:
     return np.concatenate([np.asarray(self._discriminator(state, images[i:i + bs]))
                            for i in range(0, len(images), bs)])
 
+  # --- audio -------------------------------------------------------------------------------------
+
+  def _init_audio(self, defaulted: bool) -> None:
+    from genai_jax.eval import sc09_classifier
+    c = self.config.data
+    self._sc09 = None
+    if not set(_SC09) & set(self.metrics):
+      return
+    if c.name.partition("/")[0] != sc09_classifier.DATASET:
+      if defaulted:  # a default, not a request: skip it on other data
+        self.metrics = tuple(m for m in self.metrics if m not in _SC09)
+        if not self.metrics:
+          raise ConfigError(f"no default generator metrics for audio on data.name={c.name!r} "
+                            f"(is_sc09/fd_sc09 need sc09); drop the eval_gen block or set "
+                            f"--config.eval_gen.every=0")
+        return
+      raise ConfigError(f"is_sc09/fd_sc09 score clips with a spoken-digit classifier trained on "
+                        f"SC09, but data.name={c.name!r}; train on --config.data.name=sc09 or "
+                        f"drop them from the metrics")
+    abstract = sample_shape(self.task)
+    shape, length = abstract.waveforms.shape, int(c.get("length", 16_384))
+    if abstract.sample_rate != sc09_classifier.SAMPLE_RATE:
+      raise ConfigError(f"is_sc09/fd_sc09 hear 16 kHz clips, but the task generates "
+                        f"{abstract.sample_rate} Hz; drop them from the metrics")
+    if shape[1] != length:
+      raise ConfigError(f"is_sc09/fd_sc09 compare generated clips with real clips of "
+                        f"data.length={length} samples, but the task generates {shape[1]}; set "
+                        f"--config.data.length={shape[1]} or drop them from the metrics")
+    variables, acc = sc09_classifier.load_or_train(c, self.cache_dir)
+    self._sc09 = sc09_classifier.make_extractor(variables, self.mesh, self.batch_size)
+    self._sc09_tag = "sc09cnn_" + sc09_classifier.fingerprint(variables)
+    self.notes.append(f"is_sc09/fd_sc09 use a spoken-digit CNN trained here on {c.name} (test "
+                      f"accuracy {acc:.3f}, weights {self._sc09_tag}); fd_sc09 is not FID")
+
+  def _audio_reference(self) -> dict:
+    """{'features', 'logits'} of the first min(N, split size) clips of ``real_split``, cached."""
+    from genai_jax.data import pipelines
+    c, n = self.config.data, self.num_real()
+    key = f"{c.name}_{self.real_split}_{int(c.get('length', 16_384))}samples_n{n}_{self._sc09_tag}"
+    path = os.path.join(self.cache_dir, "reference_stats", key.replace("/", "-") + ".npz")
+    if key not in self._refs:
+      def real():
+        clips = pipelines.audio_clips(c, self.real_split).take(n).map(lambda x, y: x)
+        return self._sc09(np.concatenate(list(clips.batch(512).as_numpy_iterator())))
+      self._refs[key] = fid_lib.cached_reference(path, real)
+    return self._refs[key]
+
+  def _audio_metrics(self, state, seed: int) -> dict:
+    out = {}
+    if self._sc09 is None:
+      return out
+    fake = np.asarray(self._generate(state, self.num_samples, seed).waveforms, np.float32)
+    if fake.shape[-1] != 1:
+      fake = fake.mean(-1, keepdims=True)  # the classifier hears mono, as the data pipeline gives
+    if not self._refs:
+      self.notes.append(f"{len(fake)} generated clips against {self.num_real()} real clips of "
+                        f"the {self.real_split} split")
+    real, f = self._audio_reference(), self._sc09(fake)
+    if "is_sc09" in self.metrics:
+      out["is_sc09"], out["is_sc09_std"] = fid_lib.inception_score(f["logits"], splits=10)
+      out["is_sc09_real"], _ = fid_lib.inception_score(real["logits"], splits=10)
+    if "fd_sc09" in self.metrics:
+      out["fd_sc09"] = fid_lib.fid_from_features(real["features"], f["features"])
+    return out
+
   # --- text --------------------------------------------------------------------------------------
 
   def _init_text(self, text_unit: str) -> None:
@@ -294,6 +379,8 @@ class Evaluator:
     """float metrics for ``state`` (names in the module docstring)."""
     if self.kind is samples_lib.Tokens:
       return self._text_metrics(state, seed)
+    if self.kind is samples_lib.Audio:
+      return self._audio_metrics(state, seed)
     return self._image_metrics(state, seed)
 
 
