@@ -181,37 +181,52 @@ def text_batches(cfg, split: str, global_batch: int, **kw) -> Iterator[dict]:
   return text.text_batches(cfg, split, global_batch, **kw)
 
 
-def audio_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
-                  start_step: int = 0) -> Iterator[dict]:
-  """``{'audio': float32 [global_batch / P, length, 1]}`` in [-1, 1], sharded as ``sharded_batches``.
-
-  ``cfg`` adds: audio_key (the tfds Audio feature, default 'audio'), length (samples per clip,
-  default 16,384: WaveGAN's). A clip shorter than ``length`` is zero-padded at the end (as WaveGAN
-  pads the 1 s Speech Commands clips); a longer one is cropped at a uniform offset drawn from
-  (seed, shard, position) in training and at its start otherwise. Mono (multi-channel is mixed).
-  """
+def audio_decoder(cfg):
+  """(tfds feature key, decode) for ``data.kind='audio'``: ``decode(encoded, crop_seed)`` turns one
+  stored clip into float32 [length, 1] in [-1, 1] (see ``audio_batches``; ``crop_seed`` int64 [2]
+  draws the crop offset, None crops at the start). A ``cfg.sample_rate`` that differs from the
+  dataset's is a ConfigError (samples would be written and scored at the wrong rate)."""
   builder = get_builder(cfg)
   key = cfg.get("audio_key", "audio")
   feature = builder.info.features[key]
+  rate = cfg.get("sample_rate", None)
+  if rate and getattr(feature, "sample_rate", None) and int(rate) != int(feature.sample_rate):
+    raise ConfigError(f"data.sample_rate={rate} but {cfg.name!r} is recorded at "
+                      f"{feature.sample_rate} Hz; set --config.data.sample_rate={feature.sample_rate}")
   length = int(cfg.get("length", 16_384))
-  dtype = np.dtype(tf.as_dtype(feature.dtype).as_numpy_dtype)
+  dtype = np.dtype(feature.np_dtype)
   scale = float(np.iinfo(dtype).max) + 1 if np.issubdtype(dtype, np.integer) else 1.0
 
-  def decode(i, encoded, shard):
+  def decode(encoded, crop_seed=None):
     wave = tf.cast(feature.decode_example(encoded), tf.float32) / scale
     if wave.shape.rank == 2:
       wave = tf.reduce_mean(wave, -1)
     n = tf.shape(wave)[0]
     wave = tf.pad(wave, [[0, tf.maximum(length - n, 0)]])
     room = tf.maximum(n - length, 0) + 1
-    if train:
-      start = tf.random.stateless_uniform((), tf.stack([tf.constant(seed * 2**10 + shard, tf.int64), i]),
-                                          0, room, dtype=tf.int32)
-    else:
-      start = 0
+    start = 0 if crop_seed is None else tf.random.stateless_uniform((), crop_seed, 0, room,
+                                                                    dtype=tf.int32)
     wave = wave[start:start + length]
     wave.set_shape((length,))
     return wave[:, None]
+  return key, decode
+
+
+def audio_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
+                  start_step: int = 0) -> Iterator[dict]:
+  """``{'audio': float32 [global_batch / P, length, 1]}`` in [-1, 1], sharded as ``sharded_batches``.
+
+  ``cfg`` adds: audio_key (the tfds Audio feature, default 'audio'), length (samples per clip,
+  default 16,384: WaveGAN's), sample_rate (optional; checked against the dataset's). A clip
+  shorter than ``length`` is zero-padded at the end (as WaveGAN pads the 1 s Speech Commands
+  clips); a longer one is cropped at a uniform offset drawn from (seed, shard, position) in
+  training and at its start otherwise. Mono (multi-channel is mixed).
+  """
+  key, clip = audio_decoder(cfg)
+
+  def decode(i, encoded, shard):
+    crop_seed = tf.stack([tf.constant(seed * 2**10 + shard, tf.int64), i]) if train else None
+    return clip(encoded, crop_seed)
 
   stream = sharded_batches(cfg, split, global_batch, key, decode, train=train, seed=seed,
                            start_step=start_step)
