@@ -22,6 +22,9 @@ also reported on N real windows of the eval split of the same length, as ``real_
   distinct*  distinct-1/2/3 over all samples                     -> distinct_1, distinct_2, distinct_3
   self_bleu* BLEU-4 of each sample against the others            -> self_bleu
   mem*       share of 8-grams found verbatim in the train split  -> mem_8gram
+Audio (compared with up to N real clips of ``real_split``, read as the eval pipeline does):
+  fd_logmel* Fréchet distance of per-clip log-mel mean/std       -> fd_logmel
+             statistics (``eval.audio_metrics``; not FAD: no VGGish)
 """
 
 import os
@@ -36,9 +39,11 @@ from genai_jax.eval import fid as fid_lib
 from genai_jax.eval import metrics as metrics_lib
 
 METRICS = {samples_lib.Images: ("fid", "kid", "is", "pr", "dc", "div", "fcd", "dacc"),
-           samples_lib.Tokens: ("distinct", "self_bleu", "mem")}
+           samples_lib.Tokens: ("distinct", "self_bleu", "mem"),
+           samples_lib.Audio: ("fd_logmel",)}
 DEFAULTS = {samples_lib.Images: ("fid", "kid", "pr", "dc", "div"),
-            samples_lib.Tokens: ("distinct", "self_bleu", "mem")}
+            samples_lib.Tokens: ("distinct", "self_bleu", "mem"),
+            samples_lib.Audio: ("fd_logmel",)}
 ALL = tuple(n for names in METRICS.values() for n in names)
 _INCEPTION = {"fid", "kid", "is", "pr", "dc", "div"}
 MEM_N = 8  # memorisation n-gram length
@@ -100,6 +105,16 @@ def real_images(data_cfg, split: str, num: int) -> np.ndarray:
   ds = raw.take(num).map(lambda enc: pipelines._preprocess_image(
       tf.io.decode_image(enc, channels=channels_in, expand_animations=False), data_cfg))
   return np.concatenate(list(ds.batch(512).as_numpy_iterator()))
+
+
+def real_audio(data_cfg, split: str, num: int) -> np.ndarray:
+  """The first ``min(num, size of split)`` clips of ``split``, float32 [n, length, 1] in [-1, 1],
+  padded/cropped as the eval pipeline does (crop at the start), each clip once."""
+  from genai_jax.data import pipelines
+  key, clip = pipelines.audio_decoder(data_cfg)
+  raw, _ = pipelines.read_split(pipelines.get_builder(data_cfg), split, key)
+  ds = raw.take(num).map(clip)
+  return np.concatenate(list(ds.batch(256).as_numpy_iterator()))
 
 
 def real_token_windows(config, split: str, num: int, length: int) -> np.ndarray:
@@ -230,6 +245,22 @@ class Evaluator:
                                                     self._logits(state, fakes)))
     return out
 
+  # --- audio -------------------------------------------------------------------------------------
+
+  def _audio_metrics(self, state, seed: int) -> dict:
+    from genai_jax.eval import audio_metrics
+    fake = self._generate(state, self.num_samples, seed)
+    out = {}
+    if "fd_logmel" in self.metrics:
+      if "logmel" not in self._refs:
+        real = real_audio(self.config.data, self.real_split, self.num_samples)
+        self._refs["logmel"] = audio_metrics.logmel_features(real, fake.sample_rate)
+        self.notes.append(f"fd_logmel: {len(fake.waveforms)} generated clips against {len(real)} "
+                          f"real clips of the {self.real_split} split (log-mel statistics, not FAD)")
+      feats = audio_metrics.logmel_features(fake.waveforms, fake.sample_rate)
+      out["fd_logmel"] = audio_metrics.fd_logmel(self._refs["logmel"], feats)
+    return out
+
   def _logits(self, state, images: np.ndarray) -> np.ndarray:
     bs = int(self.config.batch_size)  # a short last batch recompiles once; eval-only cost
     return np.concatenate([np.asarray(self._discriminator(state, images[i:i + bs]))
@@ -294,6 +325,8 @@ class Evaluator:
     """float metrics for ``state`` (names in the module docstring)."""
     if self.kind is samples_lib.Tokens:
       return self._text_metrics(state, seed)
+    if self.kind is samples_lib.Audio:
+      return self._audio_metrics(state, seed)
     return self._image_metrics(state, seed)
 
 
