@@ -117,6 +117,7 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.model.attention_res = placeholder(int)  # sngan_resnet (0: none; e.g. 16: SAGAN block at 16x16)
   c.model.layers = placeholder(int)  # wavegan (5): clips of 16 * 4**layers samples
   c.model.phase_shuffle = placeholder(int)  # wavegan (2): D's phase shuffle n (0: off)
+  c.model.post_filter = placeholder(int)  # wavegan (0): taps of G's learned post-filter (paper: 512)
 
   # loss: non_saturating | hinge | least_squares | wgan_gp (+ gp_weight * gradient penalty on
   # random interpolates; use a D without BatchNorm). r1_weight > 0: R1 penalty r1_weight / 2 *

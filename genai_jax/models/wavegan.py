@@ -6,6 +6,10 @@ tanh at the end -> waveform [B, 16 * 4**layers, channels] in [-1, 1]. With the p
 and d = 64: 16,384 samples (1.02 s at 16 kHz). Fewer layers give shorter clips (4: 4,096), with
 the widths of the last ``layers`` stages (so the generator ends at width d).
 
+``post_filter`` = n > 0 adds the paper's optional learned post-processing filter (its section
+on artifacts: a one-channel n-tap convolution, 512 in the paper, that can learn to remove the
+transposed convolutions' periodic noise), applied here before the tanh so clips stay in [-1, 1].
+
 D: waveform [B, T, C] -> ``layers`` 1-D convolutions (25 taps, stride 4; widths d, 2d, 4d, 8d,
 16d), LeakyReLU(0.2) after each and phase shuffle (n = 2) after each but the last -> flatten ->
 Dense(1) logit [B]. No batch norm (WGAN-GP's gradient penalty is per example).
@@ -114,6 +118,7 @@ class Generator(nn.Module):
   channels: int = 1
   dtype: Optional[Any] = None
   conv_impl: str = "subpixel"
+  post_filter: int = 0  # taps of the learned post-processing filter (0: none; the paper's: 512)
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
@@ -124,8 +129,12 @@ class Generator(nn.Module):
     x = nn.relu(x.reshape(z.shape[0], 16, 2 * widths[0]))
     for i, w in enumerate(widths):
       x = _UpConv(w, self.conv_impl, self.dtype, name=f"ConvTranspose_{i}")(x)
-      x = jnp.tanh(x) if i == len(widths) - 1 else nn.relu(x)
-    return x.astype(jnp.float32)
+      if i < len(widths) - 1:
+        x = nn.relu(x)
+    if self.post_filter:
+      x = nn.Conv(self.channels, (self.post_filter,), padding="SAME", use_bias=False,
+                  dtype=self.dtype, name="post_filter")(x)
+    return jnp.tanh(x).astype(jnp.float32)
 
 
 class Discriminator(nn.Module):

@@ -53,7 +53,8 @@ def _wavegan(s):
   if s["conv_impl"] not in wavegan.CONV_IMPLS:
     raise ConfigError(f"unknown model.conv_impl {s['conv_impl']!r} for wavegan; set it to one of "
                       f"{list(wavegan.CONV_IMPLS)}")
-  return (wavegan.Generator(s["width"], s["layers"], s["channels"], s["dtype"], s["conv_impl"]),
+  return (wavegan.Generator(s["width"], s["layers"], s["channels"], s["dtype"], s["conv_impl"],
+                            s["post_filter"]),
           wavegan.Discriminator(s["width"], s["layers"], s["phase_shuffle"], s["dtype"],
                                 s["conv_impl"]))
 
@@ -96,7 +97,7 @@ MODELS = {
     # WaveGAN (Donahue et al. 2019): 1-D transposed convs to 16 * 4**layers samples, phase
     # shuffle in D, no batch norm (for WGAN-GP); the paper's d = 64, 5 layers, n = 2.
     "wavegan": registry.Entry(_wavegan, {"width": 64, "layers": 5, "phase_shuffle": 2,
-                                         "conv_impl": "subpixel"}),
+                                         "conv_impl": "subpixel", "post_filter": 0}),
 }
 
 
