@@ -37,12 +37,13 @@ def class_accuracy(workdir: str, per_class: int = 100, step=None, seed: int = 0)
   variables, test_acc = classifier.load_or_train(config.data, weights.cache_dir())
   draw = jax.jit(lambda s, k, y: gan.labelled_samples(config, s, k, y))
   logits_of = jax.jit(lambda x: classifier.DigitCNN().apply(variables, x)[1])
-  acc = []
-  for c in range(num_classes):
-    images = draw(state, jax.random.fold_in(jax.random.PRNGKey(seed), c),
-                  jnp.full((per_class,), c, jnp.int32))
-    acc.append(float((np.asarray(logits_of(images)).argmax(-1) == c).mean()))
-  return step, np.array(acc), test_acc
+  # One batch holding every class, as in training: G's BatchNorm normalises over the batch, so a
+  # batch of a single class would have its class-dependent BN shifts subtracted out again.
+  labels = np.tile(np.arange(num_classes, dtype=np.int32), per_class)
+  images = draw(state, jax.random.PRNGKey(seed), jnp.asarray(labels))
+  predicted = np.asarray(logits_of(images)).argmax(-1)
+  acc = np.array([(predicted[labels == c] == c).mean() for c in range(num_classes)])
+  return step, acc, test_acc
 
 
 def main(argv):

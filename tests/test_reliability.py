@@ -101,7 +101,7 @@ def test_ctrl_c_saves_once_and_a_second_ctrl_c_quits_at_once(tfds_dir, tmp_path)
   saved = int(re.search(r"preempted: checkpoint (\d+) saved", out).group(1))
   # Resume: it continues from the Ctrl-C checkpoint.
   proc = _cli(workdir, tfds_dir, f"--config.num_steps={saved + 2}")
-  out = proc.communicate(timeout=180)[0]
+  out = proc.communicate(timeout=300)[0]
   assert proc.returncode == 0 and f"resumed from {workdir}/checkpoints/{saved}" in out, out[-3000:]
 
 

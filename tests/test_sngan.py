@@ -6,6 +6,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from genai_jax.errors import ConfigError
@@ -325,3 +326,33 @@ def test_registry_builds_sngan_and_refuses_keys_a_model_does_not_read():
     sngan.widths(64, 24, None)
   with pytest.raises(ConfigError, match="image_size"):
     sngan.widths(48, None, None)
+
+
+def test_shared_embedding_cbn_starts_unconditional_and_one_step_conditions_it():
+  """BigGAN's shared class embedding: at init every class sees the same BN (gain 1, bias 0);
+  one Adam step on a class-dependent target makes the classes differ by about E times the
+  learning rate, where per-class tables move by about the learning rate."""
+  x = jax.random.normal(jax.random.PRNGKey(0), (8, 4, 4, 16))
+  y = jnp.arange(8) % 4
+  spreads = {}
+  for shared in (0, 32):
+    g = sngan.ResNetGenerator(width=16, image_size=32, channels=1, num_classes=4,
+                              shared_embedding=shared)
+    z = jax.random.normal(jax.random.PRNGKey(1), (8, 8))
+    variables = g.init(jax.random.PRNGKey(2), z, y, train=False)
+    params, stats = variables["params"], variables["batch_stats"]
+    out = lambda p, labels: g.apply({"params": p, "batch_stats": stats}, z, labels, train=True,
+                                    mutable=["batch_stats"])[0]
+    chex.assert_trees_all_close(out(params, y), out(params, jnp.zeros_like(y)), atol=1e-6)
+    if shared:
+      assert params["shared"]["embedding"].shape == (4, shared)
+      assert params["block0"]["b1"]["gain"]["kernel"].shape == (shared, 16)
+    else:
+      assert params["block0"]["b1"]["gain"]["embedding"].shape == (4, 16)
+    # One Adam step (lr 1e-3) pushing class 1's images up: how far apart do the classes move?
+    loss = lambda p: -jnp.mean(out(p, y) * (y == 1)[:, None, None, None])
+    tx = optax.adam(1e-3)
+    updates, _ = tx.update(jax.grad(loss)(params), tx.init(params), params)
+    new = optax.apply_updates(params, updates)
+    spreads[shared] = float(jnp.abs(out(new, jnp.ones_like(y)) - out(new, jnp.zeros_like(y))).mean())
+  assert spreads[0] > 0 and spreads[32] > 5 * spreads[0], spreads

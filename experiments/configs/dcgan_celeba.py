@@ -114,6 +114,9 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   # sngan_resnet (0: unconditional; > 0: conditional BN in G and a projection D); needs
   # data.labels. The fixed sample grid's row r is class r; eval_gen draws labels uniformly.
   c.model.num_classes = placeholder(int)
+  # sngan_resnet conditional G: 0 = per-class BN gain/bias tables (SNGAN-projection); E > 0 =
+  # BigGAN's shared class embedding of size E, gains/biases linear in it (learns much faster).
+  c.model.shared_embedding = placeholder(int)
   c.model.attention_res = placeholder(int)  # sngan_resnet (0: none; e.g. 16: SAGAN block at 16x16)
   c.model.layers = placeholder(int)  # wavegan (5): clips of 16 * 4**layers samples
   c.model.phase_shuffle = placeholder(int)  # wavegan (2): D's phase shuffle n (0: off)

@@ -18,8 +18,9 @@ Presets (``--config=experiments/configs/wavegan.py:NAME``):
                  batch for each D step, as the paper's input pipeline feeds one per D update),
                  G 19,065,345 / D 17,427,969 parameters (tests/test_wavegan_task.py counts
                  them from the paper's layer list). Data: tfds ``sc09`` (the ten digit words of
-                 Speech Commands, 1 s int16 clips zero-padded to 16,384). Logs ``fd_logmel`` of
-                 1,000 samples against the validation split every 10k G steps. No result is
+                 Speech Commands, 1 s int16 clips zero-padded to 16,384). Logs ``fd_logmel``,
+                 ``is_sc09`` and ``fd_sc09`` of 1,000 samples against the validation split every
+                 10k G steps. No result is
                  reproduced here (no accelerator run): the paper's Inception score from its SC09
                  digit classifier is the target.
   chorales_demo  a narrower, shorter WaveGAN on the embedded ``bach_chorales_audio`` (chorales
@@ -57,6 +58,7 @@ def get_config(preset: str = "wavegan_sc09") -> ml_collections.ConfigDict:
       "post_filter": placeholder(int)})  # taps of G's learned post-filter (0: none; paper's option: 512)
   c.data = ml_collections.ConfigDict({
       "kind": "audio", "name": "sc09", "data_dir": "", "download": False,
+      "manual_dir": "",  # sc09: where the Speech Commands archive is ('': tfds's manual dir)
       "train_split": "train", "eval_split": "validation", "audio_key": "audio",
       "length": 16_384,  # samples per clip: must equal 16 * 4**model.layers (checked)
       "sample_rate": 16_000,  # Hz (checked against the dataset's)
@@ -67,8 +69,10 @@ def get_config(preset: str = "wavegan_sc09") -> ml_collections.ConfigDict:
   d_batch = 64
   c.update(n_dis=5, batch_size=5 * d_batch, num_steps=100_000, log_every=100, eval_every=2_000,
            checkpoint_every=2_000, eval_batches=4, num_samples=16)  # 16 WAVs per eval
-  c.eval_gen.update(every=10_000, at_end=True, num_samples=1_000, metrics="fd_logmel",
-                    real_split="validation")
+  # fd_logmel, and WaveGAN's Inception score and a Fréchet distance on the features of an SC09
+  # digit classifier trained here (genai_jax/eval/sc09_classifier.py); the demo keeps fd_logmel.
+  c.eval_gen.update(every=10_000, at_end=True, num_samples=1_000,
+                    metrics="fd_logmel,is_sc09,fd_sc09", real_split="validation")
   if preset == "chorales_demo":
     # Tuned for fd_logmel on a CPU budget: the paper's objective and n_dis, but D batch 8 and a
     # larger Adam step, and the paper's optional 512-tap post-filter (it takes out some of the
@@ -82,6 +86,6 @@ def get_config(preset: str = "wavegan_sc09") -> ml_collections.ConfigDict:
     c.update(batch_size=5 * d_batch, num_steps=1_200, log_every=100, eval_every=400,
              checkpoint_every=400, eval_batches=2, num_samples=8)
     # Every validation clip (144) at the end, and as many generated clips.
-    c.eval_gen.update(every=0, at_end=True, num_samples=144)
+    c.eval_gen.update(every=0, at_end=True, num_samples=144, metrics="fd_logmel")
   c.lock()
   return c

@@ -181,56 +181,84 @@ def text_batches(cfg, split: str, global_batch: int, **kw) -> Iterator[dict]:
   return text.text_batches(cfg, split, global_batch, **kw)
 
 
-def audio_decoder(cfg):
-  """(tfds feature key, decode) for ``data.kind='audio'``: ``decode(encoded, crop_seed)`` turns one
-  stored clip into float32 [length, 1] in [-1, 1] (see ``audio_batches``; ``crop_seed`` int64 [2]
-  draws the crop offset, None crops at the start). A ``cfg.sample_rate`` that differs from the
-  dataset's is a ConfigError (samples would be written and scored at the wrong rate)."""
+def audio_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
+                  start_step: int = 0) -> Iterator[dict]:
+  """``{'audio': float32 [global_batch / P, length, 1]}`` in [-1, 1], sharded as ``sharded_batches``;
+  with ``cfg.labels`` also ``'label': int32 [global_batch / P]`` (the tfds feature
+  ``cfg.label_key``, default 'label'), each label with its clip.
+
+  ``cfg`` adds: audio_key (the tfds Audio feature, default 'audio'), length (samples per clip,
+  default 16,384: WaveGAN's), sample_rate (optional; checked against the dataset's). A clip shorter than ``length`` is zero-padded at the end (as WaveGAN
+  pads the 1 s Speech Commands clips); a longer one is cropped at a uniform offset drawn from
+  (seed, shard, position) in training and at its start otherwise. Mono (multi-channel is mixed).
+  """
   builder = get_builder(cfg)
   key = cfg.get("audio_key", "audio")
-  feature = builder.info.features[key]
-  rate = cfg.get("sample_rate", None)
+  length = int(cfg.get("length", 16_384))
+  to_float = _audio_decoder(builder.info.features[key], cfg)
+  label_key = cfg.get("label_key", "label") if cfg.get("labels", False) else None
+
+  def decode(i, encoded, shard):
+    if label_key is not None:
+      encoded, extra = encoded
+    wave = to_float(encoded)
+    if train:
+      room = tf.maximum(tf.shape(wave)[0] - length, 0) + 1
+      start = tf.random.stateless_uniform((), tf.stack([tf.constant(seed * 2**10 + shard, tf.int64), i]),
+                                          0, room, dtype=tf.int32)
+    else:
+      start = 0
+    wave = fit_length(wave, length, start)
+    if label_key is None:
+      return wave
+    return {BATCH_KEYS["audio"]: wave, "label": tf.cast(extra[label_key], tf.int32)}
+
+  stream = sharded_batches(cfg, split, global_batch, key, decode, train=train, seed=seed,
+                           start_step=start_step,  # not a generator: config errors raise here
+                           extra=(label_key,) if label_key else ())
+  if label_key is not None:
+    return stream
+  return ({BATCH_KEYS["audio"]: b[key]} for b in stream)
+
+
+def _audio_decoder(feature, cfg=None):
+  """encoded tfds Audio feature -> float32 [T] (or [T, C]) in [-1, 1] (integer PCM / (max + 1)).
+  A ``cfg.sample_rate`` that differs from the feature's is a ConfigError (samples would be
+  written and scored at the wrong rate)."""
+  rate = cfg.get("sample_rate", None) if cfg is not None else None
   if rate and getattr(feature, "sample_rate", None) and int(rate) != int(feature.sample_rate):
     raise ConfigError(f"data.sample_rate={rate} but {cfg.name!r} is recorded at "
                       f"{feature.sample_rate} Hz; set --config.data.sample_rate={feature.sample_rate}")
-  length = int(cfg.get("length", 16_384))
   dtype = np.dtype(feature.np_dtype)
   scale = float(np.iinfo(dtype).max) + 1 if np.issubdtype(dtype, np.integer) else 1.0
-
-  def decode(encoded, crop_seed=None):
-    wave = tf.cast(feature.decode_example(encoded), tf.float32) / scale
-    if wave.shape.rank == 2:
-      wave = tf.reduce_mean(wave, -1)
-    n = tf.shape(wave)[0]
-    wave = tf.pad(wave, [[0, tf.maximum(length - n, 0)]])
-    room = tf.maximum(n - length, 0) + 1
-    start = 0 if crop_seed is None else tf.random.stateless_uniform((), crop_seed, 0, room,
-                                                                    dtype=tf.int32)
-    wave = wave[start:start + length]
-    wave.set_shape((length,))
-    return wave[:, None]
-  return key, decode
+  return lambda encoded: tf.cast(feature.decode_example(encoded), tf.float32) / scale
 
 
-def audio_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
-                  start_step: int = 0) -> Iterator[dict]:
-  """``{'audio': float32 [global_batch / P, length, 1]}`` in [-1, 1], sharded as ``sharded_batches``.
+def fit_length(wave, length: int, start=0):
+  """float [T] or [T, C] -> float32 [length, 1]: channels mixed to mono, then the ``length``
+  samples from ``start`` (a scalar), zero-padded at the end where the clip is shorter."""
+  wave = tf.cast(wave, tf.float32)
+  if wave.shape.rank == 2:
+    wave = tf.reduce_mean(wave, -1)
+  wave = tf.pad(wave, [[0, tf.maximum(length - tf.shape(wave)[0], 0)]])
+  wave = wave[start:start + length]
+  wave.set_shape((length,))
+  return wave[:, None]
 
-  ``cfg`` adds: audio_key (the tfds Audio feature, default 'audio'), length (samples per clip,
-  default 16,384: WaveGAN's), sample_rate (optional; checked against the dataset's). A clip
-  shorter than ``length`` is zero-padded at the end (as WaveGAN pads the 1 s Speech Commands
-  clips); a longer one is cropped at a uniform offset drawn from (seed, shard, position) in
-  training and at its start otherwise. Mono (multi-channel is mixed).
-  """
-  key, clip = audio_decoder(cfg)
 
-  def decode(i, encoded, shard):
-    crop_seed = tf.stack([tf.constant(seed * 2**10 + shard, tf.int64), i]) if train else None
-    return clip(encoded, crop_seed)
-
-  stream = sharded_batches(cfg, split, global_batch, key, decode, train=train, seed=seed,
-                           start_step=start_step)
-  return ({BATCH_KEYS["audio"]: b[key]} for b in stream)
+def audio_clips(cfg, split: str) -> tf.data.Dataset:
+  """Every example of ``split`` once, in order: (float32 [length, 1] clip as ``audio_batches``
+  makes it for evaluation, int32 label or -1 when the dataset has no ``cfg.label_key``)."""
+  builder = get_builder(cfg)
+  key, label_key = cfg.get("audio_key", "audio"), cfg.get("label_key", "label")
+  to_float = _audio_decoder(builder.info.features[key], cfg)
+  has_label = label_key in builder.info.features
+  raw, _ = read_split(builder, split, key, extra=(label_key,) if has_label else ())
+  length = int(cfg.get("length", 16_384))
+  if has_label:
+    return raw.map(lambda enc, ex: (fit_length(to_float(enc), length),
+                                    tf.cast(ex[label_key], tf.int32)))
+  return raw.map(lambda enc: (fit_length(to_float(enc), length), tf.constant(-1, tf.int32)))
 
 
 def music_batches(cfg, split: str, global_batch: int, **kw) -> Iterator[dict]:

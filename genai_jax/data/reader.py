@@ -51,14 +51,15 @@ def process_rows(global_batch: int) -> slice:
 
 
 def get_builder(cfg) -> tfds.core.DatasetBuilder:
-  """The prepared tfds builder for ``cfg.name``; embedded datasets are prepared on first use.
+  """The prepared tfds builder for ``cfg.name``; embedded datasets (and manual-download ones whose
+  archive is in place, ``builders.MANUAL``) are prepared on first use.
 
   Raises DatasetMissingError (within seconds, no network) when an external dataset is missing.
   """
   name, ddir = cfg.name, data_dir(cfg)
   base, _, config = name.partition("/")  # 'name/config' picks a builder config
-  if base in builders.EMBEDDED:
-    cls = builders.EMBEDDED[base]
+  if base in builders.EMBEDDED or base in builders.MANUAL:
+    cls = builders.EMBEDDED.get(base) or builders.MANUAL[base]
     configs = [c.name for c in (cls.BUILDER_CONFIGS or [])]
     if config and config not in configs:
       raise ConfigError(f"data.name={name!r}: {base!r} has no config {config!r}; set "
@@ -66,8 +67,12 @@ def get_builder(cfg) -> tfds.core.DatasetBuilder:
     kw = {"config": config} if config else {}
     builder = cls(data_dir=ddir, **kw)
     if not builder.is_prepared():
+      # Both kinds read local files only: an installed package, or an archive the user placed in
+      # the manual dir (data.manual_dir, default <data dir>/downloads/manual; the builder raises
+      # a one-line DatasetMissingError naming where when it is not there).
+      dl = tfds.download.DownloadConfig(manual_dir=cfg.get("manual_dir") or None)
       try:
-        builder.download_and_prepare()  # reads an installed package; no network
+        builder.download_and_prepare(download_config=dl)
       except FileExistsError:  # another process of this job finished preparing it first
         builder = cls(data_dir=ddir, **kw)
     return builder

@@ -31,9 +31,13 @@ def unpaired_batch_spec(cfg, global_batch: int) -> dict:
 
 
 def audio_batch_spec(cfg, global_batch: int) -> dict:
-  """``{'audio': float32 [global_batch, length, 1]}`` shapes of ``audio_batches``' global batch."""
-  return {"audio": jax.ShapeDtypeStruct((global_batch, int(cfg.get("length", 16_384)), 1),
+  """``{'audio': float32 [global_batch, length, 1]}`` shapes of ``audio_batches``' global batch,
+  plus ``'label': int32 [global_batch]`` when ``cfg.labels``."""
+  spec = {"audio": jax.ShapeDtypeStruct((global_batch, int(cfg.get("length", 16_384)), 1),
                                         jax.numpy.float32)}
+  if cfg.get("labels", False):
+    spec["label"] = jax.ShapeDtypeStruct((global_batch,), jax.numpy.int32)
+  return spec
 
 
 # data.kind -> batch shapes (music: piano-roll windows as token rows, data/music.py)

@@ -25,6 +25,13 @@ also reported on N real windows of the eval split of the same length, as ``real_
 Audio (compared with up to N real clips of ``real_split``, read as the eval pipeline does):
   fd_logmel* Fréchet distance of per-clip log-mel mean/std       -> fd_logmel
              statistics (``eval.audio_metrics``; not FAD: no VGGish)
+  (data.name 'sc09' only: a spoken-digit CNN trained here on SC09, ``eval.sc09_classifier``;
+  the defaults skip them on other data):
+  is_sc09*  WaveGAN's Inception score: exp E KL(p(y|x) || p(y)) -> is_sc09, is_sc09_std (10 splits),
+            of the classifier's softmax (~10 for balanced,       is_sc09_real (the real clips')
+            confidently recognised digits; 1 for one digit)
+  fd_sc09*  Fréchet distance on the classifier's 128 penultimate -> fd_sc09
+            features (not FID)
 """
 
 import os
@@ -40,12 +47,13 @@ from genai_jax.eval import metrics as metrics_lib
 
 METRICS = {samples_lib.Images: ("fid", "kid", "is", "pr", "dc", "div", "fcd", "dacc"),
            samples_lib.Tokens: ("distinct", "self_bleu", "mem"),
-           samples_lib.Audio: ("fd_logmel",)}
+           samples_lib.Audio: ("fd_logmel", "is_sc09", "fd_sc09")}
 DEFAULTS = {samples_lib.Images: ("fid", "kid", "pr", "dc", "div"),
             samples_lib.Tokens: ("distinct", "self_bleu", "mem"),
-            samples_lib.Audio: ("fd_logmel",)}
+            samples_lib.Audio: ("fd_logmel", "is_sc09", "fd_sc09")}
 ALL = tuple(n for names in METRICS.values() for n in names)
 _INCEPTION = {"fid", "kid", "is", "pr", "dc", "div"}
+_SC09 = ("is_sc09", "fd_sc09")  # need data.name sc09 (its digit classifier)
 MEM_N = 8  # memorisation n-gram length
 TEXT_UNITS = ("words", "tokens")
 
@@ -65,13 +73,19 @@ def parse_metrics(names, kind=None) -> tuple[str, ...]:
   return names
 
 
-def sample_kind(task) -> type:
-  """The kind (``samples.Images``, ...) ``task.generate`` returns; shapes only, no compute."""
+def sample_shape(task, n: int = 1):
+  """``task.generate``'s output for ``n`` samples as shapes (``jax.ShapeDtypeStruct`` leaves of
+  its kind); no compute."""
   if task.generate is None:
     raise ConfigError("this task cannot draw samples (its Task has no generate); drop the "
                       "eval_gen block or --config.eval_gen.every")
   abstract = jax.eval_shape(task.init, jax.random.PRNGKey(0))
-  return type(jax.eval_shape(lambda s, k: task.generate(s, k, 1), abstract, jax.random.PRNGKey(0)))
+  return jax.eval_shape(lambda s, k: task.generate(s, k, n), abstract, jax.random.PRNGKey(0))
+
+
+def sample_kind(task) -> type:
+  """The kind (``samples.Images``, ...) ``task.generate`` returns; shapes only, no compute."""
+  return type(sample_shape(task))
 
 
 def make_sampler(task, mesh=None):
@@ -109,12 +123,10 @@ def real_images(data_cfg, split: str, num: int) -> np.ndarray:
 
 def real_audio(data_cfg, split: str, num: int) -> np.ndarray:
   """The first ``min(num, size of split)`` clips of ``split``, float32 [n, length, 1] in [-1, 1],
-  padded/cropped as the eval pipeline does (crop at the start), each clip once."""
+  padded/cropped as the eval pipeline does (from the start), each clip once."""
   from genai_jax.data import pipelines
-  key, clip = pipelines.audio_decoder(data_cfg)
-  raw, _ = pipelines.read_split(pipelines.get_builder(data_cfg), split, key)
-  ds = raw.take(num).map(clip)
-  return np.concatenate(list(ds.batch(256).as_numpy_iterator()))
+  clips = pipelines.audio_clips(data_cfg, split).take(num).map(lambda x, y: x)
+  return np.concatenate(list(clips.batch(256).as_numpy_iterator()))
 
 
 def real_token_windows(config, split: str, num: int, length: int) -> np.ndarray:
@@ -152,6 +164,7 @@ class Evaluator:
       raise ConfigError(f"no generator metrics for {self.kind.__name__} samples yet; drop the "
                         f"eval_gen block or set --config.eval_gen.every=0")
     self.metrics = parse_metrics(metrics, self.kind)
+    defaulted = not (metrics.strip() if isinstance(metrics, str) else metrics)
     self.num_samples, self.mesh, self.batch_size = int(num_samples), mesh, batch_size
     self.real_split = real_split or config.data.train_split
     from genai_jax.eval import weights as weights_lib
@@ -169,6 +182,9 @@ class Evaluator:
       self._discriminator = jax.jit(self.task.discriminate)
     if self.kind is samples_lib.Tokens:
       self._init_text(text_unit)
+      return
+    if self.kind is samples_lib.Audio:
+      self._init_audio(defaulted)
       return
     if _INCEPTION & set(self.metrics):
       from genai_jax.eval import inception
@@ -245,26 +261,87 @@ class Evaluator:
                                                     self._logits(state, fakes)))
     return out
 
-  # --- audio -------------------------------------------------------------------------------------
-
-  def _audio_metrics(self, state, seed: int) -> dict:
-    from genai_jax.eval import audio_metrics
-    fake = self._generate(state, self.num_samples, seed)
-    out = {}
-    if "fd_logmel" in self.metrics:
-      if "logmel" not in self._refs:
-        real = real_audio(self.config.data, self.real_split, self.num_samples)
-        self._refs["logmel"] = audio_metrics.logmel_features(real, fake.sample_rate)
-        self.notes.append(f"fd_logmel: {len(fake.waveforms)} generated clips against {len(real)} "
-                          f"real clips of the {self.real_split} split (log-mel statistics, not FAD)")
-      feats = audio_metrics.logmel_features(fake.waveforms, fake.sample_rate)
-      out["fd_logmel"] = audio_metrics.fd_logmel(self._refs["logmel"], feats)
-    return out
-
   def _logits(self, state, images: np.ndarray) -> np.ndarray:
     bs = int(self.config.batch_size)  # a short last batch recompiles once; eval-only cost
     return np.concatenate([np.asarray(self._discriminator(state, images[i:i + bs]))
                            for i in range(0, len(images), bs)])
+
+  # --- audio -------------------------------------------------------------------------------------
+
+  def _init_audio(self, defaulted: bool) -> None:
+    from genai_jax.eval import sc09_classifier
+    c = self.config.data
+    self._sc09 = None
+    if not set(_SC09) & set(self.metrics):
+      return
+    if c.name.partition("/")[0] != sc09_classifier.DATASET:
+      if defaulted:  # a default, not a request: skip it on other data
+        self.metrics = tuple(m for m in self.metrics if m not in _SC09)
+        if not self.metrics:
+          raise ConfigError(f"no default generator metrics for audio on data.name={c.name!r} "
+                            f"(is_sc09/fd_sc09 need sc09); drop the eval_gen block or set "
+                            f"--config.eval_gen.every=0")
+        return
+      raise ConfigError(f"is_sc09/fd_sc09 score clips with a spoken-digit classifier trained on "
+                        f"SC09, but data.name={c.name!r}; train on --config.data.name=sc09 or "
+                        f"drop them from the metrics")
+    abstract = sample_shape(self.task)
+    shape, length = abstract.waveforms.shape, int(c.get("length", 16_384))
+    if abstract.sample_rate != sc09_classifier.SAMPLE_RATE:
+      raise ConfigError(f"is_sc09/fd_sc09 hear 16 kHz clips, but the task generates "
+                        f"{abstract.sample_rate} Hz; drop them from the metrics")
+    if shape[1] != length:
+      raise ConfigError(f"is_sc09/fd_sc09 compare generated clips with real clips of "
+                        f"data.length={length} samples, but the task generates {shape[1]}; set "
+                        f"--config.data.length={shape[1]} or drop them from the metrics")
+    variables, acc = sc09_classifier.load_or_train(c, self.cache_dir)
+    self._sc09 = sc09_classifier.make_extractor(variables, self.mesh, self.batch_size)
+    self._sc09_tag = "sc09cnn_" + sc09_classifier.fingerprint(variables)
+    self.notes.append(f"is_sc09/fd_sc09 use a spoken-digit CNN trained here on {c.name} (test "
+                      f"accuracy {acc:.3f}, weights {self._sc09_tag}); fd_sc09 is not FID")
+
+  def _audio_reference(self) -> dict:
+    """{'features', 'logits'} of the first min(N, split size) clips of ``real_split``, cached."""
+    from genai_jax.data import pipelines
+    c, n = self.config.data, self.num_real()
+    key = f"{c.name}_{self.real_split}_{int(c.get('length', 16_384))}samples_n{n}_{self._sc09_tag}"
+    path = os.path.join(self.cache_dir, "reference_stats", key.replace("/", "-") + ".npz")
+    if key not in self._refs:
+      def real():
+        clips = pipelines.audio_clips(c, self.real_split).take(n).map(lambda x, y: x)
+        return self._sc09(np.concatenate(list(clips.batch(512).as_numpy_iterator())))
+      self._refs[key] = fid_lib.cached_reference(path, real)
+    return self._refs[key]
+
+  def _audio_metrics(self, state, seed: int) -> dict:
+    sample = self._generate(state, self.num_samples, seed)
+    fake = np.asarray(sample.waveforms, np.float32)
+    out = self._logmel_metrics(fake, sample.sample_rate) if "fd_logmel" in self.metrics else {}
+    if self._sc09 is None:
+      return out
+    if fake.shape[-1] != 1:
+      fake = fake.mean(-1, keepdims=True)  # the classifier hears mono, as the data pipeline gives
+    if not any(k.endswith(self._sc09_tag) for k in self._refs):
+      self.notes.append(f"{len(fake)} generated clips against {self.num_real()} real clips of "
+                        f"the {self.real_split} split")
+    real, f = self._audio_reference(), self._sc09(fake)
+    if "is_sc09" in self.metrics:
+      out["is_sc09"], out["is_sc09_std"] = fid_lib.inception_score(f["logits"], splits=10)
+      out["is_sc09_real"], _ = fid_lib.inception_score(real["logits"], splits=10)
+    if "fd_sc09" in self.metrics:
+      out["fd_sc09"] = fid_lib.fid_from_features(real["features"], f["features"])
+    return out
+
+  def _logmel_metrics(self, fake: np.ndarray, sample_rate: int) -> dict:
+    """{'fd_logmel'} of clips float32 [N, T, C] against the real clips' log-mel statistics."""
+    from genai_jax.eval import audio_metrics
+    if "logmel" not in self._refs:
+      real = real_audio(self.config.data, self.real_split, self.num_samples)
+      self._refs["logmel"] = audio_metrics.logmel_features(real, sample_rate)
+      self.notes.append(f"fd_logmel: {len(fake)} generated clips against {len(real)} real clips "
+                        f"of the {self.real_split} split (log-mel statistics, not FAD)")
+    feats = audio_metrics.logmel_features(fake, sample_rate)
+    return {"fd_logmel": audio_metrics.fd_logmel(self._refs["logmel"], feats)}
 
   # --- text --------------------------------------------------------------------------------------
 

@@ -18,7 +18,9 @@ published nets):
 
 Class-conditional (``num_classes > 0``): G's ResBlock BatchNorms take per-class gains and biases
 (conditional BN; the final BN stays unconditional as in the authors' code) and D adds the
-projection term <embed(y), h> to the logit, h being the pooled features.
+projection term <embed(y), h> to the logit, h being the pooled features. ``shared_embedding``
+> 0 replaces G's per-class tables by BigGAN's shared class embedding and linear gains/biases
+(``layers_gan.ConditionalBatchNorm``), which conditions within a short run.
 
 ``attention_res`` > 0 puts a SAGAN self-attention block after the G block and after the first D
 block whose output is attention_res x attention_res.
@@ -94,7 +96,8 @@ def _down(x: Array) -> Array:
 
 
 class GBlock(nn.Module):
-  """Up-ResBlock: x [B, H, W, Cin] (y int [B] or None) -> [B, 2H, 2W, features]."""
+  """Up-ResBlock: x [B, H, W, Cin] (y: int [B] labels, float [B, E] class embeddings or None;
+  see ``ConditionalBatchNorm``) -> [B, 2H, 2W, features]."""
   features: int
   num_classes: int = 0
   spectral_norm: bool = False
@@ -150,12 +153,17 @@ class ResNetGenerator(nn.Module):
   spectral_norm: bool = False
   bn_momentum: float = 0.9
   dtype: Any = None
+  shared_embedding: int = 0  # > 0: BigGAN's shared class embedding of this size feeds every CBN
 
   @nn.compact
   def __call__(self, z: Array, y: Optional[Array] = None, *, train: bool) -> Array:
     width, _ = widths(self.image_size, self.width, None)
     _check_attention(self.image_size, self.attention_res)
     _check_labels(self.num_classes, y, "generator")
+    if self.num_classes and self.shared_embedding:
+      # One N(0, 1) embedding per class, shared by every conditional BN (BigGAN, no hierarchical z).
+      y = nn.Embed(self.num_classes, self.shared_embedding, embedding_init=nn.initializers.normal(1.0),
+                   name="shared")(y)
     z = z if self.dtype is None else z.astype(self.dtype)
     x = L.SNDense(16 * width, self.spectral_norm, dtype=self.dtype, name="l1")(z, train=train)
     x, res = x.reshape(z.shape[0], 4, 4, width), 4

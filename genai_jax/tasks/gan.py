@@ -73,11 +73,13 @@ MODELS = {
     "sngan_resnet": registry.Entry(
         lambda s: (sngan.ResNetGenerator(s["width"], s["image_size"], s["channels"],
                                          s["num_classes"], s["attention_res"],
-                                         s["spectral_norm_g"], s["bn_momentum"], s["dtype"]),
+                                         s["spectral_norm_g"], s["bn_momentum"], s["dtype"],
+                                         s["shared_embedding"]),
                    sngan.ResNetDiscriminator(s["d_width"], s["num_classes"], s["attention_res"],
                                              s["spectral_norm"], s["dtype"])),
         {"width": None, "d_width": None, "num_classes": 0, "attention_res": 0,
-         "spectral_norm": True, "spectral_norm_g": False, "bn_momentum": 0.9}),
+         "spectral_norm": True, "spectral_norm_g": False, "bn_momentum": 0.9,
+         "shared_embedding": 0}),
     "mlp": registry.Entry(_mlp, {"g_hidden": (256, 512, 1024), "d_hidden": (512, 256),
                                  "activation": "leaky_relu:0.2", "output": "tanh"}),
     "conv": registry.Entry(
@@ -429,7 +431,9 @@ def labelled_samples(config, state: GANState, rng: jax.Array, labels: jax.Array)
   """float32 [N, S, S, C] in [-1, 1]: G(z ~ N(0, I), labels int32 [N]) of a class-conditional
   ``config`` (``model.num_classes`` > 0), with the weights ``sample`` and ``generate`` use (the
   EMA copy when enabled) and batch-statistics BN. For per-class checks (e.g. the accuracy of
-  each class's samples under a classifier)."""
+  each class's samples under a classifier). Mix the classes within ``labels`` as training
+  batches do: batch-statistics BN subtracts anything common to the whole batch, so a batch of
+  one class loses most of what conditional BN adds for that class."""
   if not int(config.model.get("num_classes", None) or 0):
     raise ConfigError("labelled samples need a class-conditional model; this run has "
                       "model.num_classes=0")
