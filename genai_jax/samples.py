@@ -185,12 +185,13 @@ def wav_bytes(waveform: np.ndarray, sample_rate: int) -> bytes:
 
 def log_mel(waveform: np.ndarray, sample_rate: int, num_mel_bins: int = 64,
             frame_length: int = 1024, frame_step: int = 256, lower_hz: float = 20.0) -> np.ndarray:
-  """float [T] -> log-mel spectrogram float32 [frames, num_mel_bins]: |STFT| (Hann window) through
-  ``tf.signal``'s HTK mel filterbank from ``lower_hz`` to Nyquist, then log(x + 1e-6)."""
+  """float [..., T] -> log-mel spectrogram float32 [..., frames, num_mel_bins]: |STFT| (Hann
+  window) through ``tf.signal``'s HTK mel filterbank from ``lower_hz`` to Nyquist, then
+  log(x + 1e-6)."""
   import tensorflow as tf
   x = np.asarray(waveform, np.float32)
-  if len(x) < frame_length:  # one (zero-padded) frame for clips shorter than a window
-    x = np.pad(x, (0, frame_length - len(x)))
+  if x.shape[-1] < frame_length:  # one (zero-padded) frame for clips shorter than a window
+    x = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, frame_length - x.shape[-1])])
   stft = tf.signal.stft(x, frame_length, frame_step, fft_length=frame_length)
   weights = tf.signal.linear_to_mel_weight_matrix(
       num_mel_bins, frame_length // 2 + 1, sample_rate, lower_hz, sample_rate / 2.0)

@@ -179,11 +179,11 @@ def test_evaluator_scores_audio_with_is_sc09_and_fd_sc09(classifier):
   cfg, _, acc, cache = classifier
   config = ml_collections.ConfigDict({"data": cfg, "batch_size": 50, "seed": 0})
   tones = runner.Evaluator(config, "", 200, cache_dir=cache, task=_tone_task(CLIP))
-  assert tones.metrics == ("is_sc09", "fd_sc09")  # the Audio defaults on sc09
+  assert tones.metrics == ("fd_logmel", "is_sc09", "fd_sc09")  # the Audio defaults on sc09
   good = tones(np.zeros((), np.float32))
   bad = runner.Evaluator(config, "is_sc09,fd_sc09", 200, cache_dir=cache,
                          task=_tone_task(CLIP, noise=True))(np.zeros((), np.float32))
-  assert set(good) == {"is_sc09", "is_sc09_std", "is_sc09_real", "fd_sc09"}
+  assert set(good) == {"fd_logmel", "is_sc09", "is_sc09_std", "is_sc09_real", "fd_sc09"}
   assert good["is_sc09"] > 5 and good["is_sc09_real"] > 4  # 20 (real: 8) clips per split
   assert bad["fd_sc09"] > 5 * good["fd_sc09"]
   assert f"test accuracy {acc:.3f}" in tones.notes[0] and "not FID" in tones.notes[0]

@@ -51,3 +51,33 @@ def test_small_networks_run_and_d_shuffles_only_with_its_rng():
   assert jnp.array_equal(plain, d.apply(d_vars, wave, train=False))  # no rng: identity shuffle
   shuffled = jax.jit(lambda k: d.apply(d_vars, wave, rngs={"phase_shuffle": k}))(key)
   assert not jnp.allclose(shuffled, plain)
+
+
+def test_subpixel_layers_equal_the_textbook_strided_convolutions_with_gradients():
+  key = jax.random.PRNGKey(1)
+  z = jax.random.normal(key, (2, 100))
+  wave = jax.random.uniform(key, (2, 256, 1), minval=-1, maxval=1)
+  for make, x in ((lambda impl: wavegan.Generator(width=4, layers=2, conv_impl=impl), z),
+                  (lambda impl: wavegan.Discriminator(width=4, layers=2, conv_impl=impl), wave)):
+    fast, slow = make("subpixel"), make("xla")
+    variables = fast.init(key, x, train=False)
+    # Same parameter tree as the textbook layers, so checkpoints do not depend on conv_impl.
+    assert jax.tree.structure(variables) == jax.tree.structure(slow.init(key, x, train=False))
+    loss = lambda m: lambda v, x: jnp.sum(jnp.sin(3.0 * m.apply(v, x, train=False)))
+    (lf, (gf, xf)), (ls, (gs, xs)) = [
+        jax.jit(jax.value_and_grad(loss(m), argnums=(0, 1)))(variables, x) for m in (fast, slow)]
+    np.testing.assert_allclose(lf, ls, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(xf, xs, rtol=1e-4, atol=1e-5)
+    for a, b in zip(jax.tree.leaves(gf), jax.tree.leaves(gs)):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_post_filter_adds_one_learned_fir_filter_and_keeps_clips_in_range():
+  key = jax.random.PRNGKey(2)
+  z = jax.random.normal(key, (2, 100))
+  plain, filtered = wavegan.Generator(width=4, layers=2), wavegan.Generator(width=4, layers=2,
+                                                                           post_filter=16)
+  v_plain, v_filtered = plain.init(key, z), filtered.init(key, z)
+  assert _count(v_filtered) - _count(v_plain) == 16  # 16 taps, 1 -> 1 channel, no bias
+  wave = filtered.apply(v_filtered, z)
+  assert wave.shape == (2, 256, 1) and float(jnp.abs(wave).max()) <= 1.0

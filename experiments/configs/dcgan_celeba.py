@@ -81,7 +81,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})
 
   c.model = ml_collections.ConfigDict()
-  # dcgan | mlp | conv | keras_conv | sngan_resnet (the registry genai_jax.tasks.gan.MODELS)
+  # dcgan | mlp | conv | keras_conv | sngan_resnet | wavegan (the registry
+  # genai_jax.tasks.gan.MODELS; wavegan's presets, on audio, are in experiments/configs/wavegan.py)
   c.model.name = "dcgan"
   # Read by every model:
   c.model.image_size = 64
@@ -90,8 +91,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.model.dtype = "float32"  # compute dtype: float32 | bfloat16 | float16 (params stay float32)
   # Read by some models only; None means the chosen model's default (in brackets). Setting a key
   # the chosen model does not read is an error, not a silently ignored setting.
-  c.model.width = placeholder(int)  # dcgan (64: ngf = ndf), conv (64), keras_conv (128), sngan
-  c.model.conv_impl = placeholder(str)  # dcgan: subpixel (fast, exact) | xla (textbook lowering)
+  c.model.width = placeholder(int)  # dcgan (64: ngf = ndf), conv (64), keras_conv (128), sngan, wavegan (64: d)
+  c.model.conv_impl = placeholder(str)  # dcgan, wavegan: subpixel (fast, exact) | xla (textbook lowering)
   # BatchNorm running-average decay in flax/Keras semantics; PyTorch's momentum is 1 minus it.
   # dcgan (0.9 = PyTorch 0.1), conv (0.9), keras_conv (0.8), sngan_resnet (0.9)
   c.model.bn_momentum = placeholder(float)
@@ -117,6 +118,9 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   # BigGAN's shared class embedding of size E, gains/biases linear in it (learns much faster).
   c.model.shared_embedding = placeholder(int)
   c.model.attention_res = placeholder(int)  # sngan_resnet (0: none; e.g. 16: SAGAN block at 16x16)
+  c.model.layers = placeholder(int)  # wavegan (5): clips of 16 * 4**layers samples
+  c.model.phase_shuffle = placeholder(int)  # wavegan (2): D's phase shuffle n (0: off)
+  c.model.post_filter = placeholder(int)  # wavegan (0): taps of G's learned post-filter (paper: 512)
 
   # loss: non_saturating | hinge | least_squares | wgan_gp (+ gp_weight * gradient penalty on
   # random interpolates; use a D without BatchNorm). r1_weight > 0: R1 penalty r1_weight / 2 *

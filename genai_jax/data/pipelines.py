@@ -188,14 +188,14 @@ def audio_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int 
   ``cfg.label_key``, default 'label'), each label with its clip.
 
   ``cfg`` adds: audio_key (the tfds Audio feature, default 'audio'), length (samples per clip,
-  default 16,384: WaveGAN's). A clip shorter than ``length`` is zero-padded at the end (as WaveGAN
+  default 16,384: WaveGAN's), sample_rate (optional; checked against the dataset's). A clip shorter than ``length`` is zero-padded at the end (as WaveGAN
   pads the 1 s Speech Commands clips); a longer one is cropped at a uniform offset drawn from
   (seed, shard, position) in training and at its start otherwise. Mono (multi-channel is mixed).
   """
   builder = get_builder(cfg)
   key = cfg.get("audio_key", "audio")
   length = int(cfg.get("length", 16_384))
-  to_float = _audio_decoder(builder.info.features[key])
+  to_float = _audio_decoder(builder.info.features[key], cfg)
   label_key = cfg.get("label_key", "label") if cfg.get("labels", False) else None
 
   def decode(i, encoded, shard):
@@ -221,9 +221,15 @@ def audio_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int 
   return ({BATCH_KEYS["audio"]: b[key]} for b in stream)
 
 
-def _audio_decoder(feature):
-  """encoded tfds Audio feature -> float32 [T] (or [T, C]) in [-1, 1] (integer PCM / (max + 1))."""
-  dtype = np.dtype(tf.as_dtype(feature.dtype).as_numpy_dtype)
+def _audio_decoder(feature, cfg=None):
+  """encoded tfds Audio feature -> float32 [T] (or [T, C]) in [-1, 1] (integer PCM / (max + 1)).
+  A ``cfg.sample_rate`` that differs from the feature's is a ConfigError (samples would be
+  written and scored at the wrong rate)."""
+  rate = cfg.get("sample_rate", None) if cfg is not None else None
+  if rate and getattr(feature, "sample_rate", None) and int(rate) != int(feature.sample_rate):
+    raise ConfigError(f"data.sample_rate={rate} but {cfg.name!r} is recorded at "
+                      f"{feature.sample_rate} Hz; set --config.data.sample_rate={feature.sample_rate}")
+  dtype = np.dtype(feature.np_dtype)
   scale = float(np.iinfo(dtype).max) + 1 if np.issubdtype(dtype, np.integer) else 1.0
   return lambda encoded: tf.cast(feature.decode_example(encoded), tf.float32) / scale
 
@@ -245,7 +251,7 @@ def audio_clips(cfg, split: str) -> tf.data.Dataset:
   makes it for evaluation, int32 label or -1 when the dataset has no ``cfg.label_key``)."""
   builder = get_builder(cfg)
   key, label_key = cfg.get("audio_key", "audio"), cfg.get("label_key", "label")
-  to_float = _audio_decoder(builder.info.features[key])
+  to_float = _audio_decoder(builder.info.features[key], cfg)
   has_label = label_key in builder.info.features
   raw, _ = read_split(builder, split, key, extra=(label_key,) if has_label else ())
   length = int(cfg.get("length", 16_384))

@@ -22,8 +22,11 @@ also reported on N real windows of the eval split of the same length, as ``real_
   distinct*  distinct-1/2/3 over all samples                     -> distinct_1, distinct_2, distinct_3
   self_bleu* BLEU-4 of each sample against the others            -> self_bleu
   mem*       share of 8-grams found verbatim in the train split  -> mem_8gram
-Audio (data.name 'sc09' only: a spoken-digit CNN trained here on SC09, ``eval.sc09_classifier``;
-compared with up to N real clips of ``real_split``; the defaults skip them on other data):
+Audio (compared with up to N real clips of ``real_split``, read as the eval pipeline does):
+  fd_logmel* Fréchet distance of per-clip log-mel mean/std       -> fd_logmel
+             statistics (``eval.audio_metrics``; not FAD: no VGGish)
+  (data.name 'sc09' only: a spoken-digit CNN trained here on SC09, ``eval.sc09_classifier``;
+  the defaults skip them on other data):
   is_sc09*  WaveGAN's Inception score: exp E KL(p(y|x) || p(y)) -> is_sc09, is_sc09_std (10 splits),
             of the classifier's softmax (~10 for balanced,       is_sc09_real (the real clips')
             confidently recognised digits; 1 for one digit)
@@ -44,10 +47,10 @@ from genai_jax.eval import metrics as metrics_lib
 
 METRICS = {samples_lib.Images: ("fid", "kid", "is", "pr", "dc", "div", "fcd", "dacc"),
            samples_lib.Tokens: ("distinct", "self_bleu", "mem"),
-           samples_lib.Audio: ("is_sc09", "fd_sc09")}
+           samples_lib.Audio: ("fd_logmel", "is_sc09", "fd_sc09")}
 DEFAULTS = {samples_lib.Images: ("fid", "kid", "pr", "dc", "div"),
             samples_lib.Tokens: ("distinct", "self_bleu", "mem"),
-            samples_lib.Audio: ("is_sc09", "fd_sc09")}
+            samples_lib.Audio: ("fd_logmel", "is_sc09", "fd_sc09")}
 ALL = tuple(n for names in METRICS.values() for n in names)
 _INCEPTION = {"fid", "kid", "is", "pr", "dc", "div"}
 _SC09 = ("is_sc09", "fd_sc09")  # need data.name sc09 (its digit classifier)
@@ -116,6 +119,14 @@ def real_images(data_cfg, split: str, num: int) -> np.ndarray:
   ds = raw.take(num).map(lambda enc: pipelines._preprocess_image(
       tf.io.decode_image(enc, channels=channels_in, expand_animations=False), data_cfg))
   return np.concatenate(list(ds.batch(512).as_numpy_iterator()))
+
+
+def real_audio(data_cfg, split: str, num: int) -> np.ndarray:
+  """The first ``min(num, size of split)`` clips of ``split``, float32 [n, length, 1] in [-1, 1],
+  padded/cropped as the eval pipeline does (from the start), each clip once."""
+  from genai_jax.data import pipelines
+  clips = pipelines.audio_clips(data_cfg, split).take(num).map(lambda x, y: x)
+  return np.concatenate(list(clips.batch(256).as_numpy_iterator()))
 
 
 def real_token_windows(config, split: str, num: int, length: int) -> np.ndarray:
@@ -303,13 +314,14 @@ class Evaluator:
     return self._refs[key]
 
   def _audio_metrics(self, state, seed: int) -> dict:
-    out = {}
+    sample = self._generate(state, self.num_samples, seed)
+    fake = np.asarray(sample.waveforms, np.float32)
+    out = self._logmel_metrics(fake, sample.sample_rate) if "fd_logmel" in self.metrics else {}
     if self._sc09 is None:
       return out
-    fake = np.asarray(self._generate(state, self.num_samples, seed).waveforms, np.float32)
     if fake.shape[-1] != 1:
       fake = fake.mean(-1, keepdims=True)  # the classifier hears mono, as the data pipeline gives
-    if not self._refs:
+    if not any(k.endswith(self._sc09_tag) for k in self._refs):
       self.notes.append(f"{len(fake)} generated clips against {self.num_real()} real clips of "
                         f"the {self.real_split} split")
     real, f = self._audio_reference(), self._sc09(fake)
@@ -319,6 +331,17 @@ class Evaluator:
     if "fd_sc09" in self.metrics:
       out["fd_sc09"] = fid_lib.fid_from_features(real["features"], f["features"])
     return out
+
+  def _logmel_metrics(self, fake: np.ndarray, sample_rate: int) -> dict:
+    """{'fd_logmel'} of clips float32 [N, T, C] against the real clips' log-mel statistics."""
+    from genai_jax.eval import audio_metrics
+    if "logmel" not in self._refs:
+      real = real_audio(self.config.data, self.real_split, self.num_samples)
+      self._refs["logmel"] = audio_metrics.logmel_features(real, sample_rate)
+      self.notes.append(f"fd_logmel: {len(fake)} generated clips against {len(real)} real clips "
+                        f"of the {self.real_split} split (log-mel statistics, not FAD)")
+    feats = audio_metrics.logmel_features(fake, sample_rate)
+    return {"fd_logmel": audio_metrics.fd_logmel(self._refs["logmel"], feats)}
 
   # --- text --------------------------------------------------------------------------------------
 

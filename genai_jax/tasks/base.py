@@ -35,8 +35,9 @@ class Task:
     generate: optional (State, rng uint32[2], n: static int) -> sample kind holding n
       unconditional samples from the model, jittable with ``n`` static. The generator evaluation
       (``eval.runner``: FID/KID/... for images, text diversity for tokens) draws through it.
-    discriminate: optional (State, images float32 [B, H, W, C] in [-1, 1]) -> float32 [B]
-      logits (> 0: real), for the held-out discriminator accuracy (``dacc``); GANs only.
+    discriminate: optional (State, real-shaped samples in [-1, 1]: images float32 [B, H, W, C]
+      or audio [B, T, C]) -> float32 [B] logits (> 0: real), deterministic (no training-time
+      randomness), for the held-out discriminator accuracy (``dacc``); GANs only.
   """
   init: Callable[[jax.Array], State]
   train_step: Callable[[State, Batch], tuple[State, Metrics]]
