@@ -28,9 +28,10 @@ _CONFIG = cli.define_config(None, "The run's config file (:preset and the same -
 _WORKDIR = flags.DEFINE_string("workdir", None, "The run's workdir (holds checkpoints/).")
 _NUM = flags.DEFINE_integer("num_samples", None, "Generated samples (and at most this many real "
                             "ones); default: the config's eval_gen.num_samples.")
-_METRICS = flags.DEFINE_string("metrics", None, "Comma-separated; images: fid,kid,is,pr,dc,fcd,dacc; "
-                               "text: distinct,self_bleu,mem; audio: fd_logmel (and on sc09 is_sc09,fd_sc09). Default: the config's eval_gen.metrics, "
-                               "else the sample kind's defaults.")
+_METRICS = flags.DEFINE_string("metrics", None, "Comma-separated; images: fid,kid,is,pr,dc,div,fcd,"
+                               "dacc; text: distinct,self_bleu,mem; audio: fd_logmel (and on sc09 "
+                               "is_sc09,fd_sc09). Default: the config's eval_gen.metrics, else the "
+                               "sample kind's defaults.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
 _SPLIT = flags.DEFINE_string("real_split", None, "Real split to compare with (default: data.train_split).")
 _WEIGHTS = flags.DEFINE_string("weights", None, "Converted Inception .npz (default: the cache).")
