@@ -237,15 +237,16 @@ def main():
   p.add_argument("--steps", type=int, default=3, help="steps per profiled repeat")
   p.add_argument("--top", type=int, default=15, help="list the N most expensive ops of each side")
   p.add_argument("--no-torch", action="store_true")
+  p.add_argument("--impl", default="subpixel", choices=["subpixel", "xla"], help="dcgan: model.conv_impl")
   common.add_machine_args(p)
   a = p.parse_args()
   common.check_machine(a.allow_busy)
 
   if a.model == "dcgan":
     from benchmarks import dcgan_throughput as bench
-    ours = bench.jax_runner(64, 64, 64, "subpixel", "float32")
+    ours = bench.jax_runner(64, 64, 64, a.impl, "float32")
     make_ref = lambda: bench.torch_runner(64, 64, 64)
-    print("DCGAN 64x64 width 64, batch 64, float32", flush=True)
+    print(f"DCGAN 64x64 width 64, batch 64, float32, conv_impl={a.impl}", flush=True)
   else:
     from benchmarks import lm_throughput as bench
     ns = argparse.Namespace(dropout=0.0, dtype="float32", **bench.PRESETS["small"])
