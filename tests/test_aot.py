@@ -2,6 +2,7 @@
 plugin (the `aot` extra) describe the devices; nothing runs on them. Each compile costs 10-30 s on
 2 cores, so the compiled reports are module fixtures shared by several assertions."""
 
+import dataclasses
 import math
 import os
 import subprocess
@@ -9,6 +10,8 @@ import sys
 from types import SimpleNamespace
 from unittest import mock
 
+import jax
+import jax.numpy as jnp
 import pytest
 
 from tests.helpers import tiny_gan_config
@@ -205,3 +208,19 @@ def test_tpu_compile_traces_the_model_for_tpu():
     devices = topologies.devices("v4-8")
     report_lib.lower(c, devices)
   assert seen and set(seen) == {"tpu"}
+
+
+def test_a_step_with_a_while_loop_says_its_flops_are_a_lower_bound(v4_dp):
+  """XLA's cost analysis counts a while loop's body once: the report must say so when the step
+  has one, and say nothing when it has none (the tiny DCGAN step)."""
+  loop = jax.jit(lambda x: jax.lax.while_loop(lambda c: c[1] < c[0].sum(),
+                                              lambda c: (c[0] * 2, c[1] + 1), (x, 0))[0])
+  straight = jax.jit(lambda x: x * 2)
+  x = jnp.ones(3)
+  assert report_lib.count_while_loops(loop.lower(x).compile().as_text()) == 1
+  assert report_lib.count_while_loops(straight.lower(x).compile().as_text()) == 0
+  report = v4_dp[0]
+  assert report.while_loops == 0 and "at least" not in report_lib.table(report)
+  looped = dataclasses.replace(report, while_loops=2)
+  (flops_row,) = [l for l in report_lib.table(looped).splitlines() if "FLOPs" in l]
+  assert "at least" in flops_row and "2 while loops once" in flops_row
