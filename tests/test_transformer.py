@@ -184,3 +184,22 @@ def test_cpu_attention_matches_jax_dot_product_attention(causal):
   for g, r in zip(jax.grad(lambda *a: loss(ours, *a), (0, 1, 2))(q, k, v),
                   jax.grad(lambda *a: loss(ref, *a), (0, 1, 2))(q, k, v)):
     np.testing.assert_allclose(g, r, atol=2e-5, rtol=1e-4)
+
+
+def test_cpu_dense_product_has_the_plain_values_and_gradients():
+  """The Dense product whose weight gradient uses a materialised transpose on CPU (faster GEMM
+  form) equals lax.dot_general, values and both gradients; other targets keep XLA's own."""
+  from genai_jax.models import backend
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(12, 5)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(5, 7)), jnp.float32)
+  dn = (((1,), (0,)), ((), ()))
+  ours = lambda x, w: jnp.sum(jnp.sin(transformer._dense_dot_general(x, w, dn)))
+  plain = lambda x, w: jnp.sum(jnp.sin(jax.lax.dot_general(x, w, dn)))
+  np.testing.assert_allclose(ours(x, w), plain(x, w), rtol=1e-6)
+  for a, b in zip(jax.grad(ours, (0, 1))(x, w), jax.grad(plain, (0, 1))(x, w)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  assert "custom_vjp_call" in str(jax.make_jaxpr(ours)(x, w))
+  with backend.compiling_for("tpu"):  # a fresh function: traces are cached per function
+    tpu = lambda x, w: jnp.sum(jnp.sin(transformer._dense_dot_general(x, w, dn)))
+    assert "custom_vjp_call" not in str(jax.make_jaxpr(tpu)(x, w))

@@ -81,6 +81,39 @@ def _attention_xla(q: jax.Array, k: jax.Array, v: jax.Array, causal: bool) -> ja
   return (out / denom).astype(v.dtype)
 
 
+@jax.custom_vjp
+def _matmul(x: jax.Array, w: jax.Array) -> jax.Array:
+  return x @ w
+
+
+def _matmul_fwd(x, w):
+  return x @ w, (x, w)
+
+
+def _matmul_bwd(res, g):
+  x, w = res
+  # dW = x^T g contracts both operands on their leading axis, a form XLA:CPU's GEMM runs at
+  # 120-180 GFLOP/s against ~210 for a plain product; a materialised x^T (the barrier stops XLA
+  # folding the transpose back into the dot) costs a copy of x and gets the fast form.
+  return g @ w.T, jax.lax.optimization_barrier(x.T) @ g
+
+
+_matmul.defvjp(_matmul_fwd, _matmul_bwd)
+
+
+def _dense_dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_type=None):
+  """nn.Dense's product. A [M, K] x [K, N] float32 one compiled for CPU goes through ``_matmul``
+  (the GPT benchmark step: 1.04x, median of 8 alternating rounds, min 0.95, max 1.11); other
+  platforms keep XLA's own gradient, so TPU/GPU programs do not change."""
+  plain = (((1,), (0,)), ((), ()))
+  if (backend.target() == "cpu" and lhs.ndim == 2 and rhs.ndim == 2
+      and dimension_numbers == plain and lhs.dtype == rhs.dtype == jnp.float32
+      and precision is None and preferred_element_type is None):
+    return _matmul(lhs, rhs)
+  return jax.lax.dot_general(lhs, rhs, dimension_numbers, precision=precision,
+                             preferred_element_type=preferred_element_type)
+
+
 def _init(names, std=0.02):
   return nn.with_logical_partitioning(nn.initializers.normal(std), names)
 
@@ -114,7 +147,7 @@ class Attention(nn.Module):
     n, h = cfg.num_heads, d // cfg.num_heads
     dtype = jnp.dtype(cfg.dtype)
     qkv = nn.Dense(3 * d, use_bias=cfg.use_bias, dtype=dtype, kernel_init=_init(("embed", "heads")),
-                   bias_init=_zeros(("heads",)), name="qkv")(x.reshape(b * t, d))
+                   bias_init=_zeros(("heads",)), dot_general=_dense_dot_general, name="qkv")(x.reshape(b * t, d))
     q, k, v = jnp.split(qkv.reshape(b, t, 3, n, h), 3, axis=2)  # reshape is free: no transpose
     q, k, v = q[:, :, 0], k[:, :, 0], v[:, :, 0]
     if cfg.positions == "rope":
@@ -138,7 +171,7 @@ class Attention(nn.Module):
                                          implementation=attention_kernel(cfg, h))
     std = 0.02 / math.sqrt(2 * cfg.num_layers)  # GPT-2: scaled residual projections
     out = nn.Dense(d, use_bias=cfg.use_bias, dtype=dtype, kernel_init=_init(("heads", "embed"), std),
-                   bias_init=_zeros(("embed",)), name="out")(out.reshape(b * t, d))
+                   bias_init=_zeros(("embed",)), dot_general=_dense_dot_general, name="out")(out.reshape(b * t, d))
     return nn.Dropout(cfg.dropout)(out.reshape(b, t, d), deterministic=not train)
 
 
@@ -155,11 +188,13 @@ class MLP(nn.Module):
     shape = x.shape
     x = x.reshape(-1, d)
     y = nn.Dense(cfg.mlp_ratio * d, use_bias=cfg.use_bias, dtype=dtype,
-                 kernel_init=_init(("embed", "mlp")), bias_init=_zeros(("mlp",)), name="fc")(x)
+                 kernel_init=_init(("embed", "mlp")), bias_init=_zeros(("mlp",)), dot_general=_dense_dot_general,
+                 name="fc")(x)
     y = nn.gelu(y, approximate=True)
     y = nn.Dense(d, use_bias=cfg.use_bias, dtype=dtype,
                  kernel_init=_init(("mlp", "embed"), 0.02 / math.sqrt(2 * cfg.num_layers)),
-                 bias_init=_zeros(("embed",)), name="proj")(y)
+                 bias_init=_zeros(("embed",)), dot_general=_dense_dot_general,
+                 name="proj")(y)
     return nn.Dropout(cfg.dropout)(y.reshape(shape), deterministic=not train)
 
 
