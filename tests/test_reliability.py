@@ -90,7 +90,7 @@ def _cli(workdir, tfds_dir, *flags, preexec_fn=None):
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def test_ctrl_c_saves_once_and_a_second_ctrl_c_quits_at_once(tfds_dir, tmp_path):
+def test_ctrl_c_saves_once_and_a_second_ctrl_c_quits_at_once(tfds_dir, tmp_path, capsys):
   workdir = str(tmp_path / "w")
   proc = _cli(workdir, tfds_dir, "--config.num_steps=100000", "--config.checkpoint_every=100000")
   _wait_for_rows(workdir, 2, [proc])
@@ -99,10 +99,14 @@ def test_ctrl_c_saves_once_and_a_second_ctrl_c_quits_at_once(tfds_dir, tmp_path)
   assert proc.returncode == 0 and "preempted: checkpoint" in out, out[-3000:]
   assert "Traceback" not in out and "KeyboardInterrupt" not in out, out[-3000:]
   saved = int(re.search(r"preempted: checkpoint (\d+) saved", out).group(1))
-  # It saved the step it stopped at, as the newest checkpoint: the next run resumes there
-  # (resuming after a signal is run end to end by the SIGTERM test above).
+  # It saved the step it stopped at, as the newest checkpoint, and the next run resumes there
+  # (in this process: a third CLI start would only add its start-up time).
   steps = sorted(int(d) for d in os.listdir(os.path.join(workdir, "checkpoints")) if d.isdigit())
   assert steps[-1] == saved == max(_train_rows(workdir)), (steps, saved)
+  capsys.readouterr()
+  train_and_evaluate(tiny_gan_config(num_steps=saved + 2, eval_every=100000), workdir)
+  assert f"resumed from {workdir}/checkpoints/{saved}" in capsys.readouterr().out
+  assert max(_train_rows(workdir)) == saved + 2
 
 
 def test_a_second_ctrl_c_quits_at_once():

@@ -147,7 +147,8 @@ class Attention(nn.Module):
     n, h = cfg.num_heads, d // cfg.num_heads
     dtype = jnp.dtype(cfg.dtype)
     qkv = nn.Dense(3 * d, use_bias=cfg.use_bias, dtype=dtype, kernel_init=_init(("embed", "heads")),
-                   bias_init=_zeros(("heads",)), dot_general=_dense_dot_general, name="qkv")(x.reshape(b * t, d))
+                   bias_init=_zeros(("heads",)), dot_general=_dense_dot_general,
+                   name="qkv")(x.reshape(b * t, d))
     q, k, v = jnp.split(qkv.reshape(b, t, 3, n, h), 3, axis=2)  # reshape is free: no transpose
     q, k, v = q[:, :, 0], k[:, :, 0], v[:, :, 0]
     if cfg.positions == "rope":
@@ -171,7 +172,8 @@ class Attention(nn.Module):
                                          implementation=attention_kernel(cfg, h))
     std = 0.02 / math.sqrt(2 * cfg.num_layers)  # GPT-2: scaled residual projections
     out = nn.Dense(d, use_bias=cfg.use_bias, dtype=dtype, kernel_init=_init(("heads", "embed"), std),
-                   bias_init=_zeros(("embed",)), dot_general=_dense_dot_general, name="out")(out.reshape(b * t, d))
+                   bias_init=_zeros(("embed",)), dot_general=_dense_dot_general,
+                   name="out")(out.reshape(b * t, d))
     return nn.Dropout(cfg.dropout)(out.reshape(b, t, d), deterministic=not train)
 
 
@@ -188,13 +190,12 @@ class MLP(nn.Module):
     shape = x.shape
     x = x.reshape(-1, d)
     y = nn.Dense(cfg.mlp_ratio * d, use_bias=cfg.use_bias, dtype=dtype,
-                 kernel_init=_init(("embed", "mlp")), bias_init=_zeros(("mlp",)), dot_general=_dense_dot_general,
-                 name="fc")(x)
+                 kernel_init=_init(("embed", "mlp")), bias_init=_zeros(("mlp",)),
+                 dot_general=_dense_dot_general, name="fc")(x)
     y = nn.gelu(y, approximate=True)
     y = nn.Dense(d, use_bias=cfg.use_bias, dtype=dtype,
                  kernel_init=_init(("mlp", "embed"), 0.02 / math.sqrt(2 * cfg.num_layers)),
-                 bias_init=_zeros(("embed",)), dot_general=_dense_dot_general,
-                 name="proj")(y)
+                 bias_init=_zeros(("embed",)), dot_general=_dense_dot_general, name="proj")(y)
     return nn.Dropout(cfg.dropout)(y.reshape(shape), deterministic=not train)
 
 
