@@ -50,7 +50,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
   from genai_jax import cli, errors
-  cli.setup_logging()
+  cli.setup_run()
   with errors.friendly():
     step, acc, test_acc = class_accuracy(_WORKDIR.value, _PER_CLASS.value, _STEP.value, _SEED.value)
   print(f"step {step}: accuracy of {_PER_CLASS.value} samples per class under the digit classifier "

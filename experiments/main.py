@@ -22,7 +22,7 @@ def run(default_config: str, after=None) -> None:
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments {argv[1:]}; pass settings as --config.KEY=VALUE")
     from genai_jax import errors
-    cli.setup_logging()
+    cli.setup_run()
     config = config_flag.value
     name = os.path.splitext(os.path.basename(default_config))[0]
     workdir = _WORKDIR.value or os.path.join("workdirs", name)

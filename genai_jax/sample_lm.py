@@ -29,7 +29,7 @@ _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
-  cli.setup_logging()
+  cli.setup_run()
   from genai_jax import errors
   with errors.friendly():
     if not _WORKDIR.value:

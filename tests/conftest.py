@@ -5,6 +5,10 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["JAX_PLATFORMS"] = "cpu"
 
+from genai_jax import host_memory  # noqa: E402
+
+host_memory.configure_for_cpu()  # as every CPU run does (genai_jax/cli.py); before JAX's threads
+
 import jax  # noqa: E402
 
 jax.config.update("jax_num_cpu_devices", 8)

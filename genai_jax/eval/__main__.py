@@ -42,7 +42,7 @@ _SEED = flags.DEFINE_integer("seed", 0, "Noise seed of the generated set.")
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
-  cli.setup_logging()
+  cli.setup_run()
   from genai_jax import errors
   with errors.friendly():
     if not _WORKDIR.value:
