@@ -1,5 +1,5 @@
-"""Preemption (SIGTERM) on one and several processes, Ctrl-C, damaged and interrupted checkpoints, failed saves,
-and the one-line errors a user's mistakes end in."""
+"""Preemption (SIGTERM) on one and several processes, Ctrl-C, damaged and interrupted
+checkpoints, failed saves, and the one-line errors a user's mistakes end in."""
 
 import json
 import os
