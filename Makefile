@@ -26,7 +26,7 @@ $(WEIGHTS): | $(STAMP)
 	$(VENV)/bin/python -m genai_jax.eval.weights --out=$@
 
 test: $(STAMP) $(WEIGHTS)
-	$(VENV)/bin/python -m pytest -q -n 2 tests
+	$(VENV)/bin/python -m pytest -q -n 2 --dist worksteal tests
 
 # Throughput vs a PyTorch reference (pip install torch==2.13.0 into .venv for the comparison).
 bench: $(STAMP)
