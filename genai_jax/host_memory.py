@@ -7,19 +7,20 @@ fresh ``mmap`` and returns it with ``munmap`` on free, whatever ``M_MMAP_THRESHO
 step touched ~60,000 (GPT) and ~115,000 (DCGAN) never-used pages, each a page fault and a zeroed
 page, and the faults land inside the GEMMs and fusions that first write them: the GPT step's
 GEMMs looked 1.3-2x slower in the step than alone. With this module the step reuses the same
-pages: 0 faults a step, GPT 363-414 -> 283-317 ms, DCGAN ~4% (``benchmarks/README.md``).
+pages: 0 faults a step, GPT 375-392 -> 280-295 ms, DCGAN ~8%, the VAE unchanged
+(``benchmarks/README.md``).
 
 How. Two settings, before JAX's first computation. (1) JAX runs a one-device CPU computation on
 the calling thread (``jax_cpu_enable_async_dispatch=False``), which is the main thread, so the
-block comes from glibc's main heap; the training loop loses nothing that matters on a CPU (it
-reads each step's loss one step late for accelerators, where the host runs ahead). (2) ``mallopt``:
+block comes from glibc's main heap; the loop's overlap of host work with the step is worth
+little on a CPU (the tiny VAE step: unchanged; ``make demo``: 199 -> 159 s). (2) ``mallopt``:
 no ``mmap`` for large blocks and no trimming of the heap's free top (up to 2 GiB), so a freed
 block is handed out again. The price is that the process keeps its peak heap (what PyTorch's and
 TensorFlow's caching allocators do on purpose), so it is applied only when JAX runs on the CPU:
 on GPU/TPU hosts the device allocator owns the big buffers. Forcing every thread onto the main
 heap instead (``M_ARENA_MAX=1``) also removes the faults, but serialises XLA's multi-threaded
 compiler on one malloc lock: the DCGAN step compiled in 20-22 s instead of 15-17 s. Only glibc
-(Linux) has these knobs; elsewhere only (1) applies.
+(Linux) has these knobs; elsewhere nothing changes ((1) alone would not help).
 ``GENAI_JAX_HOST_MALLOC=system`` turns both off (e.g. under jemalloc/tcmalloc via ``LD_PRELOAD``).
 """
 
@@ -52,16 +53,15 @@ def reuse_freed_memory() -> bool:
   """Make a one-device CPU computation run on the calling thread and glibc's malloc keep and
   reuse freed memory (see the module docstring). Call it before JAX's first computation, when
   the run is on the CPU. Idempotent; returns whether it applied (False with
-  ``GENAI_JAX_HOST_MALLOC=system``, or on a non-glibc platform, where only the first part does)."""
+  ``GENAI_JAX_HOST_MALLOC=system`` or on a non-glibc platform)."""
   global _applied
   if _applied is None:
-    _applied = False
-    if os.environ.get(ENV, "").lower() != "system":
+    libc = None if os.environ.get(ENV, "").lower() == "system" else _glibc()
+    _applied = bool(libc) and all(libc.mallopt(param, value) == 1 for param, value in
+                                  ((_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _INT_MAX)))
+    if _applied:
       import jax
       jax.config.update("jax_cpu_enable_async_dispatch", False)
-      libc = _glibc()
-      _applied = bool(libc) and all(libc.mallopt(param, value) == 1 for param, value in
-                                    ((_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _INT_MAX)))
   return _applied
 
 

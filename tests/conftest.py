@@ -7,7 +7,7 @@ os.environ["JAX_PLATFORMS"] = "cpu"
 
 from genai_jax import host_memory  # noqa: E402
 
-host_memory.configure_for_cpu()  # as every CPU run does (genai_jax/cli.py); before JAX's threads
+host_memory.configure_for_cpu()  # as every CPU run does (genai_jax/cli.py); before any computation
 
 import jax  # noqa: E402
 
