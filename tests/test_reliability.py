@@ -75,8 +75,12 @@ def test_sigterm_stops_every_process_of_a_two_process_run_at_one_step(tfds_dir, 
   assert f"resumed from {workdir}/checkpoints/{n}" in outs[0]
   rows = _train_rows(workdir)
   assert min(s for s in rows if s > n) == n + 1  # the rerun's first step was N+1
-  # (That a resumed run reproduces an uninterrupted one, and two processes one, is checked in
-  # tests/test_loop.py and tests/test_multiprocess.py; a third job here would only add time.)
+  # The interrupted run reproduces an uninterrupted one, step for step.
+  reference = str(tmp_path / "reference")
+  train_and_evaluate(tiny_gan_config(num_steps=m, checkpoint_every=100000), reference)
+  want = _train_rows(reference)
+  for step in range(1, m + 1):
+    assert rows[step] == pytest.approx(want[step], rel=1e-5, abs=1e-6), step
 
 
 def _cli(workdir, tfds_dir, *flags, preexec_fn=None):
@@ -129,7 +133,8 @@ def _largest_file(directory):
 
 
 def test_damaged_checkpoint_is_moved_aside_and_its_step_saved_again(tfds_dir, tmp_path, capsys):
-  run = str(tmp_path / "run")
+  ref, run = str(tmp_path / "ref"), str(tmp_path / "run")
+  train_and_evaluate(tiny_gan_config(num_steps=8, checkpoint_every=2), ref)
   train_and_evaluate(tiny_gan_config(num_steps=6, checkpoint_every=2), run)  # 2, 4, 6
   first = _train_rows(run)
   # Damage both ways a disk or a killed copy can: the largest file cut short, every other file
@@ -159,6 +164,9 @@ def test_damaged_checkpoint_is_moved_aside_and_its_step_saved_again(tfds_dir, tm
   assert sorted(got) == list(range(1, 9))
   for step in (5, 6):
     assert got[step] == pytest.approx(first[step], rel=1e-6, abs=1e-7), step
+  want = _train_rows(ref)  # and the whole recovered run matches an undamaged one
+  for step in range(1, 9):
+    assert got[step] == pytest.approx(want[step], rel=1e-6, abs=1e-7), step
   # Step 6 was written again, so the next run resumes from 8 without a warning.
   train_and_evaluate(tiny_gan_config(num_steps=9, checkpoint_every=2), run)
   out = capsys.readouterr().out
