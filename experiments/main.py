@@ -5,6 +5,7 @@ import os
 from absl import app, flags
 
 from genai_jax import cli
+from genai_jax import multihost
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and samples "
                                "(local or gs://); rerunning with the same one resumes.")
@@ -13,6 +14,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metr
 def run(default_config: str, after=None) -> None:
   """Parses the flags and trains; ``after(config, workdir)``, when given, runs once training has
   finished (e.g. an experiment's own evaluation of the final checkpoint)."""
+  multihost.guard_startup()  # first: a stop at any point before the first step ends cleanly
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   hint = f"The keys and presets are listed in {default_config}; pass them as --config.KEY=VALUE"
   config_flag = cli.define_config(os.path.join(root, default_config),
@@ -30,6 +32,7 @@ def run(default_config: str, after=None) -> None:
       from genai_jax.train import distributed
       from genai_jax.train.loop import train_and_evaluate
       distributed.initialize()  # before any JAX computation; no-op on one machine
+      multihost.phase("connected")
       train_and_evaluate(config, workdir)
       if after is not None:
         after(config, workdir)

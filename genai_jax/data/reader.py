@@ -15,6 +15,7 @@ import jax
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from genai_jax import multihost
 from genai_jax.data import builders
 from genai_jax.errors import ConfigError, DatasetMissingError
 
@@ -66,16 +67,12 @@ def get_builder(cfg) -> tfds.core.DatasetBuilder:
                         f"--config.data.name to one of {[f'{base}/{c}' for c in configs] or [base]}")
     kw = {"config": config} if config else {}
     builder = cls(data_dir=ddir, **kw)
-    if not builder.is_prepared():
-      # Both kinds read local files only: an installed package, or an archive the user placed in
-      # the manual dir (data.manual_dir, default <data dir>/downloads/manual; the builder raises
-      # a one-line DatasetMissingError naming where when it is not there).
-      dl = tfds.download.DownloadConfig(manual_dir=cfg.get("manual_dir") or None)
-      try:
-        builder.download_and_prepare(download_config=dl)
-      except FileExistsError:  # another process of this job finished preparing it first
-        builder = cls(data_dir=ddir, **kw)
-    return builder
+    if builder.is_prepared():
+      return builder
+    # Process 0 prepares while the others wait; they then find it (a shared data dir) or
+    # prepare their own copy (a host-local one).
+    return multihost.leader_first(f"dataset {name}",
+                                  lambda: _prepare_embedded(cls, ddir, kw, cfg.get("manual_dir")))
   try:
     builder = tfds.builder(name, data_dir=ddir)
   except tfds.core.registered.DatasetNotFoundError as e:
@@ -97,6 +94,35 @@ def get_builder(cfg) -> tfds.core.DatasetBuilder:
   except Exception as e:  # network, quota, manual-download datasets
     raise DatasetMissingError(f"{msg} (download failed: {type(e).__name__}: {e})") from e
   return builder
+
+
+def _prepare_embedded(cls, ddir, kw: dict, manual_dir) -> tfds.core.DatasetBuilder:
+  """``cls`` prepared in ``ddir``. Both kinds of local builder read local files only: an
+  installed package, or an archive the user placed in the manual dir (data.manual_dir, default
+  <data dir>/downloads/manual; the builder raises a one-line DatasetMissingError naming where)."""
+  builder = cls(data_dir=ddir, **kw)
+  if builder.is_prepared():
+    return builder
+  if jax.process_index() == 0:
+    _remove_unfinished(builder)
+  multihost.phase("dataset")
+  dl = tfds.download.DownloadConfig(manual_dir=manual_dir or None)
+  try:
+    builder.download_and_prepare(download_config=dl)
+  except FileExistsError:  # another process (of this job, on this host) finished it first
+    builder = cls(data_dir=ddir, **kw)
+  return builder
+
+
+def _remove_unfinished(builder) -> None:
+  """Removes what a preparation cut off by a stop left (tfds writes into
+  ``<data dir>/<name>/incomplete.*`` and renames when done; nothing reads those), saying so."""
+  from etils import epath
+  parent = epath.Path(builder.data_path).parent  # <data dir>/<name>[/<config>]
+  for path in (parent.glob("incomplete.*") if parent.is_dir() else ()):
+    print(f"warning: an earlier preparation of {builder.name} was cut off; removed its "
+          f"unfinished files {path}", flush=True)
+    path.rmtree()
 
 
 def read_split(builder, split: str, key: str, shard: int = 0, shards: int = 1,

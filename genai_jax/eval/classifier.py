@@ -14,6 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from genai_jax import multihost
+
 DATASET = "sklearn_digits"
 FEATURES = 128
 
@@ -72,19 +74,24 @@ def train(data_cfg, steps: int = 600, batch: int = 128, seed: int = 0) -> tuple[
 
 
 def load_or_train(data_cfg, cache_dir: str) -> tuple[dict, float]:
-  """The classifier for ``data_cfg.image_size``, trained once and cached as .npz in ``cache_dir``."""
-  from flax import traverse_util
+  """The classifier for ``data_cfg.image_size``, trained once and cached as .npz in ``cache_dir``
+  (on several processes: by process 0, while the others wait to read it)."""
   path = os.path.join(cache_dir, f"fcd_{DATASET}_{data_cfg.image_size}px.npz")
+  return multihost.leader_first(f"the digits classifier {path}",
+                                lambda: _load_or_train(data_cfg, path))
+
+
+def _load_or_train(data_cfg, path: str) -> tuple[dict, float]:
+  from flax import traverse_util
   if os.path.exists(path):
     with np.load(path) as f:
       flat = {tuple(k.split("/")): f[k] for k in f.files if k != "test_accuracy"}
       acc = float(f["test_accuracy"])
     return {"params": traverse_util.unflatten_dict(flat)}, acc
+  multihost.phase("classifier")
   variables, acc = train(data_cfg)
   flat = {"/".join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(variables["params"]).items()}
-  os.makedirs(cache_dir, exist_ok=True)
-  np.savez(path + ".tmp.npz", test_accuracy=acc, **flat)
-  os.replace(path + ".tmp.npz", path)
+  multihost.save_npz(path, test_accuracy=acc, **flat)
   return variables, acc
 
 

@@ -13,6 +13,8 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
+from genai_jax import multihost
+
 
 def statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """float [N, D] -> (mu float64 [D], sigma float64 [D, D]), sigma the unbiased (N-1) covariance
@@ -119,10 +121,7 @@ def cached_reference(path: str, compute) -> dict:
     with np.load(path) as f:
       return {k: f[k] for k in f.files}
   out = compute()
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = path + ".tmp.npz"
-  np.savez(tmp, **out)
-  os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+  multihost.save_npz(path, **out)  # atomic, under a name no other process writes
   return out
 
 

@@ -30,6 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from genai_jax import multihost
+
 DATASET = "sc09"
 FEATURES = 128
 CLASSES = 10
@@ -145,19 +147,24 @@ def cache_path(data_cfg, cache_dir: str, steps: int) -> str:
 
 def load_or_train(data_cfg, cache_dir: str, steps: int = 3000) -> tuple[dict, float]:
   """(variables, test accuracy) of the classifier for ``data_cfg``, trained once and cached as
-  .npz in ``cache_dir`` (``weights.cache_dir()`` by default in the evaluation)."""
-  from flax import traverse_util
+  .npz in ``cache_dir`` (``weights.cache_dir()`` by default in the evaluation; on several
+  processes by process 0, while the others wait to read it)."""
   path = cache_path(data_cfg, cache_dir, steps)
+  return multihost.leader_first(f"the SC09 classifier {path}",
+                                lambda: _load_or_train(data_cfg, path, steps))
+
+
+def _load_or_train(data_cfg, path: str, steps: int) -> tuple[dict, float]:
+  from flax import traverse_util
   if os.path.exists(path):
     with np.load(path) as f:
       flat = {tuple(k.split("/")): f[k] for k in f.files if k != "test_accuracy"}
       acc = float(f["test_accuracy"])
     return {"params": traverse_util.unflatten_dict(flat)}, acc
+  multihost.phase("classifier")
   variables, acc = train(data_cfg, steps=steps)
   flat = {"/".join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(variables["params"]).items()}
-  os.makedirs(cache_dir, exist_ok=True)
-  np.savez(path + ".tmp.npz", test_accuracy=acc, **flat)
-  os.replace(path + ".tmp.npz", path)
+  multihost.save_npz(path, test_accuracy=acc, **flat)
   return variables, acc
 
 

@@ -19,6 +19,7 @@ from absl import logging
 import jax
 import orbax.checkpoint as ocp
 
+from genai_jax import multihost
 from genai_jax.errors import CheckpointError
 
 _TMP = ".orbax-checkpoint-tmp"
@@ -53,6 +54,8 @@ class _StopSignals:
 
   def _handle(self, signum, frame):
     del frame
+    if multihost.starting_up():
+      return  # before the first step the start-up guard ends the run (multihost.StartupGuard)
     if self.received is not None and signum == signal.SIGINT:
       print("interrupted twice: exiting now without a checkpoint", file=sys.stderr, flush=True)
       os._exit(130)

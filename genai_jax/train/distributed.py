@@ -13,6 +13,7 @@ import os
 
 import jax
 
+from genai_jax import multihost
 from genai_jax.errors import ConfigError
 
 _ENV = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
@@ -32,3 +33,6 @@ def initialize() -> None:
     jax.distributed.initialize(os.environ[_ENV[0]], num_processes=num, process_id=pid)
   elif "," in os.environ.get("TPU_WORKER_HOSTNAMES", ""):
     jax.distributed.initialize()
+  else:
+    return
+  multihost.connected()

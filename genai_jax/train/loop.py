@@ -12,6 +12,7 @@ import ml_collections
 import numpy as np
 
 from genai_jax import config_utils
+from genai_jax import multihost
 from genai_jax import samples
 from genai_jax import tasks
 from genai_jax.data import pipelines
@@ -132,22 +133,36 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     return host
 
   preempted = False
+  first_batch = None
+  if start_step < config.num_steps:
+    # Compiled here, not at the first call: start-up (and its stop guard) ends with compilation.
+    first_batch = sharding.global_batch(next(train_iter), mesh)
+    multihost.phase("compile")
+    train_step = train_step.lower(state, first_batch).compile()
+  multihost.startup_done()  # stops are the loop's from here: a step boundary to save at
   try:
     for step in range(start_step + 1, config.num_steps + 1):
       if checkpoints.reached_preemption(step - 1):
         preempted = True
+        process = (f" (process {jax.process_index()} of {jax.process_count()})"
+                   if jax.process_count() > 1 else "")
+        if step - 1 == start_step:  # nothing trained in this run: the newest checkpoint stands
+          print(f"preempted before the first step: nothing to save; rerun the same command"
+                f"{process}", flush=True)
+          break
         if pending is not None:
           last_train, pending = record(pending), None
         if checkpoints.latest_step() != step - 1:
           checkpoints.save(step - 1, state, force=True)
         checkpoints.wait()  # on disk before we say so
-        process = (f" (process {jax.process_index()} of {jax.process_count()})"
-                   if jax.process_count() > 1 else "")
         print(f"preempted: checkpoint {step - 1} saved{process}; rerun the same command to "
               f"resume", flush=True)
         break
       checkpoints.check()  # a failed async save stops the run now, not one checkpoint later
-      batch = sharding.global_batch(next(train_iter), mesh)
+      if first_batch is not None:
+        batch, first_batch = first_batch, None
+      else:
+        batch = sharding.global_batch(next(train_iter), mesh)
       state, metrics = train_step(state, batch)  # dispatched asynchronously
       if pending is not None:
         last_train = record(pending)  # the previous step's, while this one runs
