@@ -112,7 +112,13 @@ def _split_text(builder, split: str, key: str) -> str:
 
 
 def _as_str(value) -> str:
-  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+  return _as_bytes(value).decode("utf-8")
+
+
+def _as_bytes(value) -> bytes:
+  """A tfds Text value (bytes; a 0-d object array or str from tfds' mock data) -> bytes."""
+  value = value.item() if isinstance(value, np.ndarray) else value
+  return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
 @functools.lru_cache(maxsize=8)
@@ -268,12 +274,12 @@ def stream_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int
                              seed=seed, shard=s)
       position += len(order)
       for i in order:
-        text = src[int(i)][key]
+        text = _as_bytes(src[int(i)][key])
         n = len(text) + 1
         if skip >= n:
           skip -= n
           continue
-        tokens = np.frombuffer(bytes(text) + SEPARATOR.encode(), np.uint8).astype(np.int32)[skip:]
+        tokens = np.frombuffer(text + SEPARATOR.encode(), np.uint8).astype(np.int32)[skip:]
         skip = 0
         buf = np.concatenate([buf, tokens])
         while len(buf) >= length:
