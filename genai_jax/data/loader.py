@@ -14,10 +14,15 @@ Why our own threads and not grain. grain (``grain==0.2.18``, what MaxText and ot
 the same index sampling and adds multi-process workers, but those processes are spawned, which
 needs the entry point under a ``__main__`` guard and absl flags parsed in every one, and the
 accelerator images we target lack grain, so it would travel as a wheel. Our decoding is PIL and
-NumPy, which release the GIL (PNG/JPEG decoding, matmul resize), so threads in one process
+NumPy, which release the GIL (PNG/JPEG decoding, resampling), so threads in one process
 scale with cores without pickling batches between processes; this loader is ~150 lines with no
 dependency beyond tfds's ``data_source``. Switch to grain processes if a decode step ever holds
 the GIL (pure-Python augmentation).
+
+Small datasets are decoded once. When a task separates a deterministic decode from its random
+augmentation (images: decode, crop, resize vs flip / random crop), each shard's decoded
+examples are kept in memory if the process's share fits ``data.cache_mb`` (default 1024 MiB;
+0: never), and later epochs gather from memory and augment a whole chunk with NumPy.
 
 Throughput (decode + preprocess, one thread, ``python -m benchmarks.loader_throughput`` on the
 2-core AMD EPYC dev machine; measured figures, see that module): 25x25 grayscale PNG -> 32x32
@@ -31,6 +36,7 @@ import concurrent.futures
 import functools
 import itertools
 import os
+import threading
 from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
@@ -114,3 +120,39 @@ def chunks(items: Sequence, parts: int) -> list:
   parts = max(1, min(parts, len(items)))
   bounds = np.linspace(0, len(items), parts + 1).astype(int)
   return [items[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+class DecodedCache:
+  """One shard's decoded examples (arrays, or dicts of arrays, of one shape), kept after their
+  first decode when the whole shard fits ``budget`` bytes: small datasets are then decoded once,
+  and later epochs only gather and augment. Threads may fill it concurrently (an example decoded
+  twice is stored twice, identically)."""
+
+  def __init__(self, n: int, budget: float):
+    self.n, self.budget = n, budget
+    self.store, self.filled, self.off = None, np.zeros(n, bool), budget <= 0
+    self._lock = threading.Lock()
+
+  def get(self, index: int, make: Callable[[], object]):
+    """Example ``index``: from the cache, or ``make()`` (then kept, when it fits)."""
+    if self.filled[index]:
+      return ({k: v[index] for k, v in self.store.items()} if isinstance(self.store, dict)
+              else self.store[index])
+    x = make()
+    if self.off:
+      return x
+    with self._lock:
+      if self.store is None:
+        leaves = x.values() if isinstance(x, dict) else [x]
+        if sum(np.asarray(v).nbytes for v in leaves) * self.n > self.budget:
+          self.off = True
+          return x
+        alloc = lambda v: np.empty((self.n, *np.shape(v)), np.asarray(v).dtype)  # noqa: E731
+        self.store = {k: alloc(v) for k, v in x.items()} if isinstance(x, dict) else alloc(x)
+    if isinstance(x, dict):
+      for k, v in x.items():
+        self.store[k][index] = v
+    else:
+      self.store[index] = x
+    self.filled[index] = True
+    return x

@@ -51,18 +51,23 @@ def image_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int 
   flip = train and cfg.get("random_flip", False)
   label_key = cfg.get("label_key", "label") if cfg.get("labels", False) else None
 
-  def decode(i, encoded, shard):
+  def decode(i, encoded, shard):  # deterministic: cached for small datasets
     if label_key is not None:
       encoded, extra = encoded
-    mirror = flip and preprocess.uniform(seed, shard, i, 0) < 0.5
-    image = preprocess.preprocess_image(preprocess.decode_image(encoded, channels_in), cfg, mirror)
+    image = preprocess.preprocess_image(preprocess.decode_image(encoded, channels_in), cfg)
     if label_key is None:
       return image
     return {BATCH_KEYS["image"]: image, "label": np.int32(extra[label_key])}
 
+  def augment(batch, positions, shards):
+    images = batch[BATCH_KEYS["image"]] if label_key is not None else batch
+    if flip:
+      images[:] = flip_some(images, preprocess.uniform(seed, shards, positions, 0) < 0.5)
+    return batch
+
   stream = sharded_batches(cfg, split, global_batch, key, decode, train=train, seed=seed,
                            start_step=start_step,  # not a generator: config errors raise here
-                           extra=(label_key,) if label_key else ())
+                           extra=(label_key,) if label_key else (), augment=augment)
   if label_key is not None:
     return stream
   return ({BATCH_KEYS["image"]: b[key]} for b in stream)
@@ -97,20 +102,28 @@ def unpaired_batches(cfg, split: str, global_batch: int, *, train: bool, seed: i
   load_cfg.image_size = load
 
   def stream(suffix, domain_seed):
-    def decode(i, encoded, shard):
-      image = preprocess.decode_image(encoded, channels_in)
-      mirror = flip and preprocess.uniform(domain_seed, shard, i, 0) < 0.5
-      if not crop:
-        return preprocess.preprocess_image(image, cfg, mirror)
-      image = preprocess.preprocess_image(image, load_cfg)
-      image = preprocess.random_crop(image, size, preprocess.uniform(domain_seed, shard, i, 1),
-                                     preprocess.uniform(domain_seed, shard, i, 2))
-      return np.ascontiguousarray(image[:, ::-1] if mirror else image)
+    def decode(i, encoded, shard):  # deterministic: cached for small datasets
+      return preprocess.preprocess_image(preprocess.decode_image(encoded, channels_in),
+                                         load_cfg if crop else cfg)
+
+    def augment(images, positions, shards):
+      if crop:
+        tops, lefts = (preprocess.uniform(domain_seed, shards, positions, salt) for salt in (1, 2))
+        images = np.stack([preprocess.random_crop(x, size, t, l)
+                           for x, t, l in zip(images, tops, lefts)])
+      if flip:
+        images = flip_some(images, preprocess.uniform(domain_seed, shards, positions, 0) < 0.5)
+      return images
     return sharded_batches(cfg, split + suffix, global_batch, key, decode, train=train,
-                           seed=domain_seed, start_step=start_step)
+                           seed=domain_seed, start_step=start_step, augment=augment)
 
   a, b = stream(domains[0], 2 * seed), stream(domains[1], 2 * seed + 1)  # config errors raise here
   return ({"image_a": x[key], "image_b": y[key]} for x, y in zip(a, b))
+
+
+def flip_some(images: np.ndarray, mirror: np.ndarray) -> np.ndarray:
+  """float [k, H, W, C] with the images where ``mirror`` (bool [k]) flipped left to right."""
+  return np.where(mirror[:, None, None, None], images[:, :, ::-1], images)
 
 
 def text_batches(cfg, split: str, global_batch: int, **kw) -> Iterator[dict]:

@@ -215,8 +215,8 @@ def read_all(builder, split: str, name: str = "") -> list:
 
 
 def sharded_batches(cfg, split: str, global_batch: int, key: str, decode, *, train: bool,
-                    seed: int, start_step: int, extra: tuple = (),
-                    encoded: bool = True) -> Iterator[dict]:
+                    seed: int, start_step: int, extra: tuple = (), encoded: bool = True,
+                    augment: Optional[Callable] = None) -> Iterator[dict]:
   """This process's rows of each global batch: ``{key: decode(...) stacked, [global_batch / P, ...]}``.
 
   The split is cut into ``cfg.shards`` even shards, each read on its own (see
@@ -242,6 +242,12 @@ def sharded_batches(cfg, split: str, global_batch: int, key: str, decode, *, tra
     seed: data seed; the stream is a function of (seed, shard, position) only.
     start_step: training step to resume at (batch ``start_step`` is computed directly).
     extra: further tfds features read with ``key`` (decoded by tfds, e.g. ('label',)).
+    encoded: see ``key``.
+    augment: optional ``(batch, positions int64 [k], shards int64 [k]) -> batch``, the random
+      part of the preprocessing, run on each stacked chunk of k examples (draws from
+      ``preprocess.uniform(seed, shards, positions, ...)``). With it, ``decode`` must not use its
+      position (deterministic per example), and decoded examples are cached in memory when a
+      shard fits (``cfg.cache_mb``, default 1024 MiB per process; see ``loader``).
   """
   builder = get_builder(cfg)
   shards, procs, pid = cfg.get("shards", 8), jax.process_count(), jax.process_index()
@@ -255,13 +261,19 @@ def sharded_batches(cfg, split: str, global_batch: int, key: str, decode, *, tra
   owned = range(pid * shards // procs, (pid + 1) * shards // procs)
   sources = {s: open_shard(builder, split, key, s, shards, extra, cfg.name, encoded) for s in owned}
   threads = int(cfg.get("threads", 0) or 0)
+  budget = float(cfg.get("cache_mb", 1024)) * 2**20 / len(owned) if augment is not None else 0
+  caches = {s: loader.DecodedCache(len(sources[s]), budget) for s in owned}
+
+  def one(s, p, i):
+    ex = sources[s][i]
+    return decode(p, (ex[key], {k: ex[k] for k in extra}) if extra else ex[key], s)
 
   def job(items):  # [(shard, position, index)] -> stacked examples
-    out = []
-    for s, p, i in items:
-      ex = sources[s][i]
-      out.append(decode(p, (ex[key], {k: ex[k] for k in extra}) if extra else ex[key], s))
-    return loader.stack(out)
+    out = loader.stack([caches[s].get(i, functools.partial(one, s, p, i)) for s, p, i in items])
+    if augment is None:
+      return out
+    return augment(out, np.array([p for _, p, _ in items], np.int64),
+                   np.array([s for s, _, _ in items], np.int64))
 
   def batch_jobs(step):
     items = []
