@@ -40,3 +40,11 @@ def test_rendered_chorale_clips_are_cropped_at_random_in_training(tfds_dir):
   ev = next(pipelines.batches(cfg, "validation", 2, train=False))["audio"]
   raw = pipelines.get_builder(cfg).as_data_source("validation")[0]["audio"]
   np.testing.assert_allclose(ev[0, :, 0], raw[:4_096] / 32768.0)  # eval: the clip's start
+
+
+def test_the_classifier_mel_filterbank_is_tf_signals():
+  tf = __import__("pytest").importorskip("tensorflow")  # the reference; scoring never imports it
+  from genai_jax.eval import sc09_classifier
+  for rate in (16_000, 22_050):
+    want = tf.signal.linear_to_mel_weight_matrix(64, 513, rate, 20.0, rate / 2.0).numpy()
+    np.testing.assert_allclose(sc09_classifier.mel_matrix(rate), want, atol=5e-5)  # TF computes in float32
