@@ -24,11 +24,13 @@ augmentation (images: decode, crop, resize vs flip / random crop), each shard's 
 examples are kept in memory if the process's share fits ``data.cache_mb`` (default 1024 MiB;
 0: never), and later epochs gather from memory and augment a whole chunk with NumPy.
 
-Throughput (decode + preprocess, one thread, ``python -m benchmarks.loader_throughput`` on the
-2-core AMD EPYC dev machine; measured figures, see that module): 25x25 grayscale PNG -> 32x32
-(the demo's LFW faces): ~14,000 images/s; 28x28 PNG (MNIST size): ~15,000 images/s; 64x64
-RGB JPEG -> 64x64: ~4,700 images/s; 218x178 RGB JPEG -> crop, 64x64 (CelebA): ~1,600
-images/s. Scale by host cores (PIL and NumPy release the GIL).
+Throughput (``python -m benchmarks.loader_throughput``; 2-core AMD EPYC dev machine, 4 Dec 2026,
+load average 15 from other jobs, so per-thread figures are images per second of the thread's
+CPU time): decode + preprocess per thread: the demo's LFW faces (25x25 gray PNG record ->
+32x32) 3,890 images/s; MNIST size (28x28 gray PNG) 8,377/s; 64x64 RGB JPEG 4,500/s; CelebA size
+(218x178 RGB JPEG -> crop, 64x64) 1,044/s. So a 52k images/s accelerator step needs the decoded
+cache (or ~12+ cores for 64x64 JPEGs); the demo preset's 90 faces, cached, gave 71k images/s
+(batch 128, one thread, wall clock on that busy machine), decoded every time 550-890/s.
 """
 
 import collections
