@@ -215,6 +215,9 @@ cfg.labels = True
 b = next(pipelines.batches(cfg, "train", 16, train=True, seed=1, start_step=5))
 assert b["image"].shape == (16, 28, 28, 1) and b["label"].shape == (16,)
 assert runner.real_images(dcgan_celeba.get_config("demo").data, "train", 20).shape == (20, 32, 32, 1)
+from genai_jax.eval import classifier
+x, y = classifier.labelled_images(cfg, "test")
+assert x.shape == (297, 28, 28, 1) and y.shape == (297,)
 lm = gpt_shakespeare.get_config("demo").data
 assert next(pipelines.batches(lm, "train", 8, train=True))["tokens"].shape == (8, lm.seq_len + 1)
 assert "tensorflow" not in sys.modules, sorted(m for m in sys.modules if "tensorflow." in m)[:5]
