@@ -163,15 +163,16 @@ class Shard:
     return len(self.source)
 
   def file_of(self, index: int) -> str:
+    """'file PATH' of example ``index`` (or 'a file of DIR' when the files are not known)."""
     k = int(np.searchsorted(self._ends, index, side="right"))
-    return self._files[k][0] if k < len(self._files) else f"a file of {self.data_dir}"
+    return f"file {self._files[k][0]}" if k < len(self._files) else f"a file of {self.data_dir}"
 
   def __getitem__(self, index: int) -> dict:
     try:
       return self.source[int(index)]
     except Exception as e:  # array_record: RuntimeError (checksum, truncation); tfds: on a None record
       detail = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
-      raise DataError(f"dataset {self.name!r} split {self.split!r} is damaged ({detail}) in file "
+      raise DataError(f"dataset {self.name!r} split {self.split!r} is damaged ({detail}) in "
                       f"{self.file_of(index)}; delete {self.data_dir} and prepare it again "
                       f"({_rebuild(self.name)})") from None
 
