@@ -248,7 +248,7 @@ def sharded_batches(cfg, split: str, global_batch: int, key: str, decode, *, tra
       part of the preprocessing, run on each stacked chunk of k examples (draws from
       ``preprocess.uniform(seed, shards, positions, ...)``). With it, ``decode`` must not use its
       position (deterministic per example), and decoded examples are cached in memory when a
-      shard fits (``cfg.cache_mb``, default 1024 MiB per process; see ``loader``).
+      shard fits (``cfg.cache_mb``, default 1024 MiB per iterator of a process; see ``loader``).
   """
   builder = get_builder(cfg)
   shards, procs, pid = cfg.get("shards", 8), jax.process_count(), jax.process_index()
