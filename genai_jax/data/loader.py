@@ -24,7 +24,8 @@ augmentation ever bound a run.
 Small datasets are decoded once. When a task separates a deterministic decode from its random
 augmentation (images: decode, crop, resize vs flip / random crop), each shard's decoded
 examples are kept in memory if the shards this process reads fit ``data.cache_mb`` (default
-1024 MiB per iterator; 0: never), and later epochs gather from memory and augment a whole chunk with NumPy.
+1024 MiB per iterator; 0: never), and later epochs gather from memory and augment a whole
+chunk with NumPy.
 
 Throughput (``python -m benchmarks.loader_throughput``; 2-core AMD EPYC dev machine, 4 Dec 2026,
 load average 15 from other jobs, so per-thread figures are images per second of the thread's
