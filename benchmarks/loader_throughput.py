@@ -72,7 +72,8 @@ def main(argv=None) -> None:
     enc = shard[i]["image"]
     preprocess.preprocess_image(preprocess.decode_image(enc, 1), cfg,
                                 preprocess.uniform(0, 0, i, 0) < 0.5)
-  print(f"  demo LFW faces, 25x25 gray PNG record -> 32x32: {_rate(demo, range(len(shard)), args.seconds):8,.0f} images/s")
+  rate = _rate(demo, range(len(shard)), args.seconds)
+  print(f"  {'demo LFW faces, 25x25 gray PNG record -> 32x32:':47s} {rate:8,.0f} images/s")
 
   faces = np.stack([preprocess.decode_image(shard[i]["image"], 1) for i in range(len(shard))])
   def like(size, rgb):  # the faces at another size, as uint8 [n, size, size, C]

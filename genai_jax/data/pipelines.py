@@ -153,7 +153,8 @@ def audio_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int 
     if label_key is not None:
       encoded, extra = encoded
     wave = to_float(encoded)
-    start = int(preprocess.uniform(seed, shard, i, 0) * (max(len(wave) - length, 0) + 1)) if train else 0
+    room = max(len(wave) - length, 0) + 1  # crop offsets
+    start = int(preprocess.uniform(seed, shard, i, 0) * room) if train else 0
     wave = fit_length(wave, length, start)
     if label_key is None:
       return wave
