@@ -21,7 +21,6 @@ compiling). Two things went wrong there before this module:
   process reaches because every process sees the stop), exit 0.
 """
 
-import itertools
 import os
 import select
 import signal
@@ -80,31 +79,30 @@ def _try_get(client, key: str) -> Optional[str]:
 
 # -- work done once ----------------------------------------------------------------------------
 
-_calls = itertools.count()
-
-
 def leader_first(name: str, fn: Callable[[], T], poll_s: float = 0.2) -> T:
   """``fn()`` on process 0 first; the other processes wait until it has finished, then call
   ``fn()`` themselves, which finds the result in a shared directory or makes its own copy in a
   host-local one. ``fn`` must be idempotent that way (check, else make, writing atomically).
 
-  One process: just ``fn()``. If ``fn`` raises on process 0, the others raise a ``UserError``
-  with its message instead of repeating the work. Every process must call ``leader_first`` for
-  the same ``name`` in the same order (the calls are numbered).
+  One process: just ``fn()``. ``name`` identifies the result ("dataset mnist"): process 0 posts
+  it as done (or failed) in the coordination service once, and a later call for the same name
+  finds it posted; so every process may call this any number of times, but process 0 must call
+  it whenever another process may (call it unconditionally, not behind a check of your own). If
+  ``fn`` raises on process 0, the others raise a ``UserError`` with its message instead of
+  repeating the work.
   """
   index, count = _process()
-  call = next(_calls)
   if count == 1:
     return fn()
   client = _client()
-  key = f"{_ONCE_PREFIX}{call}/{name}"
+  key = _ONCE_PREFIX + name
   if index == 0:
     try:
       result = fn()
     except BaseException as e:
-      client.key_value_set(key, f"error: {e}" if str(e) else f"error: {type(e).__name__}")
+      _post(client, key, f"error: {e}" if str(e) else f"error: {type(e).__name__}")
       raise
-    client.key_value_set(key, "done")
+    _post(client, key, "done")
     return result
   while True:  # short polls: the main thread stays in Python, where signals are handled
     try:
@@ -117,6 +115,14 @@ def leader_first(name: str, fn: Callable[[], T], poll_s: float = 0.2) -> T:
     from genai_jax.errors import UserError
     raise UserError(f"process 0 failed while preparing {name}: {status[len('error: '):]}")
   return fn()
+
+
+def _post(client, key: str, value: str) -> None:
+  try:
+    client.key_value_set(key, value)
+  except Exception as e:  # posted by an earlier call for the same result
+    if "already" not in str(e).lower() and "exists" not in str(e).lower():
+      raise
 
 
 def save_npz(path: str, **arrays) -> None:

@@ -20,7 +20,7 @@ def test_speech_commands_clips_are_zero_padded_to_wavegan_length(tfds_dir):
   # mock_data fakes the records but not the "prepared" marker files, so say they are there.
   with tfds.testing.mock_data(num_examples=8), \
        mock.patch.object(tfds.core.DatasetBuilder, "is_prepared", return_value=True):
-    raw = next(pipelines.get_builder(cfg).as_dataset(split="validation").as_numpy_iterator())
+    raw = pipelines.get_builder(cfg).as_data_source("validation")[0]
     batch = next(pipelines.batches(cfg, "validation", 4, train=False))
   audio = batch["audio"]
   assert audio.shape == (4, 16_384, 1) and audio.dtype == np.float32
@@ -38,6 +38,13 @@ def test_rendered_chorale_clips_are_cropped_at_random_in_training(tfds_dir):
   assert train.shape == (4, 4_096, 1) and 0.01 < np.abs(train).max() < 1.0
   np.testing.assert_array_equal(resumed, again)
   ev = next(pipelines.batches(cfg, "validation", 2, train=False))["audio"]
-  raw = next(pipelines.get_builder(cfg).as_dataset(split="validation", shuffle_files=False)
-             .as_numpy_iterator())["audio"]
+  raw = pipelines.get_builder(cfg).as_data_source("validation")[0]["audio"]
   np.testing.assert_allclose(ev[0, :, 0], raw[:4_096] / 32768.0)  # eval: the clip's start
+
+
+def test_the_classifier_mel_filterbank_is_tf_signals():
+  tf = __import__("pytest").importorskip("tensorflow")  # the reference; scoring never imports it
+  from genai_jax.eval import sc09_classifier
+  for rate in (16_000, 22_050):
+    want = tf.signal.linear_to_mel_weight_matrix(64, 513, rate, 20.0, rate / 2.0).numpy()
+    np.testing.assert_allclose(sc09_classifier.mel_matrix(rate), want, atol=5e-5)  # TF computes in float32

@@ -119,7 +119,7 @@ def test_bach_chorales_tiny_builder_and_batches(tfds_dir):
     assert r.shape[1] == 4 and r.dtype == np.int32
     sounding = r[r != R]
     assert music.LOW <= sounding.min() and sounding.max() <= music.HIGH
-  keys = [ex["file"].decode() for ex in builder.as_dataset(split="validation").as_numpy_iterator()]
+  keys = [ex["file"].decode() for ex in builder.as_data_source("validation")]
   assert all(bach_chorales.is_validation(k) and k in names for k in keys)
 
   first = next(music_data.music_batches(cfg, "train", 8, train=True, seed=0, start_step=0))
@@ -170,7 +170,7 @@ def test_bach_chorales_audio_tiny_builder(tfds_dir):
   from genai_jax.data.builders import bach_chorales
   builder = pipelines.get_builder(override(_chorale_config().data,
                                            {"name": "bach_chorales_audio/tiny"}))
-  ex = next(builder.as_dataset(split="train").as_numpy_iterator())
+  ex = builder.as_data_source("train")[0]
   assert ex["audio"].shape == (bach_chorales.CLIP_SAMPLES,) and ex["audio"].dtype == np.int16
   assert 0 < np.abs(ex["audio"]).max() < 32767
 

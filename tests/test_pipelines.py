@@ -3,6 +3,7 @@
 import time
 from unittest import mock
 
+import jax
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -28,10 +29,9 @@ def test_celeb_a_pipeline_under_mock_data(tfds_dir):
 
 def test_center_crop_and_resize_keep_the_middle():
   cfg = dcgan_celeba.get_config().data
-  import tensorflow as tf
   image = np.zeros((218, 178, 3), np.uint8)
   image[20:198, :, :] = 255  # the centred 178x178 square is white, the rest black
-  out = pipelines._preprocess_image(tf.constant(image), cfg).numpy()
+  out = pipelines._preprocess_image(image, cfg)
   assert out.shape == (64, 64, 3)
   np.testing.assert_allclose(out, 1.0, atol=1e-5)
 
@@ -95,8 +95,8 @@ def test_global_batches_do_not_depend_on_the_process_count(tfds_dir):
   single = pipelines.image_batches(cfg, "train", 16, train=True, seed=5, start_step=3)
   parts = []
   for pid in range(2):  # what each of two processes would read
-    with mock.patch.object(pipelines.jax, "process_count", return_value=2), \
-         mock.patch.object(pipelines.jax, "process_index", return_value=pid):
+    with mock.patch.object(jax, "process_count", return_value=2), \
+         mock.patch.object(jax, "process_index", return_value=pid):
       parts.append(pipelines.image_batches(cfg, "train", 16, train=True, seed=5, start_step=3))
   for _ in range(3):
     local = [next(p)["image"] for p in parts]
@@ -108,7 +108,7 @@ def test_batch_and_shards_must_fit(tfds_dir):
   cfg = dcgan_celeba.get_config("demo").data
   with pytest.raises(Exception, match="not divisible by data.shards=8"):
     pipelines.image_batches(cfg, "train", 12, train=True)
-  with mock.patch.object(pipelines.jax, "process_count", return_value=3):
+  with mock.patch.object(jax, "process_count", return_value=3):
     with pytest.raises(Exception, match="data.shards=8 is not divisible by the 3 processes"):
       pipelines.image_batches(cfg, "train", 24, train=True)
 
@@ -122,7 +122,7 @@ def test_labels_travel_with_their_images_and_match_the_batch_spec(tfds_dir):
   assert {k: (v.shape, v.dtype) for k, v in batch.items()} == {k: (v.shape, v.dtype) for k, v in spec.items()}
   builder = pipelines.get_builder(cfg)
   labels_of = {}
-  for ex in tfds.as_numpy(builder.as_dataset(split="train")):
+  for ex in builder.as_data_source("train"):
     labels_of.setdefault(ex["image"].tobytes(), set()).add(int(ex["label"]))
   stored = np.rint((batch["image"] + 1) * 127.5).astype(np.uint8)
   assert all(int(y) in labels_of[im.tobytes()] for im, y in zip(stored, batch["label"]))
@@ -130,3 +130,100 @@ def test_labels_travel_with_their_images_and_match_the_batch_spec(tfds_dir):
   cfg.label_key = "digit"
   with pytest.raises(Exception, match="label_key"):
     next(pipelines.image_batches(cfg, "train", 64, train=True, seed=0))
+
+
+@pytest.mark.parametrize("shape,size", [((218, 178, 3), 64), ((25, 25, 1), 32), ((28, 28, 1), 8),
+                                        ((8, 8, 1), 28), ((40, 40, 3), 17)])
+def test_resize_matches_tf_image_resize_antialias(shape, size):
+  tf = pytest.importorskip("tensorflow")  # the reference; the pipeline itself never imports it
+  from genai_jax.data import preprocess
+  image = np.random.default_rng(0).integers(0, 256, shape).astype(np.float32)
+  want = tf.image.resize(image, (size, size), method="bilinear", antialias=True).numpy()
+  np.testing.assert_allclose(preprocess.resize(image, size), want, atol=2e-3)  # of 255
+
+
+def test_augmentation_is_a_fixed_function_of_seed_shard_and_position():
+  from genai_jax.data import preprocess
+  draws = [preprocess.uniform(7, s, p, 0) for s in range(4) for p in range(500)]
+  assert draws == [preprocess.uniform(7, s, p, 0) for s in range(4) for p in range(500)]
+  assert len(set(draws)) == len(draws) and 0.45 < np.mean(draws) < 0.55
+  assert all(0.0 <= u < 1.0 for u in draws)
+  assert preprocess.uniform(8, 0, 0, 0) != preprocess.uniform(7, 0, 0, 0)
+
+
+def _copy_dataset(cfg, tfds_dir, tmp_path):
+  import os
+  import shutil
+  src = pipelines.get_builder(cfg).data_dir
+  copy = tmp_path / "tfds" / os.path.relpath(src, tfds_dir)
+  shutil.copytree(src, copy)
+  cfg.data_dir = str(tmp_path / "tfds")
+  return copy
+
+
+def test_missing_or_truncated_shards_name_the_file(tfds_dir, tmp_path):
+  import os
+  from genai_jax.errors import DataError
+  cfg = dcgan_celeba.get_config("digits_demo").data
+  copy = _copy_dataset(cfg, tfds_dir, tmp_path)
+  record = sorted(p for p in os.listdir(copy) if "train.array_record" in p)[0]
+  data = (copy / record).read_bytes()
+  (copy / record).write_bytes(data[:len(data) // 2])  # a copy that stopped half-way
+  with pytest.raises(DataError, match=rf"is damaged .* in file \S+{record}; delete \S+ and prepare "
+                                      r"it again \(embedded datasets prepare themselves"):
+    for _ in zip(range(40), pipelines.batches(cfg, "train", 64, train=True)):
+      pass
+  (copy / record).unlink()
+  with pytest.raises(DataError, match=rf"is missing its file \S+{record}; delete"):
+    pipelines.batches(cfg, "train", 64, train=True)
+
+
+def test_a_tfrecord_dataset_names_the_conversion(tmp_path):
+  from genai_jax.data import builders
+  from genai_jax.data import reader
+  from genai_jax.errors import DataError
+  cfg = dcgan_celeba.get_config("digits_demo").data
+  cfg.data_dir = str(tmp_path)
+  builders.EMBEDDED[cfg.name](data_dir=str(tmp_path)).download_and_prepare(file_format="tfrecord")
+  with pytest.raises(DataError, match=r"is stored as tfrecord, .*delete \S+ and run again"):
+    pipelines.get_builder(cfg)
+  # An external dataset gets the tfds conversion command instead.
+  with mock.patch.dict(builders.EMBEDDED, clear=True), \
+       mock.patch.object(reader.tfds, "builder", lambda name, data_dir: builders.SklearnDigits(data_dir=data_dir)):
+    with pytest.raises(DataError, match=r"tfds convert_format --dataset_version_dir=\S+ "
+                                        r"--out_file_format=array_record"):
+      pipelines.get_builder(cfg)
+
+
+def test_reading_imports_no_tensorflow(tfds_dir):
+  import subprocess
+  import sys
+  from tests.conftest import REPO
+  from experiments.configs import gpt_shakespeare
+  image, digits, text_cfg = (dcgan_celeba.get_config("demo").data,
+                             dcgan_celeba.get_config("digits_demo").data,
+                             gpt_shakespeare.get_config("demo").data)
+  for cfg in (image, digits, text_cfg):
+    pipelines.get_builder(cfg)  # prepared here: preparing needs TensorFlow, reading does not
+  code = """
+import sys
+from experiments.configs import dcgan_celeba, gpt_shakespeare
+from genai_jax.data import pipelines, text
+from genai_jax.eval import runner
+cfg = dcgan_celeba.get_config("digits_demo").data
+cfg.labels = True
+b = next(pipelines.batches(cfg, "train", 16, train=True, seed=1, start_step=5))
+assert b["image"].shape == (16, 28, 28, 1) and b["label"].shape == (16,)
+assert runner.real_images(dcgan_celeba.get_config("demo").data, "train", 20).shape == (20, 32, 32, 1)
+from genai_jax.eval import classifier
+x, y = classifier.labelled_images(cfg, "test")
+assert x.shape == (297, 28, 28, 1) and y.shape == (297,)
+lm = gpt_shakespeare.get_config("demo").data
+assert next(pipelines.batches(lm, "train", 8, train=True))["tokens"].shape == (8, lm.seq_len + 1)
+assert "tensorflow" not in sys.modules, sorted(m for m in sys.modules if "tensorflow." in m)[:5]
+print("ok")
+"""
+  r = subprocess.run([sys.executable, "-m", "tests.no_tensorflow", "-c", code], cwd=REPO,
+                     capture_output=True, text=True, timeout=300,
+                     env={**__import__("os").environ, "JAX_PLATFORMS": "cpu"})
+  assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]

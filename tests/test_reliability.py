@@ -175,7 +175,7 @@ def test_damaged_checkpoint_is_moved_aside_and_its_step_saved_again(tfds_dir, tm
 
 def _limit_file_size():
   signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG
-  # Above the embedded dataset's largest TFRecord (~59 kB, which this process may prepare) and
+  # The test prepares the dataset beforehand (its ArrayRecord files are 128 kB), and the limit is
   # well below the tiny GAN's largest OCDBT data file (~100-220 kB; how Orbax splits the state
   # across files varies from save to save, so a limit near that size picked the failing save
   # at random).
@@ -184,6 +184,8 @@ def _limit_file_size():
 
 def test_a_failed_checkpoint_save_stops_the_run_with_one_line(tfds_dir, tmp_path):
   # A file-size limit makes the async checkpoint write fail like a full disk would.
+  from genai_jax.data import pipelines
+  pipelines.get_builder(tiny_gan_config().data)  # prepared here, without the limit
   workdir = tmp_path / "w"
   proc = _cli(str(workdir), tfds_dir, "--config.num_steps=60",
               "--config.checkpoint_every=5", preexec_fn=_limit_file_size)
@@ -281,13 +283,14 @@ def test_a_damaged_record_names_the_file(tfds_dir, tmp_path):
   src = pipelines.get_builder(config.data).data_dir
   copy = tmp_path / "tfds" / os.path.relpath(src, tfds_dir)
   shutil.copytree(src, copy)
-  record = sorted(p for p in os.listdir(copy) if "train.tfrecord" in p)[0]
-  with open(copy / record, "r+b") as f:  # flip bytes inside the first record's payload
-    f.seek(40)
+  record = sorted(p for p in os.listdir(copy) if "train.array_record" in p)[0]
+  with open(copy / record, "r+b") as f:  # flip bytes inside the first chunk's payload
+    f.seek(200)
     f.write(b"\xff" * 16)
   config.data.data_dir = str(tmp_path / "tfds")
   with pytest.raises(DataError, match=rf"is damaged .* in file \S+{record}; delete"):
-    next(pipelines.batches(config.data, "train", 16, train=True))
+    for _ in zip(range(12), pipelines.batches(config.data, "train", 16, train=True)):
+      pass  # 12 batches of 16 cover an epoch of the 90 faces: the damaged one among them
 
 
 def test_orbax_failures_logged_by_asyncio_are_dropped_and_others_kept():

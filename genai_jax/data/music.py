@@ -25,14 +25,10 @@ from genai_jax.errors import ConfigError
 
 @functools.lru_cache(maxsize=8)
 def _cached_rolls(name, data_dir, split, key) -> tuple:
-  from genai_jax.data import reader  # lazily: reader loads TF; the vocabulary needs none
+  from genai_jax.data import reader  # lazily: reader loads tfds; the vocabulary needs none
   cfg = {"name": name, "data_dir": data_dir}
   builder = reader.get_builder(_Cfg(cfg))
-  if builder.info.splits and split not in builder.info.splits:
-    raise ConfigError(f"dataset {name!r} has no split {split!r}; "
-                      f"choose one of {sorted(builder.info.splits.keys())}")
-  ds = builder.as_dataset(split=split, shuffle_files=False)
-  return tuple(np.asarray(ex[key], np.int32) for ex in ds.as_numpy_iterator())
+  return tuple(np.asarray(ex[key], np.int32) for ex in reader.read_all(builder, split, name))
 
 
 class _Cfg(dict):

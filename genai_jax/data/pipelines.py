@@ -1,52 +1,30 @@
-"""tfds -> tf.data -> per-process numpy batches, resumable at any step without a saved iterator.
+"""tfds (ArrayRecord) -> per-process numpy batches, by data kind, resumable at any step without a
+saved iterator, and without TensorFlow.
 
 Each of ``data.shards`` even shards of a split is a fixed function of (seed, position): its
-epoch ``e`` is the shard shuffled with a seed from (seed, e, shard). A run that resumes at step
-``s`` starts each shard at example ``s * per_shard_batch``, so it sees exactly the batches an
-uninterrupted run would (shuffling happens on encoded records, so skipping is cheap), and the
-global batches do not depend on how many processes read them.
+epoch ``e`` is the shard permuted with a seed from (seed, e, shard). A run that resumes at step
+``s`` computes batch ``s``'s examples directly, so it sees exactly the batches an uninterrupted
+run would, and the global batches do not depend on how many processes read them
+(``genai_jax.data.reader``, ``genai_jax.data.loader``). Decoding and augmentation are NumPy/PIL
+(``genai_jax.data.preprocess``), run in worker threads.
 """
 
 from typing import Iterator
 
-
-import jax
 import ml_collections
 import numpy as np
-import tensorflow as tf
 
 from genai_jax.data import BATCH_KEYS
+from genai_jax.data import preprocess
 # The tfds reading layer (re-exported: callers use pipelines.get_builder etc.); text.py builds on
 # it directly, so text and pipelines do not import each other.
-from genai_jax.data.reader import data_dir, get_builder, read_split, sharded_batches  # noqa: F401
-from genai_jax.errors import ConfigError, DataError
+from genai_jax.data.reader import data_dir, get_builder, ordered, sharded_batches  # noqa: F401
+from genai_jax.data.preprocess import fit_length  # noqa: F401
+from genai_jax.errors import ConfigError
 # Batch shapes without TF (the AOT report and benchmarks need no TF); re-exported for callers.
 from genai_jax.data.specs import BATCH_SPECS, batch_spec  # noqa: F401
 
-
-def _preprocess_image(image, cfg, flip_seed=None):
-  """uint8 [H, W, C] -> float32 [S, S, cfg.channels] in [-1, 1]: centre crop, resize, flip.
-
-  ``cfg.max_value`` (default 255) is the stored value of white: 1 for 0/1 data (binarized_mnist).
-  """
-  image = tf.cast(image, tf.float32)
-  if cfg.get("center_crop", True):
-    h, w = tf.shape(image)[0], tf.shape(image)[1]
-    side = tf.minimum(h, w)
-    image = tf.image.crop_to_bounding_box(image, (h - side) // 2, (w - side) // 2, side, side)
-  size = cfg.image_size
-  image = tf.image.resize(image, (size, size), method="bilinear", antialias=True)
-  if image.shape[-1] == 1 and cfg.channels == 3:
-    image = tf.image.grayscale_to_rgb(image)
-  elif image.shape[-1] == 3 and cfg.channels == 1:
-    image = tf.image.rgb_to_grayscale(image)
-  if flip_seed is not None:
-    image = tf.image.stateless_random_flip_left_right(image, flip_seed)
-  white = float(cfg.get("max_value", 255))
-  image = tf.clip_by_value(image, 0.0, white) / (white / 2) - 1.0
-  image.set_shape((size, size, cfg.channels))
-  return image
-
+_preprocess_image = preprocess.preprocess_image  # the name tests and the digit classifier use
 
 def batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
             start_step: int = 0) -> Iterator[dict]:
@@ -54,46 +32,7 @@ def batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
   kind = cfg.get("kind", "image")
   if kind not in BATCHES:
     raise ConfigError(f"unknown data.kind {kind!r}; set --config.data.kind to one of {sorted(BATCHES)}")
-  try:
-    stream = BATCHES[kind](cfg, split, global_batch, train=train, seed=seed,
-                           start_step=start_step)
-  except tf.errors.DataLossError as e:
-    raise _damaged(cfg, split, e) from None
-  return _reporting_damage(stream, cfg, split)
-
-
-def _reporting_damage(stream, cfg, split: str) -> Iterator[dict]:
-  """``stream``, with a damaged record (tf's DataLossError, which names no file) turned into a
-  one-line DataError that names the file."""
-  while True:
-    try:
-      batch = next(stream)
-    except StopIteration:
-      return
-    except tf.errors.DataLossError as e:
-      raise _damaged(cfg, split, e) from None
-    yield batch
-
-
-def _damaged(cfg, split: str, error) -> DataError:
-  import time
-  builder = get_builder(cfg)
-  files = [str(f) for f in builder.info.splits[split].filepaths] if builder.info.splits else []
-  bad, deadline = None, time.time() + 20  # find the file, within a bounded scan
-  for f in files:
-    if time.time() > deadline:
-      break
-    try:
-      for _ in tf.data.TFRecordDataset(f):
-        pass
-    except tf.errors.DataLossError:
-      bad = f
-      break
-  where = f"file {bad}" if bad else f"a file of {builder.data_dir}"
-  detail = str(getattr(error, "message", error)).splitlines()[0][:120]
-  return DataError(f"dataset {cfg.name!r} split {split!r} is damaged ({detail}) in {where}; "
-                   f"delete {builder.data_dir} and prepare it again (`tfds build {cfg.name}`; "
-                   f"embedded datasets rebuild themselves)")
+  return BATCHES[kind](cfg, split, global_batch, train=train, seed=seed, start_step=start_step)
 
 
 def image_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
@@ -112,19 +51,23 @@ def image_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int 
   flip = train and cfg.get("random_flip", False)
   label_key = cfg.get("label_key", "label") if cfg.get("labels", False) else None
 
-  def decode(i, encoded, shard):
+  def decode(i, encoded, shard):  # deterministic: cached for small datasets
     if label_key is not None:
       encoded, extra = encoded
-    image = tf.io.decode_image(encoded, channels=channels_in, expand_animations=False)
-    flip_seed = tf.stack([tf.constant(seed * 2**10 + shard, tf.int64), i]) if flip else None
-    image = _preprocess_image(image, cfg, flip_seed)
+    image = preprocess.preprocess_image(preprocess.decode_image(encoded, channels_in), cfg)
     if label_key is None:
       return image
-    return {BATCH_KEYS["image"]: image, "label": tf.cast(extra[label_key], tf.int32)}
+    return {BATCH_KEYS["image"]: image, "label": np.int32(extra[label_key])}
+
+  def augment(batch, positions, shards):
+    images = batch[BATCH_KEYS["image"]] if label_key is not None else batch
+    if flip:
+      images[:] = flip_some(images, preprocess.uniform(seed, shards, positions, 0) < 0.5)
+    return batch
 
   stream = sharded_batches(cfg, split, global_batch, key, decode, train=train, seed=seed,
                            start_step=start_step,  # not a generator: config errors raise here
-                           extra=(label_key,) if label_key else ())
+                           extra=(label_key,) if label_key else (), augment=augment)
   if label_key is not None:
     return stream
   return ({BATCH_KEYS["image"]: b[key]} for b in stream)
@@ -159,20 +102,28 @@ def unpaired_batches(cfg, split: str, global_batch: int, *, train: bool, seed: i
   load_cfg.image_size = load
 
   def stream(suffix, domain_seed):
-    def decode(i, encoded, shard):
-      image = tf.io.decode_image(encoded, channels=channels_in, expand_animations=False)
-      op_seed = tf.stack([tf.constant(domain_seed * 2**10 + shard, tf.int64), i])
-      if not crop:
-        return _preprocess_image(image, cfg, op_seed if flip else None)
-      crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(op_seed, 2))
-      image = _preprocess_image(image, load_cfg)
-      image = tf.image.stateless_random_crop(image, (size, size, cfg.channels), crop_seed)
-      return tf.image.stateless_random_flip_left_right(image, flip_seed) if flip else image
+    def decode(i, encoded, shard):  # deterministic: cached for small datasets
+      return preprocess.preprocess_image(preprocess.decode_image(encoded, channels_in),
+                                         load_cfg if crop else cfg)
+
+    def augment(images, positions, shards):
+      if crop:
+        tops, lefts = (preprocess.uniform(domain_seed, shards, positions, salt) for salt in (1, 2))
+        images = np.stack([preprocess.random_crop(x, size, t, l)
+                           for x, t, l in zip(images, tops, lefts)])
+      if flip:
+        images = flip_some(images, preprocess.uniform(domain_seed, shards, positions, 0) < 0.5)
+      return images
     return sharded_batches(cfg, split + suffix, global_batch, key, decode, train=train,
-                           seed=domain_seed, start_step=start_step)
+                           seed=domain_seed, start_step=start_step, augment=augment)
 
   a, b = stream(domains[0], 2 * seed), stream(domains[1], 2 * seed + 1)  # config errors raise here
   return ({"image_a": x[key], "image_b": y[key]} for x, y in zip(a, b))
+
+
+def flip_some(images: np.ndarray, mirror: np.ndarray) -> np.ndarray:
+  """float [k, H, W, C] with the images where ``mirror`` (bool [k]) flipped left to right."""
+  return np.where(mirror[:, None, None, None], images[:, :, ::-1], images)
 
 
 def text_batches(cfg, split: str, global_batch: int, **kw) -> Iterator[dict]:
@@ -202,63 +153,52 @@ def audio_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int 
     if label_key is not None:
       encoded, extra = encoded
     wave = to_float(encoded)
-    if train:
-      room = tf.maximum(tf.shape(wave)[0] - length, 0) + 1
-      start = tf.random.stateless_uniform((), tf.stack([tf.constant(seed * 2**10 + shard, tf.int64), i]),
-                                          0, room, dtype=tf.int32)
-    else:
-      start = 0
+    room = max(len(wave) - length, 0) + 1  # crop offsets
+    start = int(preprocess.uniform(seed, shard, i, 0) * room) if train else 0
     wave = fit_length(wave, length, start)
     if label_key is None:
       return wave
-    return {BATCH_KEYS["audio"]: wave, "label": tf.cast(extra[label_key], tf.int32)}
+    return {BATCH_KEYS["audio"]: wave, "label": np.int32(extra[label_key])}
 
   stream = sharded_batches(cfg, split, global_batch, key, decode, train=train, seed=seed,
                            start_step=start_step,  # not a generator: config errors raise here
-                           extra=(label_key,) if label_key else ())
+                           extra=(label_key,) if label_key else (), encoded=False)
   if label_key is not None:
     return stream
   return ({BATCH_KEYS["audio"]: b[key]} for b in stream)
 
 
 def _audio_decoder(feature, cfg=None):
-  """encoded tfds Audio feature -> float32 [T] (or [T, C]) in [-1, 1] (integer PCM / (max + 1)).
-  A ``cfg.sample_rate`` that differs from the feature's is a ConfigError (samples would be
-  written and scored at the wrong rate)."""
+  """a tfds Audio feature's stored samples (tfds decodes them to NumPy) -> float32 [T] (or
+  [T, C]) in [-1, 1] (integer PCM / (max + 1)). A ``cfg.sample_rate`` that differs from the
+  feature's is a ConfigError (samples would be written and scored at the wrong rate)."""
   rate = cfg.get("sample_rate", None) if cfg is not None else None
   if rate and getattr(feature, "sample_rate", None) and int(rate) != int(feature.sample_rate):
     raise ConfigError(f"data.sample_rate={rate} but {cfg.name!r} is recorded at "
                       f"{feature.sample_rate} Hz; set --config.data.sample_rate={feature.sample_rate}")
-  dtype = np.dtype(feature.np_dtype)
-  scale = float(np.iinfo(dtype).max) + 1 if np.issubdtype(dtype, np.integer) else 1.0
-  return lambda encoded: tf.cast(feature.decode_example(encoded), tf.float32) / scale
+  scale = preprocess.audio_scale(feature.np_dtype)
+  return lambda samples: np.asarray(samples, np.float32) / scale
 
 
-def fit_length(wave, length: int, start=0):
-  """float [T] or [T, C] -> float32 [length, 1]: channels mixed to mono, then the ``length``
-  samples from ``start`` (a scalar), zero-padded at the end where the clip is shorter."""
-  wave = tf.cast(wave, tf.float32)
-  if wave.shape.rank == 2:
-    wave = tf.reduce_mean(wave, -1)
-  wave = tf.pad(wave, [[0, tf.maximum(length - tf.shape(wave)[0], 0)]])
-  wave = wave[start:start + length]
-  wave.set_shape((length,))
-  return wave[:, None]
-
-
-def audio_clips(cfg, split: str) -> tf.data.Dataset:
-  """Every example of ``split`` once, in order: (float32 [length, 1] clip as ``audio_batches``
-  makes it for evaluation, int32 label or -1 when the dataset has no ``cfg.label_key``)."""
+def audio_clips(cfg, split: str, limit: int = None, batch: int = 256) -> Iterator[tuple]:
+  """The first ``limit`` (default all) examples of ``split`` once, in order, in batches of up to
+  ``batch``: (float32 [b, length, 1] clips as ``audio_batches`` makes them for evaluation, int32
+  [b] labels, -1 when the dataset has no ``cfg.label_key``)."""
   builder = get_builder(cfg)
   key, label_key = cfg.get("audio_key", "audio"), cfg.get("label_key", "label")
   to_float = _audio_decoder(builder.info.features[key], cfg)
   has_label = label_key in builder.info.features
-  raw, _ = read_split(builder, split, key, extra=(label_key,) if has_label else ())
   length = int(cfg.get("length", 16_384))
-  if has_label:
-    return raw.map(lambda enc, ex: (fit_length(to_float(enc), length),
-                                    tf.cast(ex[label_key], tf.int32)))
-  return raw.map(lambda enc: (fit_length(to_float(enc), length), tf.constant(-1, tf.int32)))
+
+  def decode(i, encoded, shard):
+    if has_label:
+      encoded, extra = encoded
+    return {"audio": fit_length(to_float(encoded), length),
+            "label": np.int32(extra[label_key] if has_label else -1)}
+
+  for b in ordered(cfg, split, key, decode, extra=(label_key,) if has_label else (), limit=limit,
+                   batch=batch, encoded=False):
+    yield b["audio"], b["label"]
 
 
 def music_batches(cfg, split: str, global_batch: int, **kw) -> Iterator[dict]:

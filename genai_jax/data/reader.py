@@ -1,29 +1,36 @@
-"""Reading prepared tfds splits: the builder (embedded ones prepared on first use, a missing one a
-one-line error), even shards of a split, and the sharded, resumable stream every data kind uses.
+"""Reading prepared tfds splits without TensorFlow: the builder (embedded ones prepared on first
+use, as ArrayRecord; a missing one a one-line error), random access to even shards of a split
+(``builder.as_data_source``: ArrayRecord, NumPy decoding), and the sharded, resumable stream every
+data kind uses (order and threads: ``genai_jax.data.loader``).
 
 Each of ``data.shards`` even shards of a split is a fixed function of (seed, position): its
-epoch ``e`` is the shard shuffled with a seed from (seed, e, shard). A run that resumes at step
-``s`` starts each shard at example ``s * per_shard_batch``, so it sees exactly the batches an
-uninterrupted run would (shuffling happens on encoded records, so skipping is cheap), and the
-global batches do not depend on how many processes read them.
+epoch ``e`` is the shard permuted with a seed from (seed, e, shard). A run that resumes at step
+``s`` computes the indices of batch ``s`` directly, so it sees exactly the batches an
+uninterrupted run would without reading what came before, and the global batches do not depend
+on how many processes read them.
+
+Preparing a dataset (``download_and_prepare``) still needs TensorFlow (tfds encodes examples
+with it); reading does not import it.
 """
 
+import functools
 import os
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import jax
-import tensorflow as tf
+import numpy as np
 import tensorflow_datasets as tfds
+from etils import epath
 
 from genai_jax import multihost
-from genai_jax.data import builders
-from genai_jax.errors import ConfigError, DatasetMissingError
+from genai_jax.data import builders, loader
+from genai_jax.errors import ConfigError, DataError, DatasetMissingError
 
-# JAX owns the accelerators; TensorFlow only feeds the host.
-tf.config.set_visible_devices([], "GPU")
+FILE_FORMAT = "array_record"  # random access without TensorFlow (tfds.data_source)
 
 _PREPARE_HINTS = {
-    "celeb_a": ("prepare it once on a machine with internet: `tfds build celeb_a --data_dir=DIR` "
+    "celeb_a": ("prepare it once on a machine with internet: `tfds build celeb_a "
+                f"--file_format={FILE_FORMAT} --data_dir=DIR` "
                 "(or copy a prepared tensorflow_datasets/celeb_a folder, e.g. to gs://BUCKET/tfds), "
                 "then pass --config.data.data_dir=DIR or set TFDS_DATA_DIR"),
 }
@@ -66,22 +73,24 @@ def get_builder(cfg) -> tfds.core.DatasetBuilder:
       raise ConfigError(f"data.name={name!r}: {base!r} has no config {config!r}; set "
                         f"--config.data.name to one of {[f'{base}/{c}' for c in configs] or [base]}")
     kw = {"config": config} if config else {}
-    builder = cls(data_dir=ddir, **kw)
-    if builder.is_prepared():
-      return builder
     # Process 0 prepares while the others wait; they then find it (a shared data dir) or
-    # prepare their own copy (a host-local one).
-    return multihost.leader_first(f"dataset {name}",
-                                  lambda: _prepare_embedded(cls, ddir, kw, cfg.get("manual_dir")))
+    # prepare their own copy (a host-local one). Called whether or not this process finds it
+    # prepared: the others may not (multihost.leader_first).
+    builder = multihost.leader_first(
+        f"dataset {name}", lambda: _prepare_embedded(cls, ddir, kw, cfg.get("manual_dir")))
+    check_format(builder, cfg)
+    return builder
   try:
     builder = tfds.builder(name, data_dir=ddir)
   except tfds.core.registered.DatasetNotFoundError as e:
     raise DatasetMissingError(f"unknown dataset {name!r}: set --config.data.name to a tfds name or one of "
                               f"the embedded {sorted(builders.EMBEDDED)}") from e
   if builder.is_prepared():
+    check_format(builder, cfg)
     return builder
   where = ddir or os.path.expanduser("~/tensorflow_datasets")
-  hint = _PREPARE_HINTS.get(name, f"prepare it once with `tfds build {name} --data_dir=DIR` and pass "
+  hint = _PREPARE_HINTS.get(name, f"prepare it once with `tfds build {name} --file_format={FILE_FORMAT} "
+                                  "--data_dir=DIR` and pass "
                                   "--config.data.data_dir=DIR or set TFDS_DATA_DIR")
   demo = cfg.get("demo_hint") or _DEMO_HINTS.get(name)  # an experiment may name its own demo
   msg = (f"dataset {name!r} is not prepared in {where}: {hint}" +
@@ -90,7 +99,7 @@ def get_builder(cfg) -> tfds.core.DatasetBuilder:
   if not cfg.get("download"):
     raise DatasetMissingError(msg)
   try:
-    builder.download_and_prepare()
+    builder.download_and_prepare(file_format=FILE_FORMAT)
   except Exception as e:  # network, quota, manual-download datasets
     raise DatasetMissingError(f"{msg} (download failed: {type(e).__name__}: {e})") from e
   return builder
@@ -108,7 +117,7 @@ def _prepare_embedded(cls, ddir, kw: dict, manual_dir) -> tfds.core.DatasetBuild
   multihost.phase("dataset")
   dl = tfds.download.DownloadConfig(manual_dir=manual_dir or None)
   try:
-    builder.download_and_prepare(download_config=dl)
+    builder.download_and_prepare(download_config=dl, file_format=FILE_FORMAT)
   except FileExistsError:  # another process (of this job, on this host) finished it first
     builder = cls(data_dir=ddir, **kw)
   return builder
@@ -125,11 +134,83 @@ def _remove_unfinished(builder) -> None:
     path.rmtree()
 
 
-def read_split(builder, split: str, key: str, shard: int = 0, shards: int = 1,
-               extra: tuple = ()) -> tuple[tf.data.Dataset, int]:
-  """(encoded ``key`` features of shard ``shard`` of ``shards`` even parts of ``split``, its size).
-  With ``extra`` feature names (e.g. ('label',)), elements are (encoded, {name: tensor})."""
-  missing = [k for k in extra if k not in builder.info.features]
+def check_format(builder, cfg) -> None:
+  """Raises DataError (one line, naming the conversion) when ``builder`` is prepared in a format
+  without random access, e.g. the TFRecord files an older version of this project wrote."""
+  info = builder.info
+  if info.file_format is None:  # not prepared here (e.g. tfds.testing.mock_data)
+    return
+  formats = {f.value for f in info.available_file_formats()}
+  if FILE_FORMAT in formats:
+    return
+  where = builder.data_dir
+  suffixes = tuple(f".{f.file_suffix}-" for f in info.available_file_formats())
+  here = epath.Path(where)
+  if not here.is_dir() or not any(s in p.name for p in here.iterdir() for s in suffixes):
+    return  # only metadata here (tfds.testing.mock_data): nothing to convert
+  base = cfg.name.partition("/")[0]
+  if base in builders.EMBEDDED or base in builders.MANUAL:
+    fix = f"delete {where} and run again: it is prepared again as {FILE_FORMAT}"
+  else:
+    fix = (f"convert it once where TensorFlow is installed: `pip install apache-beam && tfds "
+           f"convert_format --dataset_version_dir={where} --out_file_format={FILE_FORMAT}` (or "
+           f"rebuild it: `tfds build {cfg.name} --file_format={FILE_FORMAT}`)")
+  raise DataError(f"dataset {cfg.name!r} in {where} is stored as {'/'.join(sorted(formats))}, "
+                  f"which cannot be read without TensorFlow; {fix}")
+
+
+class Shard:
+  """Random access to one even shard of a split: ``len(shard)`` examples; ``shard[i]`` is
+  example i as a dict of NumPy values (features in ``raw`` left encoded, as bytes).
+
+  A missing ArrayRecord file is a DataError when the shard is opened; a record that cannot be
+  read (damaged, truncated) is a DataError naming its file when it is read."""
+
+  def __init__(self, builder, split: str, shard: int = 0, shards: int = 1, raw: tuple = (),
+               name: str = ""):
+    sub = tfds.even_splits(split, n=shards)[shard] if shards > 1 else split
+    self.name, self.split, self.data_dir = name or builder.name, split, builder.data_dir
+    self.source = builder.as_data_source(
+        sub, decoders={k: tfds.decode.SkipDecoding() for k in raw} or None)
+    from tensorflow_datasets.core.data_sources import base as data_sources_base
+    try:
+      self._files = [(str(f.filename), int(f.take))
+                     for f in data_sources_base.file_instructions(builder.info, sub)]
+    except (KeyError, ValueError):  # no split files to name (tfds.testing.mock_data)
+      self._files = []
+    for f, _ in self._files:
+      if not epath.Path(f).exists():
+        raise DataError(f"dataset {self.name!r} split {split!r} is missing its file {f}; "
+                        f"delete {self.data_dir} and prepare it again ({_rebuild(self.name)})")
+    self._ends = np.cumsum([t for _, t in self._files], dtype=np.int64)
+
+  def __len__(self) -> int:
+    return len(self.source)
+
+  def file_of(self, index: int) -> str:
+    """'file PATH' of example ``index`` (or 'a file of DIR' when the files are not known)."""
+    k = int(np.searchsorted(self._ends, index, side="right"))
+    return f"file {self._files[k][0]}" if k < len(self._files) else f"a file of {self.data_dir}"
+
+  def __getitem__(self, index: int) -> dict:
+    try:
+      return self.source[int(index)]
+    except Exception as e:  # array_record: RuntimeError (checksum, truncation); tfds: on a None record
+      detail = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+      raise DataError(f"dataset {self.name!r} split {self.split!r} is damaged ({detail}) in "
+                      f"{self.file_of(index)}; delete {self.data_dir} and prepare it again "
+                      f"({_rebuild(self.name)})") from None
+
+
+def _rebuild(name: str) -> str:
+  if name.partition("/")[0] in builders.EMBEDDED:
+    return "embedded datasets prepare themselves on the next run"
+  return f"`tfds build {name} --file_format={FILE_FORMAT}`"
+
+
+def check_features(builder, split: str, keys) -> None:
+  """ConfigError unless ``builder`` has every feature of ``keys`` and the split ``split``."""
+  missing = [k for k in keys if k not in builder.info.features]
   if missing:
     raise ConfigError(f"dataset {builder.name!r} has no feature {missing[0]!r} (it has "
                       f"{sorted(builder.info.features.keys())}); set --config.data.labels=False "
@@ -137,46 +218,62 @@ def read_split(builder, split: str, key: str, shard: int = 0, shards: int = 1,
   if builder.info.splits and split not in builder.info.splits:
     raise ConfigError(f"dataset {builder.name!r} has no split {split!r}; "
                       f"choose one of {sorted(builder.info.splits.keys())}")
-  sub = tfds.even_splits(split, n=shards)[shard] if shards > 1 else split
-  raw = builder.as_dataset(split=sub, shuffle_files=False, decoders={key: tfds.decode.SkipDecoding()})
-  n = int(raw.cardinality())
-  if n < 0:
-    n = builder.info.splits[sub].num_examples
-  if n == 0:
+
+
+def open_shard(builder, split: str, key: str, shard: int = 0, shards: int = 1,
+               extra: tuple = (), name: str = "", encoded: bool = True) -> Shard:
+  """Shard ``shard`` of ``shards`` even parts of ``split``, ``key`` left encoded (bytes) when
+  ``encoded``; ConfigErrors for a missing feature (``key`` or ``extra``), split, or an empty shard."""
+  check_features(builder, split, (key, *extra))
+  out = Shard(builder, split, shard, shards, raw=(key,) if encoded else (), name=name)
+  if not len(out):
     raise ConfigError(f"shard {shard} of {shards} of split {split!r} of {builder.name!r} is empty; "
                       f"lower --config.data.shards")
-  if extra:
-    return raw.map(lambda ex: (ex[key], {k: ex[k] for k in extra})), n
-  return raw.map(lambda ex: ex[key]), n
+  return out
+
+
+def read_all(builder, split: str, name: str = "") -> list:
+  """Every example of ``split`` in order, decoded by tfds (NumPy), as a list of dicts; for the
+  small splits kept whole in host memory (text, piano rolls)."""
+  check_features(builder, split, ())
+  src = Shard(builder, split, name=name)
+  return [src[i] for i in range(len(src))]
 
 
 def sharded_batches(cfg, split: str, global_batch: int, key: str, decode, *, train: bool,
-                    seed: int, start_step: int, pack=None, extra: tuple = ()) -> Iterator[dict]:
+                    seed: int, start_step: int, extra: tuple = (), encoded: bool = True,
+                    augment: Optional[Callable] = None) -> Iterator[dict]:
   """This process's rows of each global batch: ``{key: decode(...) stacked, [global_batch / P, ...]}``.
 
-  The split is cut into ``cfg.shards`` even shards, each streamed on its own (per-epoch seeded
-  shuffle, resumable by position); global batch b is the concatenation of batch b of every
-  shard, and process p reads and decodes only its contiguous block of shards. So the global
-  batches are the same whatever the number of processes (P must divide ``cfg.shards``), and a
-  run can resume on a different topology.
+  The split is cut into ``cfg.shards`` even shards, each read on its own (see
+  ``genai_jax.data.loader``: per-epoch permutation from (seed, epoch, shard), random access, so
+  resuming at any step reads nothing twice); global batch b is the concatenation of batch b of
+  every shard, and process p reads and decodes only its contiguous block of shards. So the
+  global batches are the same whatever the number of processes (P must divide ``cfg.shards``),
+  and a run can resume on a different topology.
 
   Args:
-    cfg: ``config.data`` (name, data_dir, shuffle_buffer, shards, download).
+    cfg: ``config.data`` (name, data_dir, shards, download; threads: decode threads, 0 = one per
+      core; prefetch: batches decoded ahead, default 4).
     split: tfds split name.
     global_batch: examples per step across all processes.
-    key: the tfds feature to read; it stays encoded through shuffle and skip.
-    decode: ``(index int64 scalar, encoded, shard int) -> tensor``, run per example after the
-      skip; ``index`` is the example's position in its shard's stream (for stateless seeds).
-      With ``extra``, ``encoded`` is (encoded, {name: tensor}) and decode returns the batch's
-      dict {batch key: tensor}.
-    train: shuffle per epoch and repeat forever; otherwise read in order, repeated so that
+    key: the tfds feature to read; it reaches ``decode`` encoded (bytes) when ``encoded``, else
+      as tfds decodes it (NumPy; e.g. audio samples).
+    decode: ``(position int, encoded, shard int) -> np.ndarray``, run per example in a worker
+      thread; ``position`` is the example's position in its shard's stream (for stateless
+      seeds, ``preprocess.uniform``). With ``extra``, ``encoded`` is (encoded, {name: value})
+      and decode returns the example's dict {batch key: array}.
+    train: permute per epoch and repeat forever; otherwise read in order, repeated so that
       short eval splits still fill whole batches.
     seed: data seed; the stream is a function of (seed, shard, position) only.
-    start_step: training step to resume at (skips ``start_step`` batches, without decoding).
-    pack: optional ``tf.data.Dataset -> tf.data.Dataset`` from the decoded examples of a shard to
-      the rows of its batches (e.g. sequence packing). Rows then have no example position, so a
-      resume decodes and skips ``start_step`` batches of rows instead.
-    extra: further tfds features read with ``key`` (undecoded, e.g. ('label',)).
+    start_step: training step to resume at (batch ``start_step`` is computed directly).
+    extra: further tfds features read with ``key`` (decoded by tfds, e.g. ('label',)).
+    encoded: see ``key``.
+    augment: optional ``(batch, positions int64 [k], shards int64 [k]) -> batch``, the random
+      part of the preprocessing, run on each stacked chunk of k examples (draws from
+      ``preprocess.uniform(seed, shards, positions, ...)``). With it, ``decode`` must not use its
+      position (deterministic per example), and decoded examples are cached in memory when a
+      shard fits (``cfg.cache_mb``, default 1024 MiB per iterator of a process; see ``loader``).
   """
   builder = get_builder(cfg)
   shards, procs, pid = cfg.get("shards", 8), jax.process_count(), jax.process_index()
@@ -187,27 +284,58 @@ def sharded_batches(cfg, split: str, global_batch: int, key: str, decode, *, tra
     raise ConfigError(f"data.shards={shards} is not divisible by the {procs} processes; "
                       f"set --config.data.shards to a multiple of {procs}")
   per_shard = global_batch // shards
-
-  def shard_stream(shard):
-    raw, n = read_split(builder, split, key, shard, shards, extra)  # decoded after shuffle/skip
-    position = 0 if pack is not None else start_step * per_shard
-    if train:
-      buffer = min(cfg.get("shuffle_buffer", 10_000), n)
-      def epoch(e):  # a distinct, reproducible order per (seed, epoch, shard)
-        return raw.shuffle(buffer, seed=seed * 2**40 + e * 2**10 + shard,
-                           reshuffle_each_iteration=False)
-      ds = tf.data.Dataset.range(position // n, 2**62).flat_map(epoch).skip(position % n)
-    else:
-      ds = raw.repeat()
-    ds = ds.enumerate(start=position).map(lambda i, x: decode(i, x, shard),
-                                         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if pack is not None:
-      ds = pack(ds).skip(start_step * per_shard)
-    return ds.batch(per_shard, drop_remainder=True)
-
   owned = range(pid * shards // procs, (pid + 1) * shards // procs)
-  ds = tf.data.Dataset.zip(tuple(shard_stream(s) for s in owned))
-  ds = ds.map(lambda *parts: tf.nest.map_structure(lambda *xs: tf.concat(xs, axis=0), *parts))
-  if not extra:
-    ds = ds.map(lambda x: {key: x})
-  return ds.prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
+  sources = {s: open_shard(builder, split, key, s, shards, extra, cfg.name, encoded) for s in owned}
+  threads = int(cfg.get("threads", 0) or 0)
+  budget = float(cfg.get("cache_mb", 1024)) * 2**20 / len(owned) if augment is not None else 0
+  caches = {s: loader.DecodedCache(len(sources[s]), budget) for s in owned}
+
+  def one(s, p, i):
+    ex = sources[s][i]
+    return decode(p, (ex[key], {k: ex[k] for k in extra}) if extra else ex[key], s)
+
+  def job(items):  # [(shard, position, index)] -> stacked examples
+    out = loader.stack([caches[s].get(i, functools.partial(one, s, p, i)) for s, p, i in items])
+    if augment is None:
+      return out
+    return augment(out, np.array([p for _, p, _ in items], np.int64),
+                   np.array([s for s, _, _ in items], np.int64))
+
+  def batch_jobs(step):
+    items = []
+    for s in owned:
+      positions = np.arange(step * per_shard, (step + 1) * per_shard)
+      idx = loader.indices(len(sources[s]), positions, train=train, seed=seed, shard=s)
+      items.extend(zip([s] * per_shard, positions.tolist(), idx.tolist()))
+    return [functools.partial(job, c)
+            for c in loader.chunks(items, threads or loader.default_threads())]
+
+  stream = loader.threaded(batch_jobs, start_step, threads=threads,
+                           prefetch=int(cfg.get("prefetch", 4)))
+  return stream if extra else ({key: b} for b in stream)
+
+
+def ordered(cfg, split: str, key: str, decode: Callable, *, extra: tuple = (),
+            limit: Optional[int] = None, batch: int = 256, encoded: bool = True) -> Iterator:
+  """The first ``limit`` (default all) examples of ``split`` once, in order, decoded as in
+  ``sharded_batches`` (``decode(position, encoded, 0)``) by the worker threads, stacked into
+  batches of up to ``batch`` examples."""
+  builder = get_builder(cfg)
+  src = open_shard(builder, split, key, extra=extra, name=cfg.name, encoded=encoded)
+  n = len(src) if limit is None else min(int(limit), len(src))
+  threads = int(cfg.get("threads", 0) or 0)
+
+  def job(positions):
+    out = []
+    for p in positions:
+      ex = src[p]
+      out.append(decode(p, (ex[key], {k: ex[k] for k in extra}) if extra else ex[key], 0))
+    return loader.stack(out)
+
+  def batch_jobs(b):
+    positions = list(range(b * batch, min((b + 1) * batch, n)))
+    return [functools.partial(job, c)
+            for c in loader.chunks(positions, threads or loader.default_threads())]
+
+  return loader.threaded(batch_jobs, 0, -(-n // batch), threads=threads,
+                         prefetch=int(cfg.get("prefetch", 4)))

@@ -107,13 +107,23 @@ class WordVocab:
 
 
 def _split_text(builder, split: str, key: str) -> str:
-  ds = builder.as_dataset(split=split, shuffle_files=False)
-  return SEPARATOR.join(ex[key].decode("utf-8") for ex in ds.as_numpy_iterator())
+  from genai_jax.data import reader
+  return SEPARATOR.join(_as_str(ex[key]) for ex in reader.read_all(builder, split))
+
+
+def _as_str(value) -> str:
+  return _as_bytes(value).decode("utf-8")
+
+
+def _as_bytes(value) -> bytes:
+  """A tfds Text value (bytes; a 0-d object array or str from tfds' mock data) -> bytes."""
+  value = value.item() if isinstance(value, np.ndarray) else value
+  return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
 @functools.lru_cache(maxsize=8)
 def _cached_vocab(name: str, data_dir, kind: str, key: str, word_opts: tuple = ()) -> Vocab:
-  from genai_jax.data import reader  # lazily: reader and TF load only when data is read
+  from genai_jax.data import reader  # lazily: tfds loads only when data is read
   if kind == "byte":
     return Vocab()
   if kind not in ("char", "word"):
@@ -160,9 +170,10 @@ def vocabulary(cfg) -> Vocab:
   if kind == "byte":
     return Vocab()
   try:
-    from genai_jax.data import reader  # lazily: reader and TF load only when data is read
-  except ImportError as e:  # a JAX-only image (CUDA container, TPU VM): shapes are all we can build
-    raise_missing = DatasetMissingError(f"cannot read {cfg.name!r} without TensorFlow ({e})")
+    from genai_jax.data import reader  # lazily: tfds loads only when data is read
+  except ImportError as e:  # an image without tfds: shapes are all we can build
+    raise_missing = DatasetMissingError(f"cannot read {cfg.name!r} without tensorflow_datasets "
+                                        f"({e}); pip install tensorflow-datasets array-record")
     reader = None
   if kind == "word":
     if reader is None:
@@ -188,7 +199,7 @@ def vocabulary(cfg) -> Vocab:
 
 @functools.lru_cache(maxsize=8)
 def _cached_tokens(name, data_dir, split, kind, key, word_opts=()) -> np.ndarray:
-  from genai_jax.data import reader  # lazily: reader and TF load only when data is read
+  from genai_jax.data import reader  # lazily: tfds loads only when data is read
   builder = reader.get_builder(_Cfg(name, data_dir))
   if builder.info.splits and split not in builder.info.splits:
     raise ConfigError(f"dataset {name!r} has no split {split!r}; "
@@ -199,7 +210,7 @@ def _cached_tokens(name, data_dir, split, kind, key, word_opts=()) -> np.ndarray
 
 def split_tokens(cfg, split: str) -> np.ndarray:
   """All of ``split`` as one int32 [n] token array (examples joined by a newline); cached."""
-  from genai_jax.data import reader  # lazily: reader and TF load only when data is read
+  from genai_jax.data import reader  # lazily: tfds loads only when data is read
   return _cached_tokens(cfg.name, reader.data_dir(cfg), split, cfg.get("vocab", "char"),
                         cfg.get("text_key", "text"), _word_opts(cfg))
 
@@ -232,26 +243,54 @@ def window_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int
 def stream_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
                    start_step: int = 0) -> Iterator[dict]:
   """``{'tokens': int32 [global_batch / P, seq_len + 1]}``: sentences byte-encoded, each followed
-  by a newline, and packed contiguously into rows; sharded and resumable as
-  ``reader.sharded_batches``."""
-  from genai_jax.data import reader  # lazily: reader and TF load only when data is read
-  import tensorflow as tf
+  by a newline, and packed contiguously into rows; sharded as ``reader.sharded_batches`` (each
+  shard's sentences in the per-epoch order of ``loader.indices``).
+
+  Rows run across sentence boundaries, so where row k of a shard starts depends on the lengths
+  of every sentence before it: a run resumed at step s reads the consumed sentences' records
+  again to find its place (not decoding them into rows), the one stream that does."""
+  from genai_jax.data import loader, reader  # lazily: tfds loads only when data is read
   if cfg.get("vocab", "byte") != "byte":
     raise ConfigError("data.packing='stream' packs bytes; set --config.data.vocab=byte")
   key = cfg.get("text_key", "text")
-  sep = tf.constant([ord(SEPARATOR)], tf.uint8)
   length = cfg.seq_len + 1
+  builder = reader.get_builder(cfg)
+  shards, procs, pid = cfg.get("shards", 8), jax.process_count(), jax.process_index()
+  if global_batch % shards:
+    raise ConfigError(f"batch_size={global_batch} is not divisible by data.shards={shards}; "
+                      f"set --config.data.shards to a divisor of the batch size")
+  if shards % procs:
+    raise ConfigError(f"data.shards={shards} is not divisible by the {procs} processes; "
+                      f"set --config.data.shards to a multiple of {procs}")
+  per_shard = global_batch // shards
+  owned = range(pid * shards // procs, (pid + 1) * shards // procs)
+  sources = {s: reader.open_shard(builder, split, key, s, shards, name=cfg.name) for s in owned}
 
-  def decode(index, encoded, shard):
-    del index, shard
-    return tf.cast(tf.concat([tf.io.decode_raw(encoded, tf.uint8), sep], 0), tf.int32)
+  def rows(s):  # this shard's packed rows from row start_step * per_shard on
+    src, position, skip = sources[s], 0, start_step * per_shard * length  # bytes to pass over
+    buf = np.zeros((0,), np.int32)
+    while True:
+      order = loader.indices(len(src), np.arange(position, position + 256), train=train,
+                             seed=seed, shard=s)
+      position += len(order)
+      for i in order:
+        text = _as_bytes(src[int(i)][key])
+        n = len(text) + 1
+        if skip >= n:
+          skip -= n
+          continue
+        tokens = np.frombuffer(text + SEPARATOR.encode(), np.uint8).astype(np.int32)[skip:]
+        skip = 0
+        buf = np.concatenate([buf, tokens])
+        while len(buf) >= length:
+          yield buf[:length]
+          buf = buf[length:]
 
-  def pack(sentences):  # rows run across sentence boundaries, as GPT-style packing
-    return sentences.unbatch().batch(length, drop_remainder=True)
-
-  stream = reader.sharded_batches(cfg, split, global_batch, key, decode, train=train, seed=seed,
-                                     start_step=start_step, pack=pack)
-  return ({"tokens": b[key]} for b in stream)
+  def gen():
+    streams = [rows(s) for s in owned]
+    while True:
+      yield {"tokens": np.stack([next(r) for r in streams for _ in range(per_shard)])}
+  return gen()
 
 
 def text_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,

@@ -36,12 +36,10 @@ class DigitCNN(nn.Module):
 def labelled_images(data_cfg, split: str) -> tuple[np.ndarray, np.ndarray]:
   """Every example of ``split``: (float32 [N, S, S, C] in [-1, 1] preprocessed exactly as the
   training pipeline does, int64 labels [N])."""
-  from genai_jax.data import pipelines
-  builder = pipelines.get_builder(data_cfg)
-  ds = builder.as_dataset(split=split, shuffle_files=False)
-  ds = ds.map(lambda ex: (pipelines._preprocess_image(ex["image"], data_cfg), ex["label"]))
-  xs, ys = zip(*ds.batch(512).as_numpy_iterator())
-  return np.concatenate(xs), np.concatenate(ys)
+  from genai_jax.data import pipelines, preprocess, reader
+  examples = reader.read_all(pipelines.get_builder(data_cfg), split, data_cfg.name)
+  xs = np.stack([preprocess.preprocess_image(ex["image"], data_cfg) for ex in examples])
+  return xs, np.array([ex["label"] for ex in examples], np.int64)
 
 
 def train(data_cfg, steps: int = 600, batch: int = 128, seed: int = 0) -> tuple[dict, float]:

@@ -110,23 +110,20 @@ def generate(task, state, num: int, seed: int = 0, batch_size: int = 64, sampler
 def real_images(data_cfg, split: str, num: int) -> np.ndarray:
   """The first ``min(num, size of split)`` images of ``split``, float32 [n, S, S, C] in [-1, 1],
   preprocessed as the training pipeline does (no flip), each image once."""
-  from genai_jax.data import pipelines
+  from genai_jax.data import pipelines, preprocess
   builder = pipelines.get_builder(data_cfg)
   key = data_cfg.get("image_key", "image")
-  raw, _ = pipelines.read_split(builder, split, key)
   channels_in = builder.info.features[key].shape[-1]
-  import tensorflow as tf
-  ds = raw.take(num).map(lambda enc: pipelines._preprocess_image(
-      tf.io.decode_image(enc, channels=channels_in, expand_animations=False), data_cfg))
-  return np.concatenate(list(ds.batch(512).as_numpy_iterator()))
+  decode = lambda i, enc, shard: preprocess.preprocess_image(  # noqa: E731
+      preprocess.decode_image(enc, channels_in), data_cfg)
+  return np.concatenate(list(pipelines.ordered(data_cfg, split, key, decode, limit=num, batch=512)))
 
 
 def real_audio(data_cfg, split: str, num: int) -> np.ndarray:
   """The first ``min(num, size of split)`` clips of ``split``, float32 [n, length, 1] in [-1, 1],
   padded/cropped as the eval pipeline does (from the start), each clip once."""
   from genai_jax.data import pipelines
-  clips = pipelines.audio_clips(data_cfg, split).take(num).map(lambda x, y: x)
-  return np.concatenate(list(clips.batch(256).as_numpy_iterator()))
+  return np.concatenate([x for x, _ in pipelines.audio_clips(data_cfg, split, limit=num)])
 
 
 def real_token_windows(config, split: str, num: int, length: int) -> np.ndarray:
@@ -308,8 +305,8 @@ class Evaluator:
     path = os.path.join(self.cache_dir, "reference_stats", key.replace("/", "-") + ".npz")
     if key not in self._refs:
       def real():
-        clips = pipelines.audio_clips(c, self.real_split).take(n).map(lambda x, y: x)
-        return self._sc09(np.concatenate(list(clips.batch(512).as_numpy_iterator())))
+        return self._sc09(np.concatenate([x for x, _ in pipelines.audio_clips(
+            c, self.real_split, limit=n, batch=512)]))
       self._refs[key] = fid_lib.cached_reference(path, real)
     return self._refs[key]
 

@@ -42,10 +42,23 @@ MODEL_VERSION = 1  # bump when the network or its training changes: cached weigh
 
 @functools.lru_cache(maxsize=4)
 def mel_matrix(sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-  """float32 [FRAME // 2 + 1, MELS]: tf.signal's HTK mel filterbank, as ``samples.log_mel`` uses."""
-  import tensorflow as tf
-  return tf.signal.linear_to_mel_weight_matrix(MELS, FRAME // 2 + 1, sample_rate, LOWER_HZ,
-                                               sample_rate / 2.0).numpy()
+  """float32 [FRAME // 2 + 1, MELS]: tf.signal's HTK mel filterbank, as ``samples.log_mel`` uses
+  (``tf.signal.linear_to_mel_weight_matrix``'s formula in NumPy, so scoring needs no TensorFlow)."""
+  return linear_to_mel_weight_matrix(MELS, FRAME // 2 + 1, sample_rate, LOWER_HZ, sample_rate / 2.0)
+
+
+def linear_to_mel_weight_matrix(num_mel_bins: int, num_spectrogram_bins: int, sample_rate: float,
+                                lower_edge_hertz: float, upper_edge_hertz: float) -> np.ndarray:
+  """float32 [num_spectrogram_bins, num_mel_bins]: triangular filters evenly spaced on the HTK mel
+  scale (1127 ln(1 + f / 700)), as ``tf.signal.linear_to_mel_weight_matrix`` (the DC bin zero)."""
+  mel = lambda hz: 1127.0 * np.log1p(np.asarray(hz, np.float64) / 700.0)  # noqa: E731
+  nyquist = sample_rate / 2.0
+  bins = mel(np.linspace(0.0, nyquist, num_spectrogram_bins)[1:])[:, None]  # DC bin dropped
+  edges = np.linspace(mel(lower_edge_hertz), mel(upper_edge_hertz), num_mel_bins + 2)
+  lower, centre, upper = edges[:-2][None], edges[1:-1][None], edges[2:][None]
+  weights = np.maximum(0.0, np.minimum((bins - lower) / (centre - lower),
+                                       (upper - bins) / (upper - centre)))
+  return np.pad(weights, [[1, 0], [0, 0]]).astype(np.float32)
 
 
 def log_mel(waves: jax.Array, sample_rate: int = SAMPLE_RATE) -> jax.Array:
@@ -88,7 +101,7 @@ def accuracy(variables: dict, data_cfg, split: str = "test", batch: int = 256) -
   model = DigitSpeechCNN()
   predict = jax.jit(lambda v, x: model.apply(v, x)[1].argmax(-1))
   right = total = 0
-  for x, y in pipelines.audio_clips(_data_cfg(data_cfg), split).batch(batch).as_numpy_iterator():
+  for x, y in pipelines.audio_clips(_data_cfg(data_cfg), split, batch=batch):
     right += int((np.asarray(predict(variables, x)) == y).sum())
     total += len(y)
   return right / total
@@ -99,14 +112,26 @@ def train(data_cfg, steps: int = 3000, batch: int = 64, lr: float = 1e-3, seed: 
   """Trains ``DigitSpeechCNN`` on the train split (Adam with a cosine decay, each clip shifted in
   time by up to ``max_shift`` samples, wrapping round); returns (variables, test-split accuracy).
 
-  Every process reads the whole split in the same seeded order (not its shard of the training
-  pipeline), so each trains the same classifier."""
-  from genai_jax.data import pipelines
+  Every process reads the whole split in the same seeded order (one shard, permuted per epoch;
+  not its shard of the training pipeline), so each trains the same classifier."""
+  from genai_jax.data import loader, pipelines, preprocess, reader
   cfg = _data_cfg(data_cfg)
   model = DigitSpeechCNN()
-  clips = pipelines.audio_clips(cfg, "train")
-  stream = (clips.shuffle(4096, seed=seed).repeat().batch(batch, drop_remainder=True)
-            .map(lambda x, y: {"audio": x, "label": y}).prefetch(2).as_numpy_iterator())
+  builder = pipelines.get_builder(cfg)
+  src = reader.open_shard(builder, "train", "audio", extra=("label",), name=cfg.name,
+                          encoded=False)
+  scale = preprocess.audio_scale(builder.info.features["audio"].np_dtype)
+  length = int(cfg.get("length", 16_384))
+
+  def read(step):
+    idx = loader.indices(len(src), np.arange(step * batch, (step + 1) * batch), train=True,
+                         seed=seed, shard=0)
+    def job(part):
+      exs = [src[int(i)] for i in part]
+      return {"audio": np.stack([preprocess.fit_length(ex["audio"] / scale, length) for ex in exs]),
+              "label": np.array([ex["label"] for ex in exs], np.int32)}
+    return [functools.partial(job, c) for c in loader.chunks(idx, loader.default_threads())]
+  stream = loader.threaded(read, 0, steps)
   first = next(stream)
   params = model.init(jax.random.PRNGKey(seed), first["audio"][:1])["params"]
   tx = optax.adam(optax.cosine_decay_schedule(lr, steps))
@@ -208,8 +233,7 @@ def main(argv=None) -> None:
   cache = args.cache_dir or weights.cache_dir()
   with errors.friendly():
     variables, acc = load_or_train(cfg, cache, args.steps)
-    clips = np.concatenate([x for x, _ in pipelines.audio_clips(cfg, "test").batch(512)
-                            .as_numpy_iterator()])
+    clips = np.concatenate([x for x, _ in pipelines.audio_clips(cfg, "test", batch=512)])
     score, std = fid.inception_score(make_extractor(variables)(clips)["logits"], splits=10)
     print(f"{args.name} classifier {fingerprint(variables)}: test accuracy {acc:.4f}; Inception "
           f"score of the {len(clips)} real test clips {score:.2f} +- {std:.2f} (10 splits); "
