@@ -12,6 +12,13 @@ and the GPT-2-small geometry of the ``gpt125m`` preset, 12x768 context 1024 batc
 ``cpu`` (default on a CPU) shrinks the DCGAN to 32x32 width 32 at batch 16/64 and the GPT to the
 demo's 4x128 context 128, so the whole table takes a few minutes on 2 cores.
 
+Each row's config reads the family's embedded demo data (``on_disk``: faces, digits, text as
+bytes) at the row's shapes, and besides the bare step runs through ``train_and_evaluate``
+(``measure_loop``: the loader reading and decoding from disk, the batch copied to the devices
+ahead of the step, metrics one step late, a checkpoint every 2 x ``--steps`` steps, evaluation
+off): the ``loop`` column and ``l/s``, the loop's rate over the bare step's (``--no-loop``: the
+bare step only, on random batches of the same shapes).
+
 Per row: images/s or tokens/s (median of ``--rounds`` rounds of ``--steps`` steps, each step's
 metrics read one step late as the loop does), achieved TFLOP/s and MFU against the device's peak
 for the row's compute dtype (the chip table of ``genai_jax.aot.topologies``; on a CPU the
@@ -79,6 +86,50 @@ def configs(sizes: str):
   return rows
 
 
+def on_disk(config):
+  """``config`` reading the family's embedded demo data from disk (prepared on first use), with
+  the row's shapes: images resized to the row's size and channels, text as bytes (vocabulary
+  256). The step and the loop columns both run this config, so their ratio compares like with
+  like."""
+  from experiments.configs import dcgan_celeba, gpt_shakespeare, vae_mnist
+  c = config.copy_and_resolve_references()
+  if c.task == "gan":
+    data = dcgan_celeba.get_config("demo").data
+    data.update(image_size=c.data.image_size, channels=c.data.channels)
+  elif c.task == "vae":
+    data = vae_mnist.get_config("demo").data
+    data.update(image_size=c.data.image_size, channels=c.data.channels)
+  else:
+    data = gpt_shakespeare.get_config("demo").data
+    data.update(seq_len=c.data.seq_len, vocab="byte", vocab_size=256)
+  c.data = data
+  return c
+
+
+def measure_loop(config, steps: int, rounds: int, workdir: str) -> dict:
+  """The loop's rate: ``config`` through ``train_and_evaluate`` (data read from disk and decoded
+  by the loader, each step's metrics read one step late, a checkpoint every ``2 * steps`` steps,
+  evaluation off), ``(rounds + 2) * steps`` steps. The rate is the steps of the ``rounds`` middle
+  log intervals over their time (the first interval includes compiling; the last, the final
+  evaluation and save), from the loop's own ``perf`` rows."""
+  import json
+  import os
+  from genai_jax.train.loop import train_and_evaluate
+  c = config.copy_and_resolve_references()
+  c.update(num_steps=(rounds + 2) * steps, log_every=steps, checkpoint_every=2 * steps,
+           eval_every=10**9, eval_batches=0, keep_checkpoints=1)
+  if "eval_gen" in c:
+    c.eval_gen.update(every=0, at_end=False)
+  train_and_evaluate(c, workdir)
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    perf = {r["step"]: r["steps_per_s"] for r in map(json.loads, f) if r["split"] == "perf"}
+  middle = [(s, perf[s]) for s in range(2 * steps, (rounds + 2) * steps, steps) if s in perf]
+  if not middle:
+    return {"loop_step_s": None}
+  seconds = sum(steps / rate for _, rate in middle)
+  return {"loop_step_s": seconds / (steps * len(middle))}
+
+
 def _batch(config, mesh):
   """A fixed random global batch of the shapes the pipeline yields (values do not change cost)."""
   from genai_jax.data import specs
@@ -113,8 +164,9 @@ def _flops(compiled, step, abstract_state, batch) -> tuple:
   return (cost or {}).get("flops"), "XLA (host CPU compile)"
 
 
-def measure(config, steps: int, rounds: int) -> dict:
-  """Times ``config``'s train step on all local devices; returns the row's figures."""
+def measure(config, steps: int, rounds: int, with_loop: bool = True) -> dict:
+  """Times ``config``'s train step on all local devices (and, ``with_loop``, the same config
+  through the training loop: ``measure_loop``); returns the row's figures."""
   from genai_jax import tasks
   from genai_jax.aot import report as aot_report
   from genai_jax.train import sharding
@@ -143,15 +195,21 @@ def measure(config, steps: int, rounds: int) -> dict:
 
   run(2)  # warm up
   items = config.batch_size * task.items_per_example
-  seconds = common.alternate_rounds(
-      run, None, steps, rounds, lambda s: f"{items * steps / s:,.0f} {task.unit}/s")
+  show = lambda s: f"{items * steps / s:,.0f} {task.unit}/s"  # noqa: E731
+  seconds = common.alternate_rounds(run, None, steps, rounds, show)
+  loop = {"loop_step_s": None}
+  if with_loop:  # the loop between two sets of bare rounds: both see the same machine
+    import tempfile
+    with tempfile.TemporaryDirectory() as workdir:
+      loop = measure_loop(config, steps, rounds, workdir)
+    seconds += common.alternate_rounds(run, None, steps, rounds, show)
   step_s = statistics.median(seconds) / steps
   # The device's peak is the process's: exact for this row only when the row ran alone (--isolate).
   stats = jax.local_devices()[0].memory_stats() or {}
   m = compiled.memory_analysis()
   estimate = (m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes +
               m.temp_size_in_bytes)
-  return {"step_s": step_s, "rate": items / step_s, "unit": task.unit, "flops": flops,
+  return {"step_s": step_s, "rate": items / step_s, "unit": task.unit, "flops": flops, **loop,
           "flops_src": flops_src, "peak_bytes": stats.get("peak_bytes_in_use"),
           "estimate_bytes": estimate, "dtype": aot_report.compute_dtype(config)}
 
@@ -173,11 +231,11 @@ def device_peak(dtype: str, override_tflops=None) -> tuple:
   return c.peak(dtype) * n, f"{n} x {c.name} {c.peak(dtype) / 1e12:.0f} TFLOP/s {dtype}"
 
 
-def _row(index: int, sizes: str, steps: int, rounds: int, peak_tflops) -> dict:
+def _row(index: int, sizes: str, steps: int, rounds: int, peak_tflops, with_loop=True) -> dict:
   label, config = configs(sizes)[index]
   print(f"--- {label}, batch {config.batch_size}, {config.model.get('dtype', 'float32')}",
         flush=True)
-  r = measure(config, steps, rounds)
+  r = measure(on_disk(config) if with_loop else config, steps, rounds, with_loop)
   peak, how = device_peak(r["dtype"], peak_tflops)
   achieved = r["flops"] / r["step_s"] if r["flops"] else None
   r.update(label=label, batch=config.batch_size, achieved=achieved, peak=peak, peak_src=how,
@@ -217,6 +275,9 @@ def main():
   p.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
                  help="each row in its own process, so peak memory is the row's (default on an "
                       "accelerator, where the device tracks its peak)")
+  p.add_argument("--loop", action=argparse.BooleanOptionalAction, default=True,
+                 help="also run each row through train_and_evaluate on the family's embedded "
+                      "data from disk (the loop column and loop/step)")
   p.add_argument("--row", type=int, default=None, help=argparse.SUPPRESS)  # a child of --isolate
   a = p.parse_args()
   dev = jax.devices()[0]
@@ -224,29 +285,35 @@ def main():
   steps = a.steps or (3 if sizes == "cpu" else 20)
   if a.row is not None:
     import json
-    print(_RESULT + json.dumps(_row(a.row, sizes, steps, a.rounds, a.peak_tflops)), flush=True)
+    print(_RESULT + json.dumps(_row(a.row, sizes, steps, a.rounds, a.peak_tflops, a.loop)),
+          flush=True)
     return
   isolate = dev.platform != "cpu" if a.isolate is None else a.isolate
   print(f"jax {jax.__version__} on {dev.platform} ({dev.device_kind}) x{jax.device_count()}, "
         f"sizes={sizes}, {a.rounds} rounds of {steps} steps", flush=True)
-  argv = [f"--sizes={sizes}", f"--steps={steps}", f"--rounds={a.rounds}"]
+  argv = [f"--sizes={sizes}", f"--steps={steps}", f"--rounds={a.rounds}",
+          "--loop" if a.loop else "--no-loop"]
   argv += [f"--peak_tflops={a.peak_tflops}"] if a.peak_tflops else []
   results = []
   def line(r):
     peak_mem = f"{r['peak_bytes'] / 2**20:,.0f} MiB" if r["peak_bytes"] and isolate else "n/a"
     mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] else "n/a"
+    loop_s = r.get("loop_step_s")
+    loop = (f"{r['rate'] * r['step_s'] / loop_s:>11,.0f} "
+            f"{r['step_s'] / loop_s:>5.2f}" if loop_s else f"{'n/a':>11} {'n/a':>5}")
     return (f"{r['label']:<30} {r['batch']:>5} {r['dtype']:<8} {r['step_s'] * 1e3:8.1f} "
-            f"{r['rate']:>11,.0f} {r['unit'] + '/s':<8} {(r['achieved'] or 0) / 1e12:8.3g} "
+            f"{r['rate']:>11,.0f} {r['unit'] + '/s':<8} {loop} {(r['achieved'] or 0) / 1e12:8.3g} "
             f"{mfu:>6} {peak_mem:>10} {r['estimate_bytes'] / 2**20:>6,.0f} MiB")
 
   for i, (label, _) in enumerate(configs(sizes)):
     if a.only in label:
-      r = (_isolated_row(i, argv) if isolate else _row(i, sizes, steps, a.rounds, a.peak_tflops))
+      r = (_isolated_row(i, argv) if isolate
+           else _row(i, sizes, steps, a.rounds, a.peak_tflops, a.loop))
       if r:
         results.append(r)
         print("= " + line(r), flush=True)  # each row as it lands: a cut-off run keeps its rows
   print(f"\n{'step':<30} {'batch':>5} {'dtype':<8} {'ms/step':>8} {'throughput':>20} "
-        f"{'TFLOP/s':>8} {'MFU':>6} {'peak mem':>10} {'XLA est':>10}")
+        f"{'loop':>11} {'l/s':>5} {'TFLOP/s':>8} {'MFU':>6} {'peak mem':>10} {'XLA est':>10}")
   for r in results:
     print(line(r))
   peaks = sorted({r["dtype"] + ": " + r["peak_src"] for r in results})
@@ -254,7 +321,9 @@ def main():
   print("FLOPs per step: " + ", ".join(sorted({r["flops_src"] for r in results})) +
         "; MFU = FLOPs per step / step time / peak; peak mem: the device's own peak for the row "
         "(n/a unless rows run --isolate on a device that tracks it); XLA est: arguments + outputs "
-        "- aliases + temporaries of the compiled step")
+        "- aliases + temporaries of the compiled step; loop: the same config through "
+        "train_and_evaluate (embedded data from disk, metrics one step late, a checkpoint every "
+        "2 x steps, no evaluation) and l/s its rate over the bare step's")
 
 
 if __name__ == "__main__":

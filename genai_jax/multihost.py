@@ -21,6 +21,7 @@ compiling). Two things went wrong there before this module:
   process reaches because every process sees the stop), exit 0.
 """
 
+import _thread
 import os
 import select
 import signal
@@ -110,6 +111,7 @@ def leader_first(name: str, fn: Callable[[], T], poll_s: float = 0.2) -> T:
       break
     except Exception as e:  # DEADLINE_EXCEEDED: not yet
       if "deadline" not in str(e).lower() and "timed out" not in str(e).lower():
+        hold_if_stopping()  # the client is closing because the job is stopping
         raise
   if status.startswith("error: "):
     from genai_jax.errors import UserError
@@ -122,6 +124,7 @@ def _post(client, key: str, value: str) -> None:
     client.key_value_set(key, value)
   except Exception as e:  # posted by an earlier call for the same result
     if "already" not in str(e).lower() and "exists" not in str(e).lower():
+      hold_if_stopping()
       raise
 
 
@@ -196,10 +199,15 @@ class StartupGuard:
       os.close(self._pipe[1])  # ends the watcher's wait
       self._pipe = None
 
+  @property
+  def stopping(self) -> bool:
+    return self._stopping
+
   def _handle(self, signum, frame):
     # Start-up: the watcher acts (it read the number from the wakeup pipe). Afterwards, where a
     # later handler did not replace this one, behave as the handler we replaced.
-    if self._armed or self._stopping:
+    hold_if_stopping()
+    if self._armed:
       return
     previous = self._previous.get(signum)
     if callable(previous):
@@ -254,7 +262,11 @@ class StartupGuard:
     where = f" (process {index} of {count})" if count > 1 else ""
     print(f"{what} before the first step: nothing to save; rerun the same command{where}",
           flush=True)
+    # Park the main thread (in the SIGINT handler, at its next bytecode) before the client
+    # closes: its calls into JAX would fail and end in a traceback and interpreter teardown.
+    _thread.interrupt_main(signal.SIGINT)
     if client is not None:
+      time.sleep(0.3)
       self._disconnect()
     sys.stderr.flush()
     os._exit(0)
@@ -295,6 +307,14 @@ def guard_startup() -> None:
     _guard = StartupGuard()
   _guard.install()
   phase("guarded")
+
+
+def hold_if_stopping() -> None:
+  """Blocks for good if the start-up guard is ending the process (called on the main thread,
+  whose work is moot then, so that nothing it does races the exit)."""
+  if _guard is not None and _guard.stopping:
+    while True:
+      time.sleep(1)
 
 
 def starting_up() -> bool:

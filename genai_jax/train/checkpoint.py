@@ -55,6 +55,7 @@ class _StopSignals:
   def _handle(self, signum, frame):
     del frame
     if multihost.starting_up():
+      multihost.hold_if_stopping()
       return  # before the first step the start-up guard ends the run (multihost.StartupGuard)
     if self.received is not None and signum == signal.SIGINT:
       print("interrupted twice: exiting now without a checkpoint", file=sys.stderr, flush=True)

@@ -18,6 +18,7 @@ from genai_jax import tasks
 from genai_jax.data import pipelines
 from genai_jax.errors import NonFiniteLossError
 from genai_jax.train import checkpoint as ckpt_lib
+from genai_jax.train import prefetch
 from genai_jax.train import sharding
 from genai_jax.train import state as state_lib
 from genai_jax.train import workdir as workdir_lib
@@ -101,8 +102,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
            f"(raise --config.num_steps to continue)" if start_step >= config.num_steps else ""),
           flush=True)
 
-  train_iter = pipelines.batches(config.data, config.data.train_split, config.batch_size,
-                                 train=True, seed=config.seed, start_step=start_step)
+  # The next batch is read, decoded and copied to the devices while the current step runs.
+  train_iter = prefetch.DevicePrefetch(
+      pipelines.batches(config.data, config.data.train_split, config.batch_size, train=True,
+                        seed=config.seed, start_step=start_step), mesh)
   train_step = state_lib.compile_train_step(task, mesh, spec.shardings)
   # Replicated outputs: every process can read metrics and samples (multi-host safe).
   eval_step = (jax.jit(task.eval_step, out_shardings=sharding.replicated(mesh))
@@ -114,8 +117,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if reference:
       writer.scalars(start_step, reference, "baseline")
       print("baseline | " + " | ".join(f"{k} {v:.4f}" for k, v in reference.items()), flush=True)
-  progress = writers.Progress(config.num_steps, start_step,
-                              config.batch_size * task.items_per_example, task.unit)
+  items = config.batch_size * task.items_per_example
+  progress = writers.Progress(config.num_steps, start_step, items, task.unit)
   last_train, last_eval = {}, {}
   pending = None  # (step, device metrics) of the previous step, fetched one step late
   sample_batch = None
@@ -127,16 +130,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     host = {k: float(v) for k, v in jax.device_get(metrics).items()}
     _check_finite(host, task.finite_metrics, step)
     if always or step % config.log_every == 0 or step == start_step + 1:
+      rate = progress.rate(step)  # the loop's own rate since the last log: data, step, saves
       writer.scalars(step, host, "train")
+      if rate:
+        writer.scalars(step, {"steps_per_s": rate, f"{task.unit}_per_s": rate * items}, "perf")
       if is_main:
-        progress.line(step, host, progress.rate(step))
+        progress.line(step, host, rate)
     return host
 
   preempted = False
   first_batch = None
   if start_step < config.num_steps:
     # Compiled here, not at the first call: start-up (and its stop guard) ends with compilation.
-    first_batch = sharding.global_batch(next(train_iter), mesh)
+    first_batch = next(train_iter)
     multihost.phase("compile")
     train_step = train_step.lower(state, first_batch).compile()
   multihost.startup_done()  # stops are the loop's from here: a step boundary to save at
@@ -162,7 +168,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       if first_batch is not None:
         batch, first_batch = first_batch, None
       else:
-        batch = sharding.global_batch(next(train_iter), mesh)
+        batch = next(train_iter)
       state, metrics = train_step(state, batch)  # dispatched asynchronously
       if pending is not None:
         last_train = record(pending)  # the previous step's, while this one runs
@@ -202,6 +208,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if pending is not None:
       last_train = record(pending)
   finally:
+    train_iter.close()
     checkpoints.close()
     writer.close()
   if is_main and config.num_steps > start_step and not preempted:
