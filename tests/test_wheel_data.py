@@ -273,3 +273,14 @@ def test_lm_presets_on_wheel_data_build(tfds_dir, preset):
     gates = {"ptb_gru": 3, "ptb_lstm": 4}.get(preset)
     if gates:
       assert n > 2 * 10_000 * h + 2 * gates * 2 * h * h
+
+
+def test_digit_classifier_takes_full_mnist_and_keeps_the_digits_cache(tmp_path):
+  import ml_collections
+  from genai_jax.eval import classifier
+  cfg = ml_collections.ConfigDict({"name": "celeb_a", "image_size": 28})
+  with pytest.raises(ConfigError, match="pypi_mnist"):
+    classifier.load_or_train(cfg, str(tmp_path))
+  assert classifier.DATASETS["pypi_mnist"] > classifier.DATASETS["sklearn_digits"]
+  cfg.update(name="sklearn_digits", image_size=32)  # the name cached FCD-digits weights already have
+  assert classifier.cache_path(cfg, "C") == os.path.join("C", "fcd_sklearn_digits_32px.npz")
