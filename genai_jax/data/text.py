@@ -66,39 +66,45 @@ class WordVocab:
 
   Text is lower-cased first when ``lowercase`` (the default: "The" and "the" are one word, so the
   vocabulary covers more of the text); words outside the vocabulary encode as ``<unk>``.
-  Decoding joins words with spaces.
+  ``whitespace``: words are the runs of non-space characters (pre-tokenised corpora such as the
+  Penn Treebank, whose "<unk>", "mr." and "n't" are words) instead of ``_WORD``'s pattern; a
+  literal "<unk>" in the text is the ``<unk>`` token. Decoding joins words with spaces.
   """
 
-  def __init__(self, words, lowercase: bool = True):
+  def __init__(self, words, lowercase: bool = True, whitespace: bool = False):
     self.words = tuple(words)
     self.lowercase = lowercase
+    self.whitespace = whitespace
     self.size = len(self.words)
     self._index = {w: i for i, w in enumerate(self.words)}
 
   @classmethod
-  def from_text(cls, text: str, size: int, lowercase: bool = True) -> "WordVocab":
+  def from_text(cls, text: str, size: int, lowercase: bool = True,
+                whitespace: bool = False) -> "WordVocab":
     if size < 3:
       raise ConfigError(f"data.vocab_size={size} is too small for a word vocabulary; set "
                         f"--config.data.vocab_size to e.g. 10000")
-    counts = collections.Counter(cls.tokenize(text, lowercase))
+    counts = collections.Counter(cls.tokenize(text, lowercase, whitespace))
     counts.pop(SEPARATOR, None)
+    counts.pop(UNK, None)  # a corpus's own <unk> is ours, not a second entry
     common = [w for w, _ in counts.most_common(size - 2)]
-    return cls((UNK, SEPARATOR, *common), lowercase)
+    return cls((UNK, SEPARATOR, *common), lowercase, whitespace)
 
   @staticmethod
-  def tokenize(text: str, lowercase: bool = True) -> list:
+  def tokenize(text: str, lowercase: bool = True, whitespace: bool = False) -> list:
     """str -> words, with a ``SEPARATOR`` token for each newline."""
     text = text.lower() if lowercase else text
     out = []
     for i, line in enumerate(text.split(SEPARATOR)):
       if i:
         out.append(SEPARATOR)
-      out.extend(_WORD.findall(line))
+      out.extend(line.split() if whitespace else _WORD.findall(line))
     return out
 
   def encode(self, text: str) -> np.ndarray:
     """str -> int32 [words] ids; unknown words -> 0 (``<unk>``)."""
-    return np.array([self._index.get(w, 0) for w in self.tokenize(text, self.lowercase)], np.int32)
+    words = self.tokenize(text, self.lowercase, self.whitespace)
+    return np.array([self._index.get(w, 0) for w in words], np.int32)
 
   def decode(self, ids) -> str:
     """int [len] -> words joined by spaces; ids outside the vocabulary (a [MASK]) render as '_'."""
@@ -131,8 +137,8 @@ def _cached_vocab(name: str, data_dir, kind: str, key: str, word_opts: tuple = (
                       f"or 'word'")
   builder = reader.get_builder(_Cfg(name, data_dir))
   if kind == "word":  # from the training split only: held-out words it lacks are <unk>
-    size, lowercase, train_split = word_opts
-    return WordVocab.from_text(_split_text(builder, train_split, key), size, lowercase)
+    size, lowercase, train_split, whitespace = word_opts
+    return WordVocab.from_text(_split_text(builder, train_split, key), size, lowercase, whitespace)
   chars = set(SEPARATOR)
   for split in sorted(builder.info.splits.keys()):  # all splits: eval text never hits an unknown char
     chars |= set(_split_text(builder, split, key))
@@ -152,8 +158,12 @@ class _Cfg(dict):
 def _word_opts(cfg) -> tuple:
   if cfg.get("vocab", "char") != "word":
     return ()
+  split = cfg.get("word_split", "pattern")
+  if split not in ("pattern", "whitespace"):
+    raise ConfigError(f"unknown data.word_split {split!r}; set --config.data.word_split to "
+                      f"'pattern' (words and punctuation runs) or 'whitespace' (pre-tokenised text)")
   return (int(cfg.get("vocab_size", 0)) or 10_000, bool(cfg.get("lowercase", True)),
-          cfg.get("train_split", "train"))
+          cfg.get("train_split", "train"), split == "whitespace")
 
 
 def vocabulary(cfg) -> Vocab:

@@ -193,9 +193,9 @@ class Evaluator:
                           "(default_1.pt exports pool3 only); convert weights that include fc/")
     if "fcd" in self.metrics:
       from genai_jax.eval import classifier
-      if config.data.name != classifier.DATASET or config.data.channels != 1:
-        raise ConfigError(f"fcd (Fréchet classifier distance on digits) needs data.name="
-                          f"'{classifier.DATASET}' with 1 channel; drop fcd from the metrics")
+      if config.data.name not in classifier.DATASETS or config.data.channels != 1:
+        raise ConfigError(f"fcd (Fréchet classifier distance on digits) needs data.name in "
+                          f"{sorted(classifier.DATASETS)} with 1 channel; drop fcd from the metrics")
       variables, acc = classifier.load_or_train(config.data, self.cache_dir)
       self._fcd = classifier.make_extractor(variables, mesh)
       self.notes.append(f"fcd_digits uses a digit CNN trained here (test accuracy {acc:.3f}); "

