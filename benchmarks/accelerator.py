@@ -282,7 +282,7 @@ def main():
   a = p.parse_args()
   dev = jax.devices()[0]
   sizes = a.sizes or ("cpu" if dev.platform == "cpu" else "accelerator")
-  steps = a.steps or (3 if sizes == "cpu" else 20)
+  steps = a.steps or (10 if sizes == "cpu" else 20)  # 10: a loop interval long enough to time
   if a.row is not None:
     import json
     print(_RESULT + json.dumps(_row(a.row, sizes, steps, a.rounds, a.peak_tflops, a.loop)),
