@@ -42,13 +42,19 @@ Presets (``--config=experiments/configs/gpt_shakespeare.py:NAME``):
             Reference's help topics from the standard library's pydoc_data; 4k-word vocabulary).
   gpt125m   GPT-2 small geometry (12 layers, 12 heads, 768 wide, context 1024, bfloat16) on lm1b
             bytes: 85M non-embedding parameters (124M with GPT-2's 50,257-token vocabulary).
+  gpt_xl    GPT-2 XL geometry (48 layers, 25 heads, 1600 wide, context 1024, bfloat16, blocks in
+            one nn.scan, matmul outputs kept and the rest rematerialised) on lm1b bytes, batch 64
+            (65,536 tokens a step): 1.48B parameters, 23.6 GB of float32 weights, gradients and
+            Adam moments before any activation, so on 32 GiB chips it needs the state sharded:
+              python -m genai_jax.aot --config=experiments/configs/gpt_shakespeare.py:gpt_xl \
+                  --topology=v4-32 --config.mesh.fsdp=16      # fits; fsdp=1: does not fit
 """
 
 import ml_collections
 from ml_collections.config_dict import placeholder
 
 PRESETS = ("baby_gpt", "demo", "mlm", "mlm_demo", "gru", "gru_demo", "code_demo", "docs_demo",
-           "lm1b", "gpt125m", "news_gru", "news_gru_demo", "news_gpt", "news_gpt_demo")
+           "lm1b", "gpt125m", "gpt_xl", "news_gru", "news_gru_demo", "news_gpt", "news_gpt_demo")
 
 
 def get_config(preset: str = "") -> ml_collections.ConfigDict:
@@ -92,6 +98,10 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.model.tie_embeddings = placeholder(bool)  # transformers (True)
   c.model.use_bias = placeholder(bool)  # transformers (False)
   c.model.attention_impl = placeholder(str)  # transformers ('': best available, cuDNN on GPU) | xla | cudnn
+  # transformers: rematerialise each block in the backward pass: none | full (recompute all,
+  # about +1/3 FLOPs, least memory) | dots (keep matmul outputs); default none
+  c.model.remat = placeholder(str)
+  c.model.scan_layers = placeholder(bool)  # transformers (False): one nn.scan over the blocks
   c.model.gru_hidden = placeholder(int)  # gru_lm (512): embedding and GRU width
 
   c.objective = ml_collections.ConfigDict({"mask_rate": 0.15})  # masked_lm only
@@ -192,7 +202,7 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       c.model.dropout = 0.0
       c.optimizer.update(learning_rate=2e-3, min_learning_rate=2e-4, warmup_steps=50)
       c.data.update(name="pydoc_topics", text_key="text", eval_split="validation", vocab_size=4_000)
-  elif preset in ("lm1b", "gpt125m"):
+  elif preset in ("lm1b", "gpt125m", "gpt_xl"):
     c.num_steps = 50_000
     c.eval_every = 2_000
     c.checkpoint_every = 2_000
@@ -206,6 +216,12 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       c.sample.length = 256
       c.model.update(num_layers=12, num_heads=12, d_model=768, positions="learned",
                      dtype="bfloat16", use_bias=True)
+    if preset == "gpt_xl":
+      c.batch_size = 64
+      c.data.seq_len = 1024
+      c.sample.length = 256
+      c.model.update(num_layers=48, num_heads=25, d_model=1600, positions="learned",
+                     dtype="bfloat16", use_bias=True, remat="dots", scan_layers=True)
   else:
     raise ValueError(f"unknown preset {preset!r}; use one of: {', '.join(PRESETS)}")
   c.lock()  # a misspelt key is an error, not a silently ignored setting
