@@ -292,3 +292,13 @@ def test_tpu_reduce_scatter_fusions_and_windowed_einsums_are_counted():
   assert report_lib.count_collectives(hlo) == {"all-reduce": 1, "all-gather": 1,
                                                "reduce-scatter": 1}
   assert report_lib.count_windowed_einsums(hlo) == {"all-gather": 1, "reduce-scatter": 1}
+
+
+def test_gpt_xl_does_not_fit_data_parallel_on_v4_32():
+  """The 1.5B preset's float32 state alone is 23.6 GB: without FSDP it cannot fit a 32 GiB chip
+  (with mesh.fsdp=16 it does, at 19 GiB: README's AOT table; a minute's compile, not run here)."""
+  from experiments.configs import gpt_shakespeare
+  r = report_lib.compile_step(gpt_shakespeare.get_config("gpt_xl"), "v4-32")
+  assert r.mesh == {"data": 16, "fsdp": 1} and not r.fits
+  verdict = report_lib.verdict(r)
+  assert verdict.startswith("does not fit: needs ") and "raise --config.mesh.fsdp" in verdict

@@ -3,8 +3,12 @@
 The mesh has axes ('data', 'fsdp'). Batches are split over both axes. Parameters and optimiser
 state that carry flax logical axis names (``nn.with_logical_partitioning`` boxes) are laid out by
 ``LOGICAL_RULES`` ('embed' over 'fsdp'); the rest are replicated when fsdp == 1, otherwise each
-array's largest dimension divisible by the fsdp size is split over 'fsdp' (ZeRO-3 style: XLA
-all-gathers weights where they are used).
+array's largest dimension divisible by the fsdp size is split over 'fsdp'. Inside a train step
+(ZeRO-3): every task reads the params it differentiates through ``gathered`` (each weight
+all-gathered where it is used, its gradient reduce-scattered back to its slice), and models
+name their activations' axes (``nn.with_logical_constraint``) so that XLA splits layers over
+the batch, not over the sharded weights' width. Measured on gpt125m (v4-32, fsdp=16): 1.01x the
+6N + 12LTd FLOPs per device, where the same step without these did 3.9x (README, AOT table).
 """
 
 import contextlib
@@ -92,7 +96,7 @@ def state_shardings(abstract_state: Any, mesh: Mesh, rules=LOGICAL_RULES) -> Any
 
 
 def use_mesh(mesh: Mesh):
-  """Context in which ``gathered``, ``constrain_batch`` and the models' activation constraints
+  """Context in which ``gathered`` and the models' activation constraints
   (``nn.with_logical_constraint`` by ``LOGICAL_RULES``) see ``mesh``; ``compile_train_step``
   traces every train step inside it. A no-op context when ``mesh``'s fsdp axis is 1, so
   data-parallel programs carry no constraints."""
@@ -152,16 +156,6 @@ def gathered(params: Any) -> Any:
       spec = _param_spec(x.shape, mesh.shape["fsdp"])
     return _gather(x, spec) if any(a is not None for a in spec) else x
   return jax.tree.map(one, params, is_leaf=lambda x: isinstance(x, nn.Partitioned))
-
-
-def constrain_batch(x: jax.Array) -> jax.Array:
-  """``x`` [B, ...] split over every device on its leading (batch) dimension: an activation
-  constraint that keeps XLA from partitioning a layer over its width instead of its batch.
-  The identity without a context mesh (``use_mesh``) or with fsdp 1."""
-  mesh = _context_fsdp()
-  if mesh is None or x.ndim == 0 or x.shape[0] % mesh.size:
-    return x
-  return jax.lax.with_sharding_constraint(x, P(BATCH_AXES))
 
 
 def check_global_batch(global_batch: int, mesh: Mesh) -> None:

@@ -52,7 +52,7 @@ def compile_train_step(task, mesh, state_shardings):
   the metrics replicated (readable on every process)."""
   @functools.wraps(task.train_step)
   def train_step(state, batch):
-    with sharding.use_mesh(mesh):  # for sharding.gathered / constrain_batch in the task
+    with sharding.use_mesh(mesh):  # FSDP: sharding.gathered and activation constraints
       return task.train_step(state, batch)
   return jax.jit(train_step,
                  in_shardings=(state_shardings, sharding.batch_sharding(mesh)),
