@@ -4,7 +4,11 @@ Attention runs through ``jax.nn.dot_product_attention`` (fused cuDNN kernel on G
 on TPU) on [batch, length, heads, head_dim] arrays, so no transposes are needed around it; on
 CPU through ``_attention_xla``, the same function with fewer bytes moved by XLA's CPU backend.
 Q, K and V come from one fused Dense. Parameters carry logical axis names ('vocab', 'embed',
-'heads', 'mlp', 'length'); ``train.sharding`` maps them to the ('data', 'fsdp') mesh.
+'heads', 'mlp', 'length'); ``train.sharding`` maps them to the ('data', 'fsdp') mesh. The
+residual stream is named ('batch', 'length', 'act_embed'), so under FSDP (a train step traced in
+``sharding.use_mesh``) XLA splits every block over the batch rather than over the sharded width.
+``remat`` and ``scan_layers`` rematerialise the blocks in the backward pass and/or run them as
+one ``nn.scan`` (the AOT report shows their memory and FLOPs: README).
 
 Incremental decoding (``decode=True``) keeps a KV cache in the 'cache' collection: each call
 appends its tokens' keys and values at the cache index, so a prompt is processed once and each
