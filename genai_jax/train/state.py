@@ -10,6 +10,7 @@ through these functions, so they lay out and compile exactly what training does:
 """
 
 import dataclasses
+import functools
 from typing import Any, Callable, Optional
 
 import jax
@@ -49,7 +50,11 @@ def sharded_init(task, mesh) -> ShardedInit:
 def compile_train_step(task, mesh, state_shardings):
   """jit(train_step) with the state donated and sharded, the batch split over all devices and
   the metrics replicated (readable on every process)."""
-  return jax.jit(task.train_step,
+  @functools.wraps(task.train_step)
+  def train_step(state, batch):
+    with sharding.use_mesh(mesh):  # FSDP: sharding.gathered and activation constraints
+      return task.train_step(state, batch)
+  return jax.jit(train_step,
                  in_shardings=(state_shardings, sharding.batch_sharding(mesh)),
                  out_shardings=(state_shardings, sharding.replicated(mesh)),
                  donate_argnums=0)
