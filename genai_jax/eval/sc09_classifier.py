@@ -12,9 +12,9 @@ accuracy and the Inception score of the real test clips.
 The network follows the WaveGAN paper's classifier in kind (a CNN on log-mel spectrograms of the
 16,384-sample clips) but is smaller: three 3x3 conv + 2x2 max-pool blocks (32, 64, 128 channels),
 a 128-unit ReLU layer (the features) and 10 logits. Its log-mel front end is ``log_mel`` below, a
-jnp transcription of ``samples.log_mel`` (the same STFT, Hann window and tf.signal HTK filterbank,
+jnp transcription of ``samples.log_mel`` (the same STFT, Hann window and HTK filterbank,
 tested equal): it runs inside the jitted, mesh-sharded extractor with the network instead of one
-clip at a time in TF on the host. Each spectrogram is standardised on its own (zero mean, unit
+clip at a time on the host. Each spectrogram is standardised on its own (zero mean, unit
 variance), so the classifier ignores loudness.
 """
 
@@ -40,10 +40,9 @@ MODEL_VERSION = 1  # bump when the network or its training changes: cached weigh
 
 @functools.lru_cache(maxsize=4)
 def mel_matrix(sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-  """float32 [FRAME // 2 + 1, MELS]: tf.signal's HTK mel filterbank, as ``samples.log_mel`` uses."""
-  import tensorflow as tf
-  return tf.signal.linear_to_mel_weight_matrix(MELS, FRAME // 2 + 1, sample_rate, LOWER_HZ,
-                                               sample_rate / 2.0).numpy()
+  """float32 [FRAME // 2 + 1, MELS]: the HTK mel filterbank ``samples.log_mel`` uses."""
+  from genai_jax import samples
+  return samples.mel_filterbank(MELS, FRAME // 2 + 1, sample_rate, LOWER_HZ, sample_rate / 2.0)
 
 
 def log_mel(waves: jax.Array, sample_rate: int = SAMPLE_RATE) -> jax.Array:
