@@ -12,7 +12,8 @@ WEIGHTS := $(or $(GENAI_JAX_CACHE),$(HOME)/.cache/genai_jax)/inception_fid_2015-
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[dev,aot]'  # aot: the AOT tests compile for TPU/GPU
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev,aot,build,gcs]'  # aot: the AOT tests compile for
+	# TPU/GPU; build: TensorFlow, to prepare the datasets; gcs: gs:// paths (their one-line errors)
 	touch $(STAMP)
 
 # DCGAN on the embedded LFW faces (2 CPU cores: ~5 min), FID/KID/PR/DC at the end (hence the

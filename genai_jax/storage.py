@@ -30,6 +30,9 @@ def _adc_file() -> str:
   return os.path.join(root, "application_default_credentials.json")
 
 
+_DMI_PRODUCT = "/sys/class/dmi/id/product_name"
+
+
 def _on_google_cloud() -> bool:
   """Whether this machine is a Google Cloud VM (TPU VM, GCE, GKE node), whose metadata server
   hands out credentials. Read from the DMI product name, as google-auth does when the metadata
@@ -37,7 +40,7 @@ def _on_google_cloud() -> bool:
   if os.environ.get("GCE_METADATA_HOST") or os.environ.get("GCE_METADATA_IP"):
     return True
   try:
-    with open("/sys/class/dmi/id/product_name") as f:
+    with open(_DMI_PRODUCT) as f:
       return "Google" in f.read()
   except OSError:
     return False
