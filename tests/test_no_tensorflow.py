@@ -156,7 +156,10 @@ def test_every_family_demo_trains_and_resumes_without_tensorflow(tfds_dir, tmp_p
     pipelines.get_builder(override(config, overrides).data)
     runs.append((module, preset, overrides, str(tmp_path / f"{module}_{preset}")))
   t = time.perf_counter()
-  r = no_tensorflow.run(["-c", _TRAIN, json.dumps(runs)], timeout=900)
+  # The resume compiles the same steps again: JAX's compilation cache serves them (~30% less).
+  cache = {"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax_cache"),
+           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+  r = no_tensorflow.run(["-c", _TRAIN, json.dumps(runs)], timeout=900, extra_env=cache)
   _check(r, "training")
   print(f"{len(runs)} demos, 3 steps each with a resume: {time.perf_counter() - t:.0f} s")
   for module, preset, _, wd in runs:

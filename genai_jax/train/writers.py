@@ -2,6 +2,7 @@
 per-kind sample writers are in ``genai_jax.samples``)."""
 
 import io
+import itertools
 import json
 import os
 import socket
@@ -41,11 +42,13 @@ def save_png(array: np.ndarray, path: str) -> None:
   storage.write_bytes(png_bytes(array), path)
 
 
+_EVENT_FILES = itertools.count(1)
+
+
 def _event_file_name() -> str:
-  """TensorBoard's event file name: it lists files containing "tfevents" in their name."""
-  _event_file_name.count = getattr(_event_file_name, "count", 0) + 1
+  """A new event file's name, unique per writer: TensorBoard reads files with "tfevents" in it."""
   return (f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}."
-          f"{_event_file_name.count}.v2")
+          f"{next(_EVENT_FILES)}.v2")
 
 
 class MetricWriter:
