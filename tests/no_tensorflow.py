@@ -31,11 +31,19 @@ def _hidden(name: str) -> bool:
 
 
 def _importer() -> str:
-  """FILE:LINE of the code that asked for the module (outside importlib and this file)."""
-  for frame in reversed(traceback.extract_stack()[:-2]):
-    if "importlib" not in frame.filename and frame.filename != __file__:
-      return f"{frame.filename}:{frame.lineno}"
-  return "?"
+  """FILE:LINE of the code that asked for the module (outside importlib and this file), and
+  ``via FILE:LINE`` of the innermost project frame above it when that is another file (a
+  library importing TensorFlow on the project's behalf)."""
+  stack = [f for f in traceback.extract_stack()
+           if "importlib" not in f.filename and f.filename != __file__]
+  if not stack:
+    return "?"
+  where = f"{stack[-1].filename}:{stack[-1].lineno}"
+  project = [f for f in stack if f.filename.startswith(os.path.join(REPO, "genai_jax") + os.sep)
+             or f.filename.startswith(os.path.join(REPO, "experiments") + os.sep)]
+  if project and project[-1] is not stack[-1]:
+    where += f" via {project[-1].filename}:{project[-1].lineno}"
+  return where
 
 
 class _Hiding:
@@ -97,8 +105,9 @@ def run(args, timeout: float = 600, extra_env=None, **kwargs) -> subprocess.Comp
 
 
 def attempts(stderr: str) -> list:
-  """The FILE:LINE of every import of TensorFlow a run tried, from its stderr."""
-  return re.findall(re.escape(_LINE) + r"(\S+)", stderr)
+  """Every import of TensorFlow a run tried, from its stderr: ``FILE:LINE`` or
+  ``FILE:LINE via PROJECT_FILE:LINE``."""
+  return re.findall(re.escape(_LINE) + r"(\S+(?: via \S+)?)", stderr)
 
 
 if __name__ == "__main__":  # python tests/no_tensorflow.py -m MODULE ARGS | -c CODE | SCRIPT ARGS
