@@ -64,11 +64,11 @@ def check_has_checkpoints(workdir: str, step: Optional[int] = None) -> None:
   """Raises ``CheckpointError`` (one line, nothing created) unless ``workdir`` holds a
   checkpoint (``step``, if given). Cheap: a directory listing."""
   import os
-  import tensorflow as tf  # gfile: local and gs://
+  from genai_jax import storage
   from genai_jax.errors import CheckpointError
   directory = os.path.join(workdir, "checkpoints")
-  steps = sorted(int(n.rstrip("/")) for n in tf.io.gfile.listdir(directory)
-                 if n.rstrip("/").isdigit()) if tf.io.gfile.isdir(directory) else []
+  steps = sorted(int(n) for n in storage.listdir(directory)
+                 if n.isdigit()) if storage.isdir(directory) else []
   if not steps:
     raise CheckpointError(f"no checkpoints in {directory}; pass the --workdir of a run that "
                           f"saved one")
