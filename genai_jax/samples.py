@@ -125,7 +125,7 @@ def _write_audio(name, sample: Audio, directory, step, writer):
   waves = np.asarray(sample.waveforms, np.float32)
   for sub in (f"step_{step:07d}", "latest"):
     for i, w in enumerate(waves):
-      _write_bytes(wav_bytes(w, sample.sample_rate), os.path.join(directory, sub, f"{i}.wav"))
+      _write_bytes(writers.wav_bytes(w, sample.sample_rate), os.path.join(directory, sub, f"{i}.wav"))
   # One spectrogram per sample (channels mixed down), stacked as a one-column grid.
   mels = np.stack([log_mel(w.mean(-1), sample.sample_rate) for w in waves])  # [N, frames, mels]
   lo, hi = mels.min(), mels.max()
@@ -150,7 +150,7 @@ def _write_piano_roll(name, sample: PianoRoll, directory, step, writer):
   for sub in (f"step_{step:07d}", "latest"):
     for i, (r, w) in enumerate(zip(rolls, waves)):
       _write_bytes(music.midi_bytes(r), os.path.join(directory, sub, f"{i}.mid"))
-      _write_bytes(wav_bytes(w, rate), os.path.join(directory, sub, f"{i}.wav"))
+      _write_bytes(writers.wav_bytes(w, rate), os.path.join(directory, sub, f"{i}.wav"))
   grid = writers.image_grid(np.stack([music.roll_image(r, sample.prompt_steps) for r in rolls]),
                             cols=1)
   path = os.path.join(directory, f"step_{step:07d}.png")
@@ -169,16 +169,6 @@ _WRITERS = {Images: _write_images, Audio: _write_audio, Tokens: _write_tokens,
 def _write_bytes(data: bytes, path: str) -> None:
   from genai_jax import storage  # local paths and gs:// alike
   storage.write_bytes(data, path)
-
-
-def wav_bytes(waveform: np.ndarray, sample_rate: int) -> bytes:
-  """float [T, C] (or [T]) in [-1, 1] -> a 16-bit PCM WAV file's bytes (values clipped)."""
-  import io
-  import scipy.io.wavfile
-  pcm = np.rint(np.clip(np.asarray(waveform, np.float32), -1.0, 1.0) * 32767).astype(np.int16)
-  buf = io.BytesIO()
-  scipy.io.wavfile.write(buf, int(sample_rate), pcm)
-  return buf.getvalue()
 
 
 def mel_filterbank(num_mel_bins: int, num_spectrogram_bins: int, sample_rate: float,

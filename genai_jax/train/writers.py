@@ -45,6 +45,16 @@ def save_png(array: np.ndarray, path: str) -> None:
 _EVENT_FILES = itertools.count(1)
 
 
+def wav_bytes(waveform: np.ndarray, sample_rate: int) -> bytes:
+  """float [T, C] (or [T]) in [-1, 1] -> a 16-bit PCM WAV file's bytes (values clipped)."""
+  import io
+  import scipy.io.wavfile
+  pcm = np.rint(np.clip(np.asarray(waveform, np.float32), -1.0, 1.0) * 32767).astype(np.int16)
+  buf = io.BytesIO()
+  scipy.io.wavfile.write(buf, int(sample_rate), pcm)
+  return buf.getvalue()
+
+
 def _event_file_name() -> str:
   """A new event file's name, unique per writer: TensorBoard reads files with "tfevents" in it."""
   return (f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}."
@@ -102,7 +112,6 @@ class MetricWriter:
     if not self.enabled:
       return
     from tensorboard.compat.proto import summary_pb2
-    from genai_jax.samples import wav_bytes
     waves = np.asarray(waveforms, np.float32)
     self._summary(step, *(summary_pb2.Summary.Value(
         tag=f"{name}/audio/{i}", audio=summary_pb2.Summary.Audio(
