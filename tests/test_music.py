@@ -173,6 +173,7 @@ def test_bach_chorales_audio_tiny_builder(tfds_dir):
   ex = builder.as_data_source("train")[0]
   assert ex["audio"].shape == (bach_chorales.CLIP_SAMPLES,) and ex["audio"].dtype == np.int16
   assert 0 < np.abs(ex["audio"]).max() < 32767
+  assert pipelines.recorded_rate(builder, "audio") == bach_chorales.SAMPLE_RATE  # from metadata
 
 
 def test_maskgit_choice_temperature_randomises_the_order_of_commitment():

@@ -44,11 +44,17 @@ def test_the_harness_hides_tensorflow_as_if_not_installed():
 
 
 def test_training_evaluation_and_sampling_commands_import_no_tensorflow():
+  # Each command module's flags are dropped after its import: the commands are separate
+  # processes, and some define the same flag (--workdir).
   code = ("import importlib\n"
+          "from absl import flags\n"
+          "base = set(flags.FLAGS)\n"
           f"for m in {CLI_MODULES!r}:\n"
           "  try:\n    importlib.import_module(m)\n"
           "  except ModuleNotFoundError as e:\n"  # go on: every importer of TensorFlow is reported
-          "    if e.name != 'tensorflow': raise\n")
+          "    if e.name != 'tensorflow': raise\n"
+          "  for name in set(flags.FLAGS) - base:\n"
+          "    delattr(flags.FLAGS, name)\n")
   _check(no_tensorflow.run(["-c", code], timeout=300), "the commands' modules")
 
 

@@ -146,7 +146,7 @@ def audio_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int 
   builder = get_builder(cfg)
   key = cfg.get("audio_key", "audio")
   length = int(cfg.get("length", 16_384))
-  to_float = _audio_decoder(builder.info.features[key], cfg)
+  to_float = _audio_decoder(builder.info.features[key], cfg, recorded_rate(builder, key))
   label_key = cfg.get("label_key", "label") if cfg.get("labels", False) else None
 
   def decode(i, encoded, shard):
@@ -168,14 +168,23 @@ def audio_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int 
   return ({BATCH_KEYS["audio"]: b[key]} for b in stream)
 
 
-def _audio_decoder(feature, cfg=None):
-  """a tfds Audio feature's stored samples (tfds decodes them to NumPy) -> float32 [T] (or
-  [T, C]) in [-1, 1] (integer PCM / (max + 1)). A ``cfg.sample_rate`` that differs from the
-  feature's is a ConfigError (samples would be written and scored at the wrong rate)."""
+def recorded_rate(builder, key: str):
+  """The sample rate ``builder``'s audio feature ``key`` was recorded at: the tfds Audio feature's,
+  else the dataset's ``sample_rate`` metadata (our builders store int16 samples as a Tensor
+  feature, which opens without TensorFlow), else None."""
+  rate = getattr(builder.info.features[key], "sample_rate", None)
+  metadata = builder.info.metadata or {}
+  return rate or metadata.get("sample_rate")
+
+
+def _audio_decoder(feature, cfg=None, recorded=None):
+  """an audio feature's stored samples (tfds decodes them to NumPy) -> float32 [T] (or [T, C])
+  in [-1, 1] (integer PCM / (max + 1)). A ``cfg.sample_rate`` that differs from ``recorded``
+  (``recorded_rate``) is a ConfigError (samples would be written and scored at the wrong rate)."""
   rate = cfg.get("sample_rate", None) if cfg is not None else None
-  if rate and getattr(feature, "sample_rate", None) and int(rate) != int(feature.sample_rate):
+  if rate and recorded and int(rate) != int(recorded):
     raise ConfigError(f"data.sample_rate={rate} but {cfg.name!r} is recorded at "
-                      f"{feature.sample_rate} Hz; set --config.data.sample_rate={feature.sample_rate}")
+                      f"{recorded} Hz; set --config.data.sample_rate={recorded}")
   scale = preprocess.audio_scale(feature.np_dtype)
   return lambda samples: np.asarray(samples, np.float32) / scale
 
@@ -186,7 +195,7 @@ def audio_clips(cfg, split: str, limit: int = None, batch: int = 256) -> Iterato
   [b] labels, -1 when the dataset has no ``cfg.label_key``)."""
   builder = get_builder(cfg)
   key, label_key = cfg.get("audio_key", "audio"), cfg.get("label_key", "label")
-  to_float = _audio_decoder(builder.info.features[key], cfg)
+  to_float = _audio_decoder(builder.info.features[key], cfg, recorded_rate(builder, key))
   has_label = label_key in builder.info.features
   length = int(cfg.get("length", 16_384))
 

@@ -114,8 +114,11 @@ class BachChorales(tfds.core.GeneratorBasedBuilder):
 
 class BachChoralesAudio(tfds.core.GeneratorBasedBuilder):
   """The Bach chorales rendered to 16 kHz audio, in clips of 16,384 samples."""
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "music.render (additive synthesis, 100 bpm), <= 4 clips per chorale."}
+  VERSION = tfds.core.Version("1.1.0")
+  # Not tfds.features.Audio: its constructor needs TensorFlow (tf.dtypes), so a dataset with one
+  # cannot even be opened where TensorFlow is absent. The rate is in the metadata instead.
+  RELEASE_NOTES = {"1.0.0": "music.render (additive synthesis, 100 bpm), <= 4 clips per chorale.",
+                   "1.1.0": "int16 samples as a Tensor feature, sample_rate in the metadata."}
   BUILDER_CONFIGS = BachChorales.BUILDER_CONFIGS
 
   def _info(self):
@@ -123,9 +126,9 @@ class BachChoralesAudio(tfds.core.GeneratorBasedBuilder):
         description="Bach chorales (music21 corpus) rendered by additive synthesis at 16 kHz, "
                     f"cut into clips of {CLIP_SAMPLES} samples.",
         features=tfds.features.FeaturesDict({
-            "audio": tfds.features.Audio(shape=(CLIP_SAMPLES,), dtype=np.int16,
-                                         sample_rate=SAMPLE_RATE),
+            "audio": tfds.features.Tensor(shape=(CLIP_SAMPLES,), dtype=np.int16),
             "file": tfds.features.Text()}),
+        metadata=tfds.core.MetadataDict(sample_rate=SAMPLE_RATE),
         homepage="https://web.mit.edu/music21/",
         citation="Cuthbert & Ariza, music21: A Toolkit for Computer-Aided Musicology, ISMIR 2010.")
 
