@@ -15,7 +15,6 @@ cd "$(dirname "$0")/.."
 BUNDLE=${DEVICE_BUNDLE:-.device}
 PY=${PYTHON:-.venv/bin/python}
 PYVER=${DEVICE_PYTHON_VERSION:-3.12}
-LIMIT_MIB=64
 mkdir -p "$BUNDLE/tfds" "$BUNDLE/whl" "$BUNDLE/cache"
 
 PYTHONPATH=$PWD "$PY" scripts/device_data.py --data_dir="$BUNDLE/tfds" ${DEVICE_DATA_FLAGS:-} 2>&1 \
@@ -38,9 +37,4 @@ cp "$CACHE"/fcd_pypi_mnist_32px.npz "$BUNDLE/cache/" 2>/dev/null || true
 
 echo "device_bundle: wheels (KiB)"
 du -k "$BUNDLE"/whl/*.whl | sort -n | sed 's|\t.*/|  |'
-checkout=$(git ls-files -z | du -ck --files0-from=- | tail -1 | cut -f1)
-bundle=$(du -sk "$BUNDLE" | cut -f1)
-echo "device_bundle: tfds $(du -sk "$BUNDLE/tfds" | cut -f1) KiB, wheels $(du -sk "$BUNDLE/whl" | cut -f1) KiB, cache $(du -sk "$BUNDLE/cache" | cut -f1) KiB, checkout $checkout KiB"
-total=$(( (bundle + checkout) / 1024 ))
-echo "device_bundle: total ${total} MiB of the ${LIMIT_MIB} MiB the device tool carries"
-[ "$total" -lt "$LIMIT_MIB" ] || { echo "device_bundle: over ${LIMIT_MIB} MiB: drop a dataset or a wheel" >&2; exit 1; }
+"$PY" scripts/device_data.py --sizes="$BUNDLE"

@@ -65,6 +65,7 @@ SCALES = {
                                          "sample.prompt_len": 8}),
     },
 }
+CPU_CLASSIFIER_STEPS = 30
 # Quality figures picked from the last eval row (all of its scalars are kept in the JSON too).
 QUALITY = {"gan": (), "vae": ("nll_k", "neg_elbo"), "gpt": ("loss",)}
 
@@ -89,6 +90,10 @@ def overrides(model: str, scale: str, data_dir: str, run: int) -> dict:
   if names.get(kind):
     o["data.name"] = names[kind]
   return o
+
+
+def cfg_data_name(model: str, scale: str, data_dir: str) -> str:
+  return config_of(model, overrides(model, scale, data_dir, 2)).data.name
 
 
 def config_of(model: str, o: dict):
@@ -163,6 +168,12 @@ def stage(model: str, scale: str, data_dir: str, out: str, root: str) -> dict:
             "quality": {k: last_eval[k] for k in QUALITY[model] if k in last_eval}}
   if model == "gan":
     from experiments.class_accuracy import class_accuracy
+    if scale == "cpu":  # the classifier's 3,000 steps take many minutes on a CPU: a flow check only
+      from genai_jax.eval import classifier
+      name = cfg_data_name(model, scale, data_dir)
+      classifier.DATASETS[name] = CPU_CLASSIFIER_STEPS
+      print(f"{model}: --scale=cpu trains the digit classifier {CPU_CLASSIFIER_STEPS} steps (into "
+            f"$GENAI_JAX_CACHE, which device_train.sh points at a scratch dir at this scale)")
     step, acc, test_acc = class_accuracy(workdir, per_class=100)
     result["quality"].update(class_accuracy=float(acc.mean()), classifier_test_accuracy=test_acc)
   from benchmarks import accelerator

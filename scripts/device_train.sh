@@ -36,7 +36,12 @@ PY=${PYTHON:-python3}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false TF_CPP_MIN_LOG_LEVEL=2
 # The MNIST classifier (class accuracy) is trained once into this cache; a carried one is reused.
-export GENAI_JAX_CACHE=${GENAI_JAX_CACHE:-/tmp/genai_jax_cache}
+# At --scale=cpu it is a 30-step one (a flow check), kept apart from the real cache.
+if [ "$SCALE" = cpu ]; then
+  export GENAI_JAX_CACHE=${DEVICE_CPU_CACHE:-/tmp/genai_jax_cache_cpu_scale} JAX_PLATFORMS=${JAX_PLATFORMS:-cpu}
+else
+  export GENAI_JAX_CACHE=${GENAI_JAX_CACHE:-/tmp/genai_jax_cache}
+fi
 mkdir -p "$GENAI_JAX_CACHE" && cp -n "$BUNDLE"/cache/*.npz "$GENAI_JAX_CACHE"/ 2>/dev/null
 
 if [ ! -f "$BUNDLE/tfds/datasets.json" ]; then
