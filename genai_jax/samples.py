@@ -125,7 +125,7 @@ def _write_audio(name, sample: Audio, directory, step, writer):
   waves = np.asarray(sample.waveforms, np.float32)
   for sub in (f"step_{step:07d}", "latest"):
     for i, w in enumerate(waves):
-      _write_bytes(wav_bytes(w, sample.sample_rate), os.path.join(directory, sub, f"{i}.wav"))
+      _write_bytes(writers.wav_bytes(w, sample.sample_rate), os.path.join(directory, sub, f"{i}.wav"))
   # One spectrogram per sample (channels mixed down), stacked as a one-column grid.
   mels = np.stack([log_mel(w.mean(-1), sample.sample_rate) for w in waves])  # [N, frames, mels]
   lo, hi = mels.min(), mels.max()
@@ -150,7 +150,7 @@ def _write_piano_roll(name, sample: PianoRoll, directory, step, writer):
   for sub in (f"step_{step:07d}", "latest"):
     for i, (r, w) in enumerate(zip(rolls, waves)):
       _write_bytes(music.midi_bytes(r), os.path.join(directory, sub, f"{i}.mid"))
-      _write_bytes(wav_bytes(w, rate), os.path.join(directory, sub, f"{i}.wav"))
+      _write_bytes(writers.wav_bytes(w, rate), os.path.join(directory, sub, f"{i}.wav"))
   grid = writers.image_grid(np.stack([music.roll_image(r, sample.prompt_steps) for r in rolls]),
                             cols=1)
   path = os.path.join(directory, f"step_{step:07d}.png")
@@ -167,32 +167,37 @@ _WRITERS = {Images: _write_images, Audio: _write_audio, Tokens: _write_tokens,
 
 
 def _write_bytes(data: bytes, path: str) -> None:
-  import tensorflow as tf  # gfile writes to local paths and gs:// alike
-  tf.io.gfile.makedirs(os.path.dirname(path))
-  with tf.io.gfile.GFile(path, "wb") as f:
-    f.write(data)
+  from genai_jax import storage  # local paths and gs:// alike
+  storage.write_bytes(data, path)
 
 
-def wav_bytes(waveform: np.ndarray, sample_rate: int) -> bytes:
-  """float [T, C] (or [T]) in [-1, 1] -> a 16-bit PCM WAV file's bytes (values clipped)."""
-  import io
-  import scipy.io.wavfile
-  pcm = np.rint(np.clip(np.asarray(waveform, np.float32), -1.0, 1.0) * 32767).astype(np.int16)
-  buf = io.BytesIO()
-  scipy.io.wavfile.write(buf, int(sample_rate), pcm)
-  return buf.getvalue()
+def mel_filterbank(num_mel_bins: int, num_spectrogram_bins: int, sample_rate: float,
+                   lower_hz: float, upper_hz: float) -> np.ndarray:
+  """float32 [num_spectrogram_bins, num_mel_bins]: triangular filters equally spaced on the HTK mel
+  scale (mel = 1127 ln(1 + hz / 700)) from ``lower_hz`` to ``upper_hz``, the DC bin zeroed: the
+  matrix of ``tf.signal.linear_to_mel_weight_matrix``, in NumPy."""
+  def mel(hz):
+    return 1127.0 * np.log1p(np.asarray(hz, np.float64) / 700.0)
+  bins = mel(np.linspace(0.0, sample_rate / 2.0, num_spectrogram_bins)[1:])[:, None]
+  edges = np.linspace(mel(lower_hz), mel(upper_hz), num_mel_bins + 2)
+  lower, center, upper = edges[:-2], edges[1:-1], edges[2:]
+  weights = np.maximum(0.0, np.minimum((bins - lower) / (center - lower),
+                                       (upper - bins) / (upper - center)))
+  return np.pad(weights, [(1, 0), (0, 0)]).astype(np.float32)
 
 
 def log_mel(waveform: np.ndarray, sample_rate: int, num_mel_bins: int = 64,
             frame_length: int = 1024, frame_step: int = 256, lower_hz: float = 20.0) -> np.ndarray:
-  """float [..., T] -> log-mel spectrogram float32 [..., frames, num_mel_bins]: |STFT| (Hann
-  window) through ``tf.signal``'s HTK mel filterbank from ``lower_hz`` to Nyquist, then
-  log(x + 1e-6)."""
-  import tensorflow as tf
+  """float [..., T] -> log-mel spectrogram float32 [..., frames, num_mel_bins]: |STFT| of frames
+  under a periodic Hann window (no end padding, as ``tf.signal.stft``) through
+  ``mel_filterbank`` from ``lower_hz`` to Nyquist, then log(x + 1e-6)."""
   x = np.asarray(waveform, np.float32)
   if x.shape[-1] < frame_length:  # one (zero-padded) frame for clips shorter than a window
     x = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, frame_length - x.shape[-1])])
-  stft = tf.signal.stft(x, frame_length, frame_step, fft_length=frame_length)
-  weights = tf.signal.linear_to_mel_weight_matrix(
-      num_mel_bins, frame_length // 2 + 1, sample_rate, lower_hz, sample_rate / 2.0)
-  return np.log(tf.matmul(tf.abs(stft), weights).numpy() + 1e-6).astype(np.float32)
+  frames = 1 + (x.shape[-1] - frame_length) // frame_step
+  idx = np.arange(frames)[:, None] * frame_step + np.arange(frame_length)[None, :]
+  window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(frame_length) / frame_length))
+  spectrum = np.abs(np.fft.rfft(x[..., idx] * window.astype(np.float32), axis=-1))
+  weights = mel_filterbank(num_mel_bins, frame_length // 2 + 1, sample_rate, lower_hz,
+                           sample_rate / 2.0)
+  return np.log(spectrum.astype(np.float32) @ weights + 1e-6).astype(np.float32)

@@ -131,12 +131,12 @@ install)
     note "warning: uncommitted changes are NOT shipped; install sends commit $rev only"
   fi
   tarball="${TMPDIR:-/tmp}/genai_jax-$rev.tar.gz"
-  note "install commit $rev on every worker of $NAME: $REMOTE_DIR, venv with $PYTHON_BIN, pip install -e '.[tpu]'"
+  note "install commit $rev on every worker of $NAME: $REMOTE_DIR, venv with $PYTHON_BIN, pip install -e '.[tpu,gcs]'"
   run git -C "$REPO" archive --format=tar.gz -o "$tarball" HEAD
   run "${TPU[@]}" scp "$tarball" "$NAME:genai_jax.tar.gz" "${LOC[@]}" --worker=all
   # On each worker: unpack over the old tree (keeping .venv, logs and local workdirs), get
   # Python 3.11 if the image lacks it, then install the project with the pinned JAX TPU wheels.
-  ssh_all "set -e; command -v $PYTHON_BIN >/dev/null || { sudo apt-get update -qq && sudo apt-get install -y -qq $PYTHON_BIN $PYTHON_BIN-venv; }; mkdir -p $REMOTE_DIR && cd $REMOTE_DIR && find . -mindepth 1 -maxdepth 1 ! -name .venv ! -name logs ! -name workdirs -exec rm -rf {} + && tar -xzf ~/genai_jax.tar.gz && { test -x .venv/bin/python || $PYTHON_BIN -m venv .venv; } && .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e \".[tpu]\" && echo \"installed on \$(hostname): jax \$(.venv/bin/python -c 'import jax, genai_jax; print(jax.__version__)')\""
+  ssh_all "set -e; command -v $PYTHON_BIN >/dev/null || { sudo apt-get update -qq && sudo apt-get install -y -qq $PYTHON_BIN $PYTHON_BIN-venv; }; mkdir -p $REMOTE_DIR && cd $REMOTE_DIR && find . -mindepth 1 -maxdepth 1 ! -name .venv ! -name logs ! -name workdirs -exec rm -rf {} + && tar -xzf ~/genai_jax.tar.gz && { test -x .venv/bin/python || $PYTHON_BIN -m venv .venv; } && .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e \".[tpu,gcs]\" && echo \"installed on \$(hostname): jax \$(.venv/bin/python -c 'import jax, genai_jax; print(jax.__version__)')\""
   ;;
 
 run)

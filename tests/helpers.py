@@ -40,14 +40,15 @@ def override(config, overrides: dict):
   return config
 
 
-def run_steps(config, devices, steps: int, batch: dict):
-  """``steps`` compiled train steps of ``config``'s task on a mesh over ``devices``, all on the same
-  host ``batch``; returns (task, state, [per-step metrics on the host])."""
+def run_steps(config, devices, steps: int, batch: dict, fsdp: int = 1):
+  """``steps`` compiled train steps of ``config``'s task on a mesh over ``devices`` (``fsdp`` of
+  them on the 'fsdp' axis), all on the same host ``batch``; returns (task, state, [per-step
+  metrics on the host])."""
   import jax
   from genai_jax import tasks
   from genai_jax.train import sharding
   from genai_jax.train import state as state_lib
-  mesh = sharding.make_mesh(devices=devices)
+  mesh = sharding.make_mesh(fsdp=fsdp, devices=devices)
   task = tasks.get_task(config)
   spec = state_lib.sharded_init(task, mesh)
   state = spec.init(jax.random.PRNGKey(config.seed))

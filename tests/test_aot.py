@@ -224,3 +224,81 @@ def test_a_step_with_a_while_loop_says_its_flops_are_a_lower_bound(v4_dp):
   looped = dataclasses.replace(report, while_loops=2)
   (flops_row,) = [l for l in report_lib.table(looped).splitlines() if "FLOPs" in l]
   assert "at least" in flops_row and "2 while loops once" in flops_row
+
+
+def tiny_gpt_config(**overrides):
+  """gpt125m shrunk to 2 layers of width 256 over 256 byte tokens, batch 8 (2 per v4-8 chip):
+  small enough to compile in seconds, large enough that matmuls dominate the step's FLOPs."""
+  from experiments.configs import gpt_shakespeare
+  from tests.helpers import override
+  c = gpt_shakespeare.get_config("gpt125m")
+  c.model.update(num_layers=2, d_model=256, num_heads=4)
+  c.data.seq_len = 256
+  c.sample.length = 16
+  c.batch_size = 8
+  return override(c, overrides)
+
+
+@pytest.fixture(scope="module")
+def gpt_fsdp():
+  """The tiny GPT on v4-8 (4 chips) as data parallel (fsdp=1) and as FSDP (fsdp=4)."""
+  return {f: report_lib.compile_step(tiny_gpt_config(**{"mesh.fsdp": f}), "v4-8") for f in (1, 4)}
+
+
+@pytest.mark.parametrize("fsdp", [1, 4])
+def test_transformer_flops_per_device_are_the_hand_count_over_the_devices(gpt_fsdp, fsdp):
+  """Each device computes its share of the batch: XLA's per-device FLOPs within 15% of
+  6N + 12LTd per token over the devices, whatever the fsdp axis (before FSDP gathered weights,
+  fsdp=4 partitioned matmuls over the model width and did 1.5x the work on a v4-32)."""
+  from genai_jax.models import transformer
+  from genai_jax.tasks import lm
+  r = gpt_fsdp[fsdp]
+  assert r.mesh == {"data": 4 // fsdp, "fsdp": fsdp}
+  cfg = lm.build(tiny_gpt_config()).model.cfg
+  tokens = 8 * 256
+  hand = (6 * transformer.num_params(cfg) + 12 * 2 * 256 * 256) * tokens / 4
+  assert r.hand_flops == pytest.approx(hand)
+  assert r.flops == pytest.approx(hand, rel=0.15), (r.flops, hand)
+  (row,) = [l for l in report_lib.table(r).splitlines() if "hand count" in l]
+  assert f"XLA / hand = {r.flops / r.hand_flops:.2f}x" in row
+
+
+def test_fsdp_shards_the_state_gathers_weights_and_reduce_scatters_gradients(gpt_fsdp):
+  dp, fsdp = gpt_fsdp[1], gpt_fsdp[4]
+  assert dp.collectives["all-gather"] == dp.collectives["reduce-scatter"] == 0
+  assert fsdp.collectives["all-gather"] > 0
+  assert fsdp.collectives["reduce-scatter"] + fsdp.windowed["reduce-scatter"] > 0
+  # Params and both Adam moments in 4 slices: the donated state per chip falls about 4x.
+  assert fsdp.alias_bytes < dp.alias_bytes / 3
+  assert fsdp.peak_bytes < dp.peak_bytes
+
+
+def test_tpu_reduce_scatter_fusions_and_windowed_einsums_are_counted():
+  """XLA:TPU writes a reduce-scatter as an 'all-reduce-scatter' fusion around an all-reduce, and
+  overlaps some with their matmul in a while loop (a windowed einsum)."""
+  hlo = "\n".join([
+      "%all-reduce-scatter.3 (input_0: bf16[8,8]) -> bf16[2,8] {",
+      "  %all-reduce.1 = bf16[8,8]{1,0} all-reduce(%input_0), replica_groups={{0,1,2,3}}",
+      "  ROOT %dynamic-slice.2 = bf16[2,8]{1,0} dynamic-slice(%all-reduce.1, %c, %c)",
+      "}",
+      "ENTRY %main (p: f32[8,8]) -> f32[8,8] {",
+      "  %all-reduce.7 = f32[] all-reduce(%x), replica_groups={{0,1,2,3}}",
+      "  %all-gather.2 = bf16[8,8] all-gather(%y), dimensions={0}",
+      '  %while.1 = (bf16[2,8]) while(%t), condition=%c, body=%b, metadata={op_name='
+      '"jit(train_step)/transpose(jvp(Transformer))/block_0/mlp/fc/dot_general"}',
+      '  %while.2 = (bf16[2,8]) while(%t), condition=%c, body=%b, metadata={op_name='
+      '"jit(train_step)/jvp(Transformer)/block_0/mlp/fc/dot_general"}',
+      "}"])
+  assert report_lib.count_collectives(hlo) == {"all-reduce": 1, "all-gather": 1,
+                                               "reduce-scatter": 1}
+  assert report_lib.count_windowed_einsums(hlo) == {"all-gather": 1, "reduce-scatter": 1}
+
+
+def test_gpt_xl_does_not_fit_data_parallel_on_v4_32():
+  """The 1.5B preset's float32 state alone is 23.6 GB: without FSDP it cannot fit a 32 GiB chip
+  (with mesh.fsdp=16 it does, at 19 GiB: README's AOT table; a minute's compile, not run here)."""
+  from experiments.configs import gpt_shakespeare
+  r = report_lib.compile_step(gpt_shakespeare.get_config("gpt_xl"), "v4-32")
+  assert r.mesh == {"data": 16, "fsdp": 1} and not r.fits
+  verdict = report_lib.verdict(r)
+  assert verdict.startswith("does not fit: needs ") and "raise --config.mesh.fsdp" in verdict

@@ -54,7 +54,7 @@ def test_create_install_run_logs_stop_delete_dry_run(sh, tmp_path):
   assert scp[4] == "scp" and "--worker=all" in scp and scp[5] == archive[-2]
   assert ssh[4:6] == ["ssh", NAME] and "--worker=all" in ssh
   remote = next(a for a in ssh if a.startswith("--command="))
-  assert "pip install -q -e \".[tpu]\"" in remote and "python3.11 -m venv .venv" in remote
+  assert "pip install -q -e \".[tpu,gcs]\"" in remote and "python3.11 -m venv .venv" in remote
 
   p = sh("tpu.sh", *RUN, "--dry-run", "--", "--config.batch_size=256", "--config.model.dtype=bfloat16")
   assert p.returncode == 0, p.stderr

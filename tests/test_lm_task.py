@@ -187,8 +187,12 @@ def test_a_few_train_steps_lower_the_loss(tfds_dir, preset):
   assert losses[-1] < losses[0] - 0.3, losses
 
 
-def test_fsdp_layout_gives_the_same_loss_as_one_device(tfds_dir):
-  config = tiny_lm_config()
+@pytest.mark.parametrize("model", [{}, {"model.remat": "full", "model.scan_layers": True}],
+                         ids=["unrolled", "remat+scan"])
+def test_fsdp_layout_gives_the_same_loss_as_one_device(tfds_dir, model):
+  """Weights gathered where used and gradients reduce-scattered (sharding.gathered) compute the
+  single-device step, also with the blocks rematerialised and scanned."""
+  config = tiny_lm_config(**model)
   task = tasks.get_task(config)
   batch = next(pipelines.batches(config.data, "train", 16, train=True))
   losses = {}
@@ -202,7 +206,7 @@ def test_fsdp_layout_gives_the_same_loss_as_one_device(tfds_dir):
       state, m = step(state, sharding.global_batch(batch, mesh))
       run.append(float(m["loss"]))
     losses[name] = run
-    if mesh.shape["fsdp"] == 4:  # 'embed' (width 32) is split 4 ways, in params and Adam moments
+    if mesh.shape["fsdp"] == 4 and not model:  # 'embed' (width 32) split 4 ways, params and Adam
       kernel = state.params["block_0"]["mlp"]["fc"]["kernel"]
       assert kernel.names == ("embed", "mlp")
       assert kernel.value.sharding.spec == jax.sharding.PartitionSpec("fsdp", None)

@@ -13,7 +13,7 @@ from genai_jax import samples
 from genai_jax.train import writers
 
 
-def _hz_to_mel(hz):  # HTK mel scale, as tf.signal's filterbank
+def _hz_to_mel(hz):  # HTK mel scale, as samples.mel_filterbank
   return 1127.0 * np.log1p(np.asarray(hz) / 700.0)
 
 
@@ -40,6 +40,19 @@ def test_audio_is_written_as_wav_and_log_mel_peaks_at_the_tone(tmp_path):
   expected = int(np.argmin(np.abs(edges[1:-1] - _hz_to_mel(tone))))
   assert mel.shape[1] == 64
   assert set(np.argmax(mel, axis=1)) == {expected}
+
+
+def test_log_mel_matches_tensorflow_signal():
+  """The NumPy log-mel is tf.signal's (the SC09 classifier's cached weights were trained on it)."""
+  tf = pytest.importorskip("tensorflow")  # installed with the build extra (make test)
+  x = np.random.default_rng(0).uniform(-1, 1, (3, 5000)).astype(np.float32)
+  for rate in (16_000, 22_050):
+    want_w = tf.signal.linear_to_mel_weight_matrix(64, 513, rate, 20.0, rate / 2.0).numpy()
+    np.testing.assert_allclose(samples.mel_filterbank(64, 513, rate, 20.0, rate / 2.0), want_w,
+                               atol=5e-5)
+    stft = tf.signal.stft(x, 1024, 256, fft_length=1024)
+    want = np.log(tf.matmul(tf.abs(stft), want_w).numpy() + 1e-6)
+    np.testing.assert_allclose(samples.log_mel(x, rate), want, atol=1e-4)
 
 
 def test_images_and_tokens_writers(tmp_path):

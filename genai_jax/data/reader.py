@@ -120,6 +120,13 @@ def _prepare_embedded(cls, ddir, kw: dict, manual_dir) -> tfds.core.DatasetBuild
     builder.download_and_prepare(download_config=dl, file_format=FILE_FORMAT)
   except FileExistsError:  # another process (of this job, on this host) finished it first
     builder = cls(data_dir=ddir, **kw)
+  except ImportError as e:  # tfds encodes examples with TensorFlow; reading needs none
+    if "tensorflow" not in str(e).lower():
+      raise
+    raise DatasetMissingError(
+        f"dataset {builder.name!r} is not prepared in {builder.data_dir} and preparing it needs "
+        f"TensorFlow, which is not installed here: `pip install -e '.[build]'`, or prepare it "
+        f"on a machine that has it and copy the folder here") from None
   return builder
 
 

@@ -12,9 +12,9 @@ accuracy and the Inception score of the real test clips.
 The network follows the WaveGAN paper's classifier in kind (a CNN on log-mel spectrograms of the
 16,384-sample clips) but is smaller: three 3x3 conv + 2x2 max-pool blocks (32, 64, 128 channels),
 a 128-unit ReLU layer (the features) and 10 logits. Its log-mel front end is ``log_mel`` below, a
-jnp transcription of ``samples.log_mel`` (the same STFT, Hann window and tf.signal HTK filterbank,
+jnp transcription of ``samples.log_mel`` (the same STFT, Hann window and HTK filterbank,
 tested equal): it runs inside the jitted, mesh-sharded extractor with the network instead of one
-clip at a time in TF on the host. Each spectrogram is standardised on its own (zero mean, unit
+clip at a time on the host. Each spectrogram is standardised on its own (zero mean, unit
 variance), so the classifier ignores loudness.
 """
 
@@ -42,23 +42,9 @@ MODEL_VERSION = 1  # bump when the network or its training changes: cached weigh
 
 @functools.lru_cache(maxsize=4)
 def mel_matrix(sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-  """float32 [FRAME // 2 + 1, MELS]: tf.signal's HTK mel filterbank, as ``samples.log_mel`` uses
-  (``tf.signal.linear_to_mel_weight_matrix``'s formula in NumPy, so scoring needs no TensorFlow)."""
-  return linear_to_mel_weight_matrix(MELS, FRAME // 2 + 1, sample_rate, LOWER_HZ, sample_rate / 2.0)
-
-
-def linear_to_mel_weight_matrix(num_mel_bins: int, num_spectrogram_bins: int, sample_rate: float,
-                                lower_edge_hertz: float, upper_edge_hertz: float) -> np.ndarray:
-  """float32 [num_spectrogram_bins, num_mel_bins]: triangular filters evenly spaced on the HTK mel
-  scale (1127 ln(1 + f / 700)), as ``tf.signal.linear_to_mel_weight_matrix`` (the DC bin zero)."""
-  mel = lambda hz: 1127.0 * np.log1p(np.asarray(hz, np.float64) / 700.0)  # noqa: E731
-  nyquist = sample_rate / 2.0
-  bins = mel(np.linspace(0.0, nyquist, num_spectrogram_bins)[1:])[:, None]  # DC bin dropped
-  edges = np.linspace(mel(lower_edge_hertz), mel(upper_edge_hertz), num_mel_bins + 2)
-  lower, centre, upper = edges[:-2][None], edges[1:-1][None], edges[2:][None]
-  weights = np.maximum(0.0, np.minimum((bins - lower) / (centre - lower),
-                                       (upper - bins) / (upper - centre)))
-  return np.pad(weights, [[1, 0], [0, 0]]).astype(np.float32)
+  """float32 [FRAME // 2 + 1, MELS]: the HTK mel filterbank ``samples.log_mel`` uses."""
+  from genai_jax import samples
+  return samples.mel_filterbank(MELS, FRAME // 2 + 1, sample_rate, LOWER_HZ, sample_rate / 2.0)
 
 
 def log_mel(waves: jax.Array, sample_rate: int = SAMPLE_RATE) -> jax.Array:

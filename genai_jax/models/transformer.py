@@ -4,7 +4,11 @@ Attention runs through ``jax.nn.dot_product_attention`` (fused cuDNN kernel on G
 on TPU) on [batch, length, heads, head_dim] arrays, so no transposes are needed around it; on
 CPU through ``_attention_xla``, the same function with fewer bytes moved by XLA's CPU backend.
 Q, K and V come from one fused Dense. Parameters carry logical axis names ('vocab', 'embed',
-'heads', 'mlp', 'length'); ``train.sharding`` maps them to the ('data', 'fsdp') mesh.
+'heads', 'mlp', 'length'); ``train.sharding`` maps them to the ('data', 'fsdp') mesh. The
+residual stream is named ('batch', 'length', 'act_embed'), so under FSDP (a train step traced in
+``sharding.use_mesh``) XLA splits every block over the batch rather than over the sharded width.
+``remat`` and ``scan_layers`` rematerialise the blocks in the backward pass and/or run them as
+one ``nn.scan`` (the AOT report shows their memory and FLOPs: README).
 
 Incremental decoding (``decode=True``) keeps a KV cache in the 'cache' collection: each call
 appends its tokens' keys and values at the cache index, so a prompt is processed once and each
@@ -38,6 +42,18 @@ class TransformerConfig:
   use_bias: bool = True
   dtype: str = "float32"  # float32 | bfloat16
   attention_impl: Optional[str] = None  # None (fastest that applies, see attention_kernel) | 'xla' | 'cudnn'
+  # Rematerialisation of each block in the backward pass (REMAT_POLICIES): 'none' keeps every
+  # activation; 'full' keeps only block inputs and recomputes the rest (about +1/3 FLOPs);
+  # 'dots' keeps the matmul outputs and recomputes the cheap elementwise work.
+  remat: str = "none"
+  # One nn.scan over identical blocks (params 'blocks/...' with a leading [num_layers] axis)
+  # instead of num_layers unrolled ones: compile time stops growing with depth. XLA's cost
+  # analysis counts a loop body once, so a scanned step's FLOPs read as one layer's.
+  scan_layers: bool = False
+
+
+REMAT_POLICIES = {"none": None, "full": jax.checkpoint_policies.nothing_saveable,
+                  "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable}
 
 
 def attention_kernel(cfg: TransformerConfig, head_dim: int) -> str:
@@ -112,6 +128,12 @@ def _dense_dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_el
     return _matmul(lhs, rhs)
   return jax.lax.dot_general(lhs, rhs, dimension_numbers, precision=precision,
                              preferred_element_type=preferred_element_type)
+
+
+def _constrain(x):
+  """The residual stream [B, T, D] split over the batch (``train.sharding.LOGICAL_RULES``):
+  keeps XLA from splitting it over the fsdp-sharded width. A no-op outside a mesh context."""
+  return nn.with_logical_constraint(x, ("batch", "length", "act_embed"))
 
 
 def _init(names, std=0.02):
@@ -205,14 +227,43 @@ def _layer_norm(cfg, name):
 
 
 class Block(nn.Module):
-  """x + Attn(LN(x)), then x + MLP(LN(x))."""
+  """x + Attn(LN(x)), then x + MLP(LN(x)); the output split over the batch (``_constrain``)."""
   cfg: TransformerConfig
+  train: bool = False
+  decode: bool = False
 
   @nn.compact
-  def __call__(self, x, positions, *, train: bool, decode: bool):
+  def __call__(self, x, positions):
     x = x + Attention(self.cfg, name="attn")(_layer_norm(self.cfg, "ln1")(x), positions,
-                                             train=train, decode=decode)
-    return x + MLP(self.cfg, name="mlp")(_layer_norm(self.cfg, "ln2")(x), train=train)
+                                             train=self.train, decode=self.decode)
+    x = x + MLP(self.cfg, name="mlp")(_layer_norm(self.cfg, "ln2")(x), train=self.train)
+    return _constrain(x)
+
+
+class _ScannedBlock(Block):
+  """A Block as an ``nn.scan`` body: (carry, positions) -> (carry, None)."""
+
+  def __call__(self, x, positions):
+    return super().__call__(x, positions), None
+
+
+def _blocks(cfg: TransformerConfig, x, positions, train: bool, decode: bool):
+  """The stack of ``cfg.num_layers`` blocks, rematerialised and/or scanned as ``cfg`` says."""
+  if cfg.remat not in REMAT_POLICIES:
+    raise ValueError(f"remat must be one of {sorted(REMAT_POLICIES)}, not {cfg.remat!r}")
+  remat = cfg.remat != "none" and not decode
+  if cfg.scan_layers:
+    body = _ScannedBlock
+    if remat:
+      body = nn.remat(body, policy=REMAT_POLICIES[cfg.remat], prevent_cse=False)
+    stack = nn.scan(body, variable_axes={"params": 0, "cache": 0},
+                    split_rngs={"params": True, "dropout": True}, in_axes=nn.broadcast,
+                    length=cfg.num_layers, metadata_params={nn.PARTITION_NAME: "layers"})
+    return stack(cfg, train, decode, name="blocks")(x, positions)[0]
+  block = nn.remat(Block, policy=REMAT_POLICIES[cfg.remat]) if remat else Block
+  for i in range(cfg.num_layers):
+    x = block(cfg, train, decode, name=f"block_{i}")(x, positions)
+  return x
 
 
 class Embed(nn.Module):
@@ -268,9 +319,8 @@ class Transformer(nn.Module):
       x = x + pos.astype(dtype)[None]
     elif cfg.positions != "rope":
       raise ValueError(f"positions must be 'learned' or 'rope', not {cfg.positions!r}")
-    x = nn.Dropout(cfg.dropout)(x, deterministic=not train)
-    for i in range(cfg.num_layers):
-      x = Block(cfg, name=f"block_{i}")(x, positions, train=train, decode=decode)
+    x = _constrain(nn.Dropout(cfg.dropout)(x, deterministic=not train))
+    x = _blocks(cfg, x, positions, train, decode)
     x = _layer_norm(cfg, "ln_f")(x)
     if cfg.tie_embeddings:
       logits = embed.attend(x)

@@ -39,6 +39,7 @@ from genai_jax.models import cyclegan as models
 from genai_jax.models import registry
 from genai_jax.objectives import cyclegan as losses
 from genai_jax.tasks.base import Task
+from genai_jax.train import sharding
 
 SHARED_KEYS = ("image_size", "channels", "dtype")
 
@@ -196,6 +197,8 @@ def _make_task(settings_json: str) -> Task:
                          pool_fill=jnp.zeros((2,), jnp.int32))
 
   def g_loss_fn(g_params, d_params, real_a, real_b):
+    # FSDP: weights gathered where used, gradients reduce-scattered (train.sharding.gathered).
+    g_params, d_params = sharding.gathered(g_params), sharding.gathered(d_params)
     fake_b = G(g_params["ab"], real_a)
     fake_a = G(g_params["ba"], real_b)
     terms = {"adv_ab": adv.g_loss(D(d_params["b"], fake_b)),
@@ -210,6 +213,7 @@ def _make_task(settings_json: str) -> Task:
     return total, (terms, fake_a, fake_b)
 
   def d_loss_fn(d_params, real_a, real_b, shown_a, shown_b):
+    d_params = sharding.gathered(d_params)
     d_a = adv.d_loss(D(d_params["a"], real_a), D(d_params["a"], shown_a))
     d_b = adv.d_loss(D(d_params["b"], real_b), D(d_params["b"], shown_b))
     return d_a + d_b, {"d_a": d_a, "d_b": d_b}

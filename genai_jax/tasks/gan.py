@@ -36,6 +36,7 @@ from genai_jax import data, samples
 from genai_jax.models import dcgan, mlp_gan, registry, sngan, wavegan
 from genai_jax.objectives import gan as gan_losses
 from genai_jax.tasks.base import Task
+from genai_jax.train import sharding
 from genai_jax.errors import ConfigError
 from genai_jax import augment
 
@@ -162,10 +163,11 @@ def _apply(module, params, stats, x, y=None, train=True, rngs=None):
   """Runs a module (batch-statistics BN when ``train``); returns (output, new batch stats).
   ``y`` (int32 [B] labels) is passed as ``y=`` only when given (conditional models); ``rngs``
   (e.g. {'phase_shuffle': key}) only in training."""
-  variables = {"params": params, "batch_stats": stats}
   kw = {} if y is None else {"y": y}
   if not train:
-    return module.apply(variables, x, train=False, **kw), stats
+    return module.apply({"params": params, "batch_stats": stats}, x, train=False, **kw), stats
+  # Training: weights gathered where used, gradients reduce-scattered (FSDP; see sharding).
+  variables = {"params": sharding.gathered(params), "batch_stats": stats}
   out, updates = module.apply(variables, x, train=True, mutable=["batch_stats"], rngs=rngs, **kw)
   return out, updates.get("batch_stats", stats)
 

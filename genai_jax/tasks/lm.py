@@ -24,6 +24,7 @@ from genai_jax.errors import ConfigError
 from genai_jax.models import gru, registry, transformer
 from genai_jax.objectives import lm as lm_losses
 from genai_jax.tasks.base import Task
+from genai_jax.train import sharding
 
 KINDS = ("causal_lm", "masked_lm", "gru_lm")
 
@@ -79,13 +80,17 @@ class LM:
 SHARED_KEYS = ("num_layers", "dropout", "dtype")  # read by every LM
 
 _TRANSFORMER_KEYS = {"num_heads": 6, "d_model": 384, "mlp_ratio": 4, "positions": "learned",
-                     "tie_embeddings": True, "use_bias": False, "attention_impl": ""}
+                     "tie_embeddings": True, "use_bias": False, "attention_impl": "",
+                     "remat": "none", "scan_layers": False}
 
 
 def _transformer(s):
   if s["d_model"] % s["num_heads"]:
     raise ConfigError(f"model.d_model={s['d_model']} is not divisible by model.num_heads="
                       f"{s['num_heads']}; change one of them")
+  if s["remat"] not in transformer.REMAT_POLICIES:
+    raise ConfigError(f"model.remat={s['remat']!r}; set it to one of "
+                      f"{sorted(transformer.REMAT_POLICIES)}")
   if s["attention_impl"] not in ("", "xla", "cudnn"):
     raise ConfigError(f"model.attention_impl={s['attention_impl']!r}; set it to '' (fastest that "
                       f"applies), 'xla' or 'cudnn'")
@@ -95,7 +100,7 @@ def _transformer(s):
       d_model=s["d_model"], mlp_ratio=s["mlp_ratio"], max_len=s["seq_len"], dropout=s["dropout"],
       positions=s["positions"], tie_embeddings=s["tie_embeddings"], causal=not mlm,
       use_bias=s["use_bias"], dtype=jnp.dtype(s["dtype"] or jnp.float32).name,
-      attention_impl=s["attention_impl"] or None))
+      attention_impl=s["attention_impl"] or None, remat=s["remat"], scan_layers=s["scan_layers"]))
 
 
 def _rnn_cell(cell: str) -> str:
@@ -171,7 +176,7 @@ def make_task(config) -> Task:
     inputs, targets, weights = inputs_targets(batch["tokens"], mask_key)
 
     def loss_fn(params):
-      logits = lm.logits(params, inputs, train=True, rngs={"dropout": drop_key})
+      logits = lm.logits(sharding.gathered(params), inputs, train=True, rngs={"dropout": drop_key})
       return lm_losses.cross_entropy(logits, targets, weights)
     loss, grads = jax.value_and_grad(loss_fn)(state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)

@@ -26,6 +26,7 @@ from genai_jax.models import registry
 from genai_jax.models import vae as vae_models
 from genai_jax.objectives import vae as vae_obj
 from genai_jax.tasks.base import Task
+from genai_jax.train import sharding
 
 # bernoulli: 0/1 pixels, a likelihood in nats. gaussian: continuous pixels, a learned per-pixel
 # variance (a density). bce: the seeds' binary cross-entropy on grey levels in [0, 1] (MNIST / 255)
@@ -152,6 +153,7 @@ def _make_task(settings_json: str) -> Task:
                     opt_state=tx.init(params))
 
   def loss_fn(params, x, key):
+    params = sharding.gathered(params)  # FSDP: weights gathered, gradients reduce-scattered
     mean, logvar = encode(params, x)
     z = vae_obj.reparameterize(key, mean, logvar)
     terms = vae_obj.elbo(log_likelihood(params, z, x), mean, logvar)

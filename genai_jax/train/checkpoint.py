@@ -20,6 +20,7 @@ import jax
 import orbax.checkpoint as ocp
 
 from genai_jax import multihost
+from genai_jax import storage
 from genai_jax.errors import CheckpointError
 
 _TMP = ".orbax-checkpoint-tmp"
@@ -96,11 +97,6 @@ def _is_model_mismatch(e: BaseException) -> bool:
   text = str(e).lower()
   return ("not compatible with the stored shape" in text or "tree structure" in text
           or "do not match" in text)
-
-
-def _fs(path: str):
-  import tensorflow as tf  # gfile handles local paths and gs:// alike
-  return tf.io.gfile
 
 
 class Checkpoints:
@@ -250,13 +246,12 @@ class Checkpoints:
     """Removes ``<step>.orbax-checkpoint-tmp*`` left by a save that was cut off, saying so.
     Process 0 removes; every process then meets at one barrier (unconditionally: the others
     may list the directory after the removal and see nothing)."""
-    gfile = _fs(self.directory)
-    if jax.process_index() == 0 and gfile.isdir(self.directory):
-      for name in sorted(n.rstrip("/") for n in gfile.listdir(self.directory) if _TMP in n):
+    if jax.process_index() == 0 and storage.isdir(self.directory):
+      for name in [n for n in storage.listdir(self.directory) if _TMP in n]:
         path = os.path.join(self.directory, name)
         print(f"warning: the save of checkpoint {name.split('.')[0]} was interrupted; removed "
               f"its unfinished files {path}", flush=True)
-        gfile.rmtree(path)
+        storage.rmtree(path)
     _barrier("genai_jax_clean_interrupted_saves")
 
   def _move_aside(self, step: int) -> str:
@@ -267,13 +262,12 @@ class Checkpoints:
     dst = os.path.join(dst_root, f"{step}-{time.strftime('%Y%m%d-%H%M%S')}")
     if jax.process_index() == 0:
       if "://" in src:  # object stores have no directory rename: copy, then delete
-        gfile = _fs(src)
-        for root, _, files in gfile.walk(src):
+        for root, _, files in storage.walk(src):
           rel = os.path.relpath(root, src)
-          gfile.makedirs(os.path.join(dst, rel))
+          storage.makedirs(os.path.join(dst, rel))
           for f in files:
-            gfile.copy(os.path.join(root, f), os.path.join(dst, rel, f), overwrite=True)
-        gfile.rmtree(src)
+            storage.copy(os.path.join(root, f), os.path.join(dst, rel, f))
+        storage.rmtree(src)
       else:
         os.makedirs(dst_root, exist_ok=True)
         shutil.move(src, dst)

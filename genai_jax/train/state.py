@@ -10,6 +10,7 @@ through these functions, so they lay out and compile exactly what training does:
 """
 
 import dataclasses
+import functools
 from typing import Any, Callable, Optional
 
 import jax
@@ -49,7 +50,11 @@ def sharded_init(task, mesh) -> ShardedInit:
 def compile_train_step(task, mesh, state_shardings):
   """jit(train_step) with the state donated and sharded, the batch split over all devices and
   the metrics replicated (readable on every process)."""
-  return jax.jit(task.train_step,
+  @functools.wraps(task.train_step)
+  def train_step(state, batch):
+    with sharding.use_mesh(mesh):  # FSDP: sharding.gathered and activation constraints
+      return task.train_step(state, batch)
+  return jax.jit(train_step,
                  in_shardings=(state_shardings, sharding.batch_sharding(mesh)),
                  out_shardings=(state_shardings, sharding.replicated(mesh)),
                  donate_argnums=0)
@@ -59,11 +64,11 @@ def check_has_checkpoints(workdir: str, step: Optional[int] = None) -> None:
   """Raises ``CheckpointError`` (one line, nothing created) unless ``workdir`` holds a
   checkpoint (``step``, if given). Cheap: a directory listing."""
   import os
-  import tensorflow as tf  # gfile: local and gs://
+  from genai_jax import storage
   from genai_jax.errors import CheckpointError
   directory = os.path.join(workdir, "checkpoints")
-  steps = sorted(int(n.rstrip("/")) for n in tf.io.gfile.listdir(directory)
-                 if n.rstrip("/").isdigit()) if tf.io.gfile.isdir(directory) else []
+  steps = sorted(int(n) for n in storage.listdir(directory)
+                 if n.isdigit()) if storage.isdir(directory) else []
   if not steps:
     raise CheckpointError(f"no checkpoints in {directory}; pass the --workdir of a run that "
                           f"saved one")

@@ -13,6 +13,7 @@ from typing import Optional
 
 import ml_collections
 
+from genai_jax import storage
 from genai_jax.errors import CheckpointError, ConfigError, UserError
 
 CONFIG_FILE = "config.json"
@@ -23,15 +24,12 @@ STATE_KEYS = ("task", "model", "optimizer.name", "data.name", "data.image_size",
               "data.channels", "data.seq_len", "data.vocab", "data.vocab_size", "data.kind")
 
 
-def _is_remote(path: str) -> bool:
-  return "://" in path
-
-
 def check_writable(workdir: str) -> None:
   """Raises one-line ``UserError`` unless ``workdir`` is (or can be made) a writable directory.
   Creates it (a training run needs it anyway)."""
-  if _is_remote(workdir):
-    return  # object stores are checked by the first write; gfile has no cheap permission test
+  if storage.is_remote(workdir):
+    storage.check_reachable(workdir)  # gs:// support and credentials; a bucket's permissions
+    return  # are checked by the first write (an object store has no cheap permission test)
   path = os.path.abspath(workdir)
   probe = path
   while not os.path.exists(probe):
@@ -68,21 +66,19 @@ def _to_dict(config) -> dict:
 def load_config(workdir: str, required: bool = True) -> Optional[ml_collections.ConfigDict]:
   """The config ``workdir``'s run recorded (locked ConfigDict), or None if it has none and not
   ``required``."""
-  import tensorflow as tf  # gfile: local and gs://
   path = os.path.join(workdir, CONFIG_FILE)
-  if not tf.io.gfile.exists(path):
+  if not storage.exists(path):
     if not required:
       return None
-    what = ("no such directory" if not _is_remote(workdir) and not os.path.isdir(workdir)
+    what = ("no such directory" if not storage.is_remote(workdir) and not os.path.isdir(workdir)
             else f"no {CONFIG_FILE} in it")
     raise CheckpointError(f"--workdir={workdir}: {what}; pass the workdir of a training run, or "
                           f"its --config=FILE:PRESET")
-  with tf.io.gfile.GFile(path) as f:
-    try:
-      data = json.load(f)
-    except json.JSONDecodeError as e:
-      raise CheckpointError(f"{path} is not valid JSON ({e}); pass --config=FILE:PRESET with "
-                            f"the run's settings") from None
+  try:
+    data = json.loads(storage.read_text(path))
+  except json.JSONDecodeError as e:
+    raise CheckpointError(f"{path} is not valid JSON ({e}); pass --config=FILE:PRESET with "
+                          f"the run's settings") from None
   config = ml_collections.ConfigDict(data)
   config.lock()
   return config
@@ -113,11 +109,7 @@ def check_resume(config, workdir: str) -> None:
 def save_config(config, workdir: str) -> None:
   """Writes ``config`` as ``<workdir>/config.json`` (process 0 only; replaces the old one)."""
   import jax
-  import tensorflow as tf
   if jax.process_index() != 0:
     return
-  path = os.path.join(workdir, CONFIG_FILE)
-  tf.io.gfile.makedirs(workdir)
-  with tf.io.gfile.GFile(path + ".tmp", "w") as f:
-    f.write(json.dumps(_to_dict(config), indent=2, sort_keys=True) + "\n")
-  tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+  storage.write_text_atomic(json.dumps(_to_dict(config), indent=2, sort_keys=True) + "\n",
+                            os.path.join(workdir, CONFIG_FILE))

@@ -1,14 +1,19 @@
 """Run outputs: TensorBoard events + metrics.jsonl, the progress line, and image grids (the
 per-kind sample writers are in ``genai_jax.samples``)."""
 
+import io
+import itertools
 import json
 import os
+import socket
 import sys
 import time
 from typing import Mapping, Optional
 
 import numpy as np
 from PIL import Image
+
+from genai_jax import storage
 
 
 def image_grid(images: np.ndarray, cols: int = 8) -> np.ndarray:
@@ -24,68 +29,115 @@ def image_grid(images: np.ndarray, cols: int = 8) -> np.ndarray:
   return grid
 
 
-def save_png(array: np.ndarray, path: str) -> None:
-  import tensorflow as tf  # gfile writes to local paths and gs:// alike
-  tf.io.gfile.makedirs(os.path.dirname(path))
+def png_bytes(array: np.ndarray) -> bytes:
+  """uint8 [H, W, C] (C = 1 or 3) -> a PNG file's bytes."""
   mode = "L" if array.shape[-1] == 1 else "RGB"
-  with tf.io.gfile.GFile(path, "wb") as f:
-    Image.fromarray(array[..., 0] if mode == "L" else array, mode).save(f, format="PNG")
+  buf = io.BytesIO()
+  Image.fromarray(array[..., 0] if mode == "L" else array, mode).save(buf, format="PNG")
+  return buf.getvalue()
+
+
+def save_png(array: np.ndarray, path: str) -> None:
+  """Writes uint8 [H, W, C] as a PNG file at ``path`` (local or gs://), creating its directory."""
+  storage.write_bytes(png_bytes(array), path)
+
+
+_EVENT_FILES = itertools.count(1)
+
+
+def wav_bytes(waveform: np.ndarray, sample_rate: int) -> bytes:
+  """float [T, C] (or [T]) in [-1, 1] -> a 16-bit PCM WAV file's bytes (values clipped)."""
+  import io
+  import scipy.io.wavfile
+  pcm = np.rint(np.clip(np.asarray(waveform, np.float32), -1.0, 1.0) * 32767).astype(np.int16)
+  buf = io.BytesIO()
+  scipy.io.wavfile.write(buf, int(sample_rate), pcm)
+  return buf.getvalue()
+
+
+def _event_file_name() -> str:
+  """A new event file's name, unique per writer: TensorBoard reads files with "tfevents" in it."""
+  return (f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}."
+          f"{next(_EVENT_FILES)}.v2")
 
 
 class MetricWriter:
   """Writes scalars to TensorBoard and ``metrics.jsonl``, images, audio and text to TensorBoard;
-  process 0 only."""
+  process 0 only. TensorBoard's own record format and protos (the ``tensorboard`` package), no
+  TensorFlow; local or gs:// workdirs."""
 
   def __init__(self, workdir: str, enabled: bool = True):
     self.enabled = enabled
     if not enabled:
       return
-    import tensorflow as tf
-    self._tf = tf
-    tf.io.gfile.makedirs(workdir)
-    self._tb = tf.summary.create_file_writer(workdir)
-    self._jsonl = tf.io.gfile.GFile(os.path.join(workdir, "metrics.jsonl"), "a")
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.summary.writer.record_writer import RecordWriter
+    self._event_pb2 = event_pb2
+    storage.makedirs(workdir)
+    self._events = RecordWriter(storage.AppendFile(os.path.join(workdir, _event_file_name())))
+    self._jsonl = storage.AppendFile(os.path.join(workdir, "metrics.jsonl"))
+    self._write_event(file_version="brain.Event:2")
+    self._events.flush()  # TensorBoard shows the run (empty) from the start
+
+  def _write_event(self, **fields) -> None:
+    event = self._event_pb2.Event(wall_time=time.time(), **fields)
+    self._events.write(event.SerializeToString())
+
+  def _summary(self, step: int, *values) -> None:
+    from tensorboard.compat.proto import summary_pb2
+    self._write_event(step=int(step), summary=summary_pb2.Summary(value=list(values)))
 
   def scalars(self, step: int, scalars: Mapping[str, float], prefix: str = "train") -> None:
     if not self.enabled:
       return
+    from tensorboard.compat.proto import summary_pb2
     record = {"step": int(step), "split": prefix, **{k: float(v) for k, v in scalars.items()}}
-    self._jsonl.write(json.dumps(record) + "\n")
+    self._jsonl.write((json.dumps(record) + "\n").encode("utf-8"))
     self._jsonl.flush()
-    with self._tb.as_default(step=int(step)):
-      for k, v in scalars.items():
-        self._tf.summary.scalar(f"{prefix}/{k}", float(v))
+    self._summary(step, *(summary_pb2.Summary.Value(tag=f"{prefix}/{k}", simple_value=float(v))
+                          for k, v in scalars.items()))
 
   def image(self, step: int, name: str, image: np.ndarray) -> None:
-    """image: uint8 [H, W, C]."""
+    """image: uint8 [H, W, C], C = 1 or 3."""
     if not self.enabled:
       return
-    with self._tb.as_default(step=int(step)):
-      self._tf.summary.image(name, image[None], max_outputs=1)
+    from tensorboard.compat.proto import summary_pb2
+    h, w, c = image.shape
+    self._summary(step, summary_pb2.Summary.Value(tag=name, image=summary_pb2.Summary.Image(
+        height=h, width=w, colorspace=c, encoded_image_string=png_bytes(np.asarray(image)))))
 
   def audio(self, step: int, name: str, waveforms: np.ndarray, sample_rate: int) -> None:
-    """waveforms: float32 [N, T, C] in [-1, 1]."""
+    """waveforms: float32 [N, T, C] in [-1, 1]; one 16-bit WAV each, tagged ``name/audio/<i>``
+    as TensorFlow's summary names them."""
     if not self.enabled:
       return
-    with self._tb.as_default(step=int(step)):
-      self._tf.summary.audio(name, np.asarray(waveforms, np.float32), int(sample_rate),
-                             max_outputs=len(waveforms))
+    from tensorboard.compat.proto import summary_pb2
+    waves = np.asarray(waveforms, np.float32)
+    self._summary(step, *(summary_pb2.Summary.Value(
+        tag=f"{name}/audio/{i}", audio=summary_pb2.Summary.Audio(
+            sample_rate=float(sample_rate), num_channels=w.shape[-1], length_frames=w.shape[0],
+            encoded_audio_string=wav_bytes(w, sample_rate), content_type="audio/wav"))
+        for i, w in enumerate(waves)))
 
   def text(self, step: int, name: str, text: str) -> None:
     if not self.enabled:
       return
-    with self._tb.as_default(step=int(step)):
-      self._tf.summary.text(name, text)
+    from tensorboard.compat.proto import summary_pb2, tensor_pb2, types_pb2
+    from tensorboard.plugins.text import metadata
+    tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[text.encode("utf-8")])
+    self._summary(step, summary_pb2.Summary.Value(
+        tag=name, metadata=metadata.create_summary_metadata(name, ""), tensor=tensor))
 
   def flush(self) -> None:
     if self.enabled:
-      self._tb.flush()
+      self._events.flush()
       self._jsonl.flush()
 
   def close(self) -> None:
     if self.enabled:
-      self._tb.close()
+      self._events.close()
       self._jsonl.close()
+      self.enabled = False
 
 
 class Progress:
