@@ -131,11 +131,14 @@ def _rows(workdir: str, split: str) -> list:
 
 
 def loop_rate(workdir: str, n1: int) -> float:
-  """Median steps/s of the perf rows of both runs but each run's first interval (compiling)."""
+  """Median steps/s of the loop's perf rows, each run's first and last interval left out when it
+  has more (as ``benchmarks.accelerator.measure_loop``: the first holds compiling, the last the
+  final evaluation and save)."""
   perf = _rows(workdir, "perf")
-  first = {min((r["step"] for r in perf if r["step"] <= n1), default=None),
-           min((r["step"] for r in perf if r["step"] > n1), default=None)}
-  rates = [r["steps_per_s"] for r in perf if r["step"] not in first] or [r["steps_per_s"] for r in perf]
+  rates = []
+  for run in ([r for r in perf if r["step"] <= n1], [r for r in perf if r["step"] > n1]):
+    rows = sorted(run, key=lambda r: r["step"])
+    rates += [r["steps_per_s"] for r in (rows[1:-1] if len(rows) > 2 else rows)]
   return statistics.median(rates) if rates else float("nan")
 
 
@@ -207,6 +210,7 @@ def gpt2(out: str, scale: str) -> dict:
       if scale == "cpu":
         c.model.update(num_layers=2, d_model=64, num_heads=2)
         c.data.seq_len = 64
+        c.sample.update(prompt_len=8, length=32)
       r = accelerator.measure(c, steps=10 if scale == "gpu" else 2, rounds=3 if scale == "gpu" else 1,
                               with_loop=False)
       peak, how = accelerator.device_peak(r["dtype"])

@@ -65,8 +65,8 @@ export PYTHONPATH=$PWD:$SITE
   date -u +"%Y-%m-%d %H:%M UTC"
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   "$PY" -c "import sys, jax, flax, optax, orbax.checkpoint as o, tensorflow_datasets as t, array_record; print('python', sys.version.split()[0], '| jax', jax.__version__, '| flax', flax.__version__, '| optax', optax.__version__, '| orbax', o.__version__, '| tfds', t.__version__, '|', jax.devices()[0].device_kind, 'x', jax.device_count())"
-  echo "installed from $BUNDLE/whl: ${missing[*]##*/}"
-  "$PY" -c "import sys; print('tensorflow importable:', __import__('importlib').util.find_spec('tensorflow') is not None)"
+  echo "installed from $BUNDLE/whl: $(printf '%s\n' "${missing[@]##*/}" | cut -d- -f1-2 | tr '\n' ' ')"
+  "$PY" -c "import importlib.util; print('tensorflow importable:', importlib.util.find_spec('tensorflow') is not None)"
 } 2>&1 | grep -v "^W0000\|^I0000\|absl::InitializeLog" | tee "$OUT/env.txt"
 
 if [ "$SCALE" = cpu ]; then caps=(gan:600 vae:300 gpt:300 gpt2:200); else caps=(gan:150 vae:120 gpt:100 gpt2:90); fi

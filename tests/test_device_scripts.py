@@ -74,9 +74,12 @@ def test_stage_overrides_name_existing_config_keys(model, scale, tmp_path):
 
 
 def test_entry_points_import_without_tensorflow():
+  # What the stage process imports itself (the trainings run as `python -m experiments.X`, whose
+  # modules tests/test_no_tensorflow.py covers; each defines --workdir, so not all in one process).
   code = ("import sys; sys.path.insert(0, 'scripts'); import device_train, device_data; "
           "import benchmarks.accelerator, experiments.class_accuracy, genai_jax.train.loop; "
-          "[__import__(device_train.MODELS[m][0]) for m in device_train.MODELS]; print('ok')")
+          "import genai_jax.data.builders, genai_jax.eval.classifier; "
+          "[device_train.config_of(m, {}) for m in device_train.MODELS]; print('ok')")
   result = no_tensorflow.run(["-c", code], timeout=120)
   assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-2000:]
   assert not no_tensorflow.attempts(result.stderr)
