@@ -41,10 +41,10 @@ MODELS = {  # model -> (experiment module, config file, preset, dataset kind in 
 # (both runs; ``final`` only on the resumed run). The arithmetic is in device_train.sh.
 SCALES = {
     "gpu": {
-        "gan": dict(n1=3_000, n2=6_000, every={"log_every": 250, "eval_every": 3_000,
-                                               "checkpoint_every": 3_000}),
-        "vae": dict(n1=6_000, n2=12_000, every={"log_every": 500, "eval_every": 6_000,
-                                                "checkpoint_every": 6_000},
+        "gan": dict(n1=2_500, n2=5_000, every={"log_every": 250, "eval_every": 2_500,
+                                               "checkpoint_every": 2_500}),
+        "vae": dict(n1=4_000, n2=8_000, every={"log_every": 400, "eval_every": 4_000,
+                                               "checkpoint_every": 4_000},
                     first={"objective.iw_samples": 500}, final={"objective.iw_samples": 5_000}),
         "gpt": dict(n1=2_500, n2=5_000, every={"log_every": 250, "eval_every": 2_500,
                                                "checkpoint_every": 2_500,
@@ -193,16 +193,17 @@ def stage(model: str, scale: str, data_dir: str, out: str, root: str) -> dict:
 
 
 def gpt2(out: str, scale: str) -> dict:
-  """GPT-2 small's train step (gpt125m geometry, bytes, bf16) at batches 32 and 64 with XLA and
-  cuDNN attention: tokens/s and MFU (``benchmarks.accelerator``'s FLOPs and peak table)."""
+  """GPT-2 small's train step (gpt125m geometry, bytes, bf16) at batches 32 and 64 with cuDNN
+  attention, and at 32 with XLA's: tokens/s and MFU (``benchmarks.accelerator``'s FLOPs and peak table)."""
   import jax
   from benchmarks import accelerator
   from experiments.configs import gpt_shakespeare
   rows = []
   batches = (32, 64) if scale == "gpu" else (2,)
+  # cuDNN first (the secondary goal's rows); each row lands in gpt2.json, so a cap keeps them.
   impls = ("cudnn", "xla") if jax.devices()[0].platform == "gpu" else ("xla",)
   for impl in impls:
-    for batch in batches:
+    for batch in batches if impl == impls[0] else batches[:1]:
       c = gpt_shakespeare.get_config("gpt125m")
       c.data.update(vocab_size=256)
       c.model.update(dtype="bfloat16", dropout=0.0, attention_impl=impl)
