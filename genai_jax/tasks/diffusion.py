@@ -16,8 +16,12 @@ label (index num_classes) with probability ``objective.label_dropout`` in traini
 applies classifier-free guidance out = (1 + w) out(y) - w out(null) with w = ``sampler.guidance``
 (w = 0: the conditional model; w = -1: the unconditional one). The fixed grid's row r is class r.
 
-An EMA of the weights (``ema.decay`` > 0; rate min(decay, (1 + step) / (10 + step)) so short
-runs average a short horizon at first) is what ``sample`` and ``generate`` draw from.
+An EMA of the weights (``ema.decay`` > 0; ema <- r ema + (1 - r) params after each step with
+r = min(decay, step / (10 + step)): a copy at step 0, a short horizon early in short runs) is
+what ``sample`` and ``generate`` draw from (and ``eval_step`` scores).
+
+The network's noise input: the timestep t for DDPM, 1000 t for flow, 250 c_noise = 62.5 ln(sigma)
+for EDM, so the sinusoidal embedding sees a range of hundreds in every objective.
 Metrics: the training loss (mean over pixels and the batch); eval: the same loss on the eval
 batch with fixed noise and noise levels (comparable across evals).
 """
@@ -67,7 +71,7 @@ class DiffusionState:
   rng: jax.Array  # uint32[2] base key; per-step keys are fold_in(rng, step)
   params: Any
   opt_state: Any
-  # Not a *params field: fine-tuning (init_from) does not copy it; the first step restarts it.
+  # Not a *params field: fine-tuning (init_from) does not copy it; step 0 restarts it as a copy.
   ema: Any = flax.struct.field(default_factory=dict)
 
 
@@ -219,7 +223,7 @@ def _parts(settings_json: str) -> tuple:
     ema = state.ema
     if ema_decay:
       step = state.step.astype(jnp.float32)
-      rate = jnp.minimum(ema_decay, (1.0 + step) / (10.0 + step))
+      rate = jnp.minimum(ema_decay, step / (10.0 + step))  # 0 at step 0: a copy
       ema = jax.tree.map(lambda e, p: rate * e + (1.0 - rate) * p, state.ema, params)
     return (state.replace(step=state.step + 1, params=params, opt_state=opt_state, ema=ema),
             {"loss": loss, "grad_norm": optax.global_norm(grads)})
