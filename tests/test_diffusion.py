@@ -216,6 +216,7 @@ def test_train_steps_lower_the_loss_and_sharded_equals_single_device():
     ({"model.name": "dit"}, r"unknown diffusion model 'dit'; set --config.model.name"),
     ({"objective.name": "score"}, r"unknown diffusion objective 'score'"),
     ({"sampler.steps": 0}, r"sampler.steps=0 must be at least 1"),
+    ({"model.channel_mult": (1, 2, 2, 2, 2)}, r"image_size=8 must be divisible by 16 for 5 U-Net"),
     ({"model.num_classes": 0, "data.labels": False},
      r"sampler.guidance=2.0 needs a class-conditional model"),
 ])

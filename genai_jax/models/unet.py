@@ -15,7 +15,7 @@ guidance (label dropout in training), so the class table has num_classes + 1 row
 """
 
 import math
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax

@@ -34,7 +34,6 @@ import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import optax
 
 from genai_jax import data, samples
@@ -94,7 +93,12 @@ def _check(config) -> tuple:
   if o.name.startswith("ddpm") and int(s.steps) > int(o.timesteps):
     raise ConfigError(f"sampler.steps={s.steps} exceeds objective.timesteps={o.timesteps}; set "
                       f"--config.sampler.steps <= {o.timesteps}")
-  registry.settings("diffusion", MODELS, config.model, SHARED_KEYS)  # unknown backbone or key
+  _, model = registry.settings("diffusion", MODELS, config.model, SHARED_KEYS)  # unknown name/key
+  levels = len(model["channel_mult"])
+  if int(model["image_size"]) % 2 ** (levels - 1):
+    raise ConfigError(f"model.image_size={model['image_size']} must be divisible by "
+                      f"{2 ** (levels - 1)} for {levels} U-Net levels; change "
+                      f"--config.model.channel_mult or the image size")
   num_classes = int(config.model.get("num_classes", None) or 0)
   if num_classes and not config.data.get("labels", False):
     raise ConfigError(f"model.num_classes={num_classes} needs labelled batches; set "
