@@ -226,3 +226,15 @@ def test_bad_settings_are_one_line_config_errors(overrides, message):
     config_utils.validate(config)
     tasks.get_task(config)
   assert "\n" not in str(err.value)
+
+
+def test_presets_resolve_and_config_keys_match_the_registry():
+  from genai_jax.models import registry
+  assert set(diffusion_configs.get_config().model.keys()) == registry.all_keys(
+      diffusion_task.MODELS, diffusion_task.SHARED_KEYS)
+  for preset in ("",) + diffusion_configs.PRESETS:  # builds the Task (nothing compiled)
+    config = diffusion_configs.get_config(preset)
+    config_utils.validate(config)
+    assert tasks.get_task(config).generate is not None
+  with pytest.raises(ValueError, match="unknown preset 'cifar'"):
+    diffusion_configs.get_config("cifar")
