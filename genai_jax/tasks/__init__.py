@@ -18,7 +18,10 @@ def get_task(config) -> Task:
   if config.task == "cyclegan":
     from genai_jax.tasks import cyclegan
     return cyclegan.make_task(config)
-  raise ConfigError(f"unknown task {config.task!r}; set --config.task to one of ['gan', 'vae', 'causal_lm', 'masked_lm', 'gru_lm', 'cyclegan']")
+  if config.task == "diffusion":
+    from genai_jax.tasks import diffusion
+    return diffusion.make_task(config)
+  raise ConfigError(f"unknown task {config.task!r}; set --config.task to one of ['gan', 'vae', 'causal_lm', 'masked_lm', 'gru_lm', 'cyclegan', 'diffusion']")
 
 
 def check_model(config) -> None:
@@ -39,3 +42,6 @@ def check_model(config) -> None:
   elif config.task == "cyclegan":
     from genai_jax.tasks import cyclegan
     registry.settings("CycleGAN", cyclegan.MODELS, config.model, cyclegan.SHARED_KEYS)
+  elif config.task == "diffusion":
+    from genai_jax.tasks import diffusion
+    registry.settings("diffusion", diffusion.MODELS, config.model, diffusion.SHARED_KEYS)
