@@ -247,6 +247,19 @@ def read_all(builder, split: str, name: str = "") -> list:
   return [src[i] for i in range(len(src))]
 
 
+def owned_shards(cfg, global_batch: int) -> tuple[int, int, range]:
+  """(``cfg.shards``, examples per shard per batch, this process's contiguous block of shards);
+  a ConfigError unless the shards divide the batch and the processes divide the shards."""
+  shards, procs, pid = cfg.get("shards", 8), jax.process_count(), jax.process_index()
+  if global_batch % shards:
+    raise ConfigError(f"batch_size={global_batch} is not divisible by data.shards={shards}; "
+                      f"set --config.data.shards to a divisor of the batch size")
+  if shards % procs:
+    raise ConfigError(f"data.shards={shards} is not divisible by the {procs} processes; "
+                      f"set --config.data.shards to a multiple of {procs}")
+  return shards, global_batch // shards, range(pid * shards // procs, (pid + 1) * shards // procs)
+
+
 def sharded_batches(cfg, split: str, global_batch: int, key: str, decode, *, train: bool,
                     seed: int, start_step: int, extra: tuple = (), encoded: bool = True,
                     augment: Optional[Callable] = None) -> Iterator[dict]:
@@ -283,15 +296,7 @@ def sharded_batches(cfg, split: str, global_batch: int, key: str, decode, *, tra
       shard fits (``cfg.cache_mb``, default 1024 MiB per iterator of a process; see ``loader``).
   """
   builder = get_builder(cfg)
-  shards, procs, pid = cfg.get("shards", 8), jax.process_count(), jax.process_index()
-  if global_batch % shards:
-    raise ConfigError(f"batch_size={global_batch} is not divisible by data.shards={shards}; "
-                      f"set --config.data.shards to a divisor of the batch size")
-  if shards % procs:
-    raise ConfigError(f"data.shards={shards} is not divisible by the {procs} processes; "
-                      f"set --config.data.shards to a multiple of {procs}")
-  per_shard = global_batch // shards
-  owned = range(pid * shards // procs, (pid + 1) * shards // procs)
+  shards, per_shard, owned = owned_shards(cfg, global_batch)
   sources = {s: open_shard(builder, split, key, s, shards, extra, cfg.name, encoded) for s in owned}
   threads = int(cfg.get("threads", 0) or 0)
   budget = float(cfg.get("cache_mb", 1024)) * 2**20 / len(owned) if augment is not None else 0

@@ -18,7 +18,6 @@ import functools
 import re
 from typing import Iterator
 
-import jax
 import numpy as np
 
 from genai_jax.errors import ConfigError, DatasetMissingError
@@ -265,15 +264,7 @@ def stream_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int
   key = cfg.get("text_key", "text")
   length = cfg.seq_len + 1
   builder = reader.get_builder(cfg)
-  shards, procs, pid = cfg.get("shards", 8), jax.process_count(), jax.process_index()
-  if global_batch % shards:
-    raise ConfigError(f"batch_size={global_batch} is not divisible by data.shards={shards}; "
-                      f"set --config.data.shards to a divisor of the batch size")
-  if shards % procs:
-    raise ConfigError(f"data.shards={shards} is not divisible by the {procs} processes; "
-                      f"set --config.data.shards to a multiple of {procs}")
-  per_shard = global_batch // shards
-  owned = range(pid * shards // procs, (pid + 1) * shards // procs)
+  shards, per_shard, owned = reader.owned_shards(cfg, global_batch)
   sources = {s: reader.open_shard(builder, split, key, s, shards, name=cfg.name) for s in owned}
 
   def rows(s):  # this shard's packed rows from row start_step * per_shard on
