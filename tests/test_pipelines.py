@@ -178,6 +178,25 @@ def test_missing_or_truncated_shards_name_the_file(tfds_dir, tmp_path):
     pipelines.batches(cfg, "train", 64, train=True)
 
 
+def test_a_missing_or_cut_short_file_stops_a_run_before_it_writes_anything(tfds_dir, tmp_path):
+  import os
+  from genai_jax.errors import DataError
+  from genai_jax.train.loop import train_and_evaluate
+  from tests.helpers import tiny_gan_config
+  config = tiny_gan_config()
+  copy = _copy_dataset(config.data, tfds_dir, tmp_path)
+  records = sorted(p for p in os.listdir(copy) if "train.array_record" in p)
+  last = copy / records[-1]  # the last file: the first batches need not read it
+  last.write_bytes(last.read_bytes()[:-100])
+  workdir = tmp_path / "run"
+  with pytest.raises(DataError, match=rf"is damaged .* in file \S+{records[-1]}; delete"):
+    train_and_evaluate(config, str(workdir))
+  last.unlink()
+  with pytest.raises(DataError, match=rf"is missing its file \S+{records[-1]}; delete"):
+    train_and_evaluate(config, str(workdir))
+  assert not os.listdir(workdir)  # no config.json, no checkpoints, no metrics
+
+
 def test_a_tfrecord_dataset_names_the_conversion(tmp_path):
   from genai_jax.data import builders
   from genai_jax.data import reader

@@ -18,7 +18,7 @@ from genai_jax.data import BATCH_KEYS
 from genai_jax.data import preprocess
 # The tfds reading layer (re-exported: callers use pipelines.get_builder etc.); text.py builds on
 # it directly, so text and pipelines do not import each other.
-from genai_jax.data.reader import data_dir, get_builder, ordered, sharded_batches  # noqa: F401
+from genai_jax.data.reader import check_dataset, data_dir, get_builder, ordered, sharded_batches  # noqa: F401
 from genai_jax.data.preprocess import fit_length  # noqa: F401
 from genai_jax.errors import ConfigError
 # Batch shapes without TF (the AOT report and benchmarks need no TF); re-exported for callers.

@@ -209,6 +209,20 @@ class Shard:
                       f"({_rebuild(self.name)})") from None
 
 
+def check_dataset(cfg):
+  """``get_builder(cfg)``, with every file of every split checked: present, and its first and
+  last records readable (a copy cut short fails there). A DataError naming the file, before a
+  run writes anything; cheap (two records a file)."""
+  builder = get_builder(cfg)
+  for split in (builder.info.splits or {}):
+    shard = Shard(builder, split, name=cfg.name)  # a missing file: DataError here
+    firsts = np.concatenate([[0], shard._ends[:-1]]).astype(np.int64)
+    for first, end in zip(firsts, shard._ends):
+      for index in ({int(first), int(end) - 1} if end > first else ()):
+        shard[index]
+  return builder
+
+
 def _rebuild(name: str) -> str:
   if name.partition("/")[0] in builders.EMBEDDED:
     return "embedded datasets prepare themselves on the next run"

@@ -80,7 +80,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
   sharding.check_global_batch(config.batch_size, mesh)
   is_main = jax.process_index() == 0
-  pipelines.get_builder(config.data)  # a missing dataset fails here, before any compilation
+  pipelines.check_dataset(config.data)  # a missing or damaged dataset fails here, before any
+  # compilation and before anything is written to the workdir
 
   task = tasks.get_task(config)
   spec = state_lib.sharded_init(task, mesh)
