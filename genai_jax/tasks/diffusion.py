@@ -42,6 +42,7 @@ from genai_jax.models import registry
 from genai_jax.models import unet
 from genai_jax.objectives import diffusion as diff
 from genai_jax.tasks.base import Task
+from genai_jax.train import sharding
 
 OBJECTIVES = ("ddpm_eps", "ddpm_v", "edm", "flow")
 SAMPLERS = {"ddpm": ("ddpm_eps", "ddpm_v"), "ddim": ("ddpm_eps", "ddpm_v"),
@@ -219,6 +220,7 @@ def _parts(settings_json: str) -> tuple:
     y = labels_of(batch, k_label)
 
     def loss_fn(params):
+      params = sharding.gathered(params)  # FSDP: weights gathered, gradients reduce-scattered
       return losses(params, x0, y, k_loss, True).mean()
 
     loss, grads = jax.value_and_grad(loss_fn)(state.params)
