@@ -176,7 +176,8 @@ class StartupGuard:
     self._pipe = (r, w)
     self._old_wakeup_fd = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
     for s in (signal.SIGTERM, signal.SIGINT):
-      self._previous[s] = signal.signal(s, self._handle)
+      if signal.getsignal(s) != signal.SIG_IGN:  # an ignored signal (nohup, `cmd &`) stays so
+        self._previous[s] = signal.signal(s, self._handle)
     self._armed = True
     self._thread = threading.Thread(target=self._watch, name="genai_jax-startup-guard", daemon=True)
     self._thread.start()

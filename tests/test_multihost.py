@@ -106,7 +106,9 @@ def test_a_stop_during_start_up_ends_the_process_at_once_with_one_line(sig):
 def test_after_start_up_the_signals_behave_as_before():
   # Disarmed (the loop's first step), SIGINT is a KeyboardInterrupt and SIGTERM ends the process
   # with the default action, as without the guard.
+  # (SIGINT's handler set as in a fresh Python: an xdist worker's children inherit SIG_IGN.)
   code = ("import os, signal, time\n"
+          "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
           "from genai_jax import multihost\n"
           "multihost.guard_startup(); multihost.startup_done()\n"
           "try:\n"
