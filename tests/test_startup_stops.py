@@ -24,6 +24,16 @@ FLAGS = ["--config=experiments/configs/dcgan_celeba.py:digits_demo", "--config.n
 
 
 def _start(root, env, port, extra=()):
+  # Started as from a terminal: an xdist worker ignores SIGINT and its children would inherit
+  # that (a caught signal is reset to the default across exec, an ignored one stays ignored).
+  previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    return _popen(root, env, port, extra)
+  finally:
+    signal.signal(signal.SIGINT, previous)
+
+
+def _popen(root, env, port, extra):
   procs = []
   for i in range(2):
     log = open(os.path.join(root, f"p{i}.log"), "w")
