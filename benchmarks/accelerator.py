@@ -15,8 +15,7 @@ demo's 4x128 context 128, so the whole table takes a few minutes on 2 cores.
 Each row's config reads the family's embedded demo data (``on_disk``: faces, digits, text as
 bytes) at the row's shapes, and besides the bare step runs through ``train_and_evaluate``
 (``measure_loop``: the loader reading and decoding from disk, the batch copied to the devices
-ahead of the step, metrics one step late, a checkpoint every 2 x ``--steps`` steps, evaluation
-off): the ``loop`` column and ``l/s``, the loop's rate over the bare step's (``--no-loop``: the
+ahead of the step, metrics one step late, checkpoints at the preset's interval, evaluation off): the ``loop`` column and ``l/s``, the loop's rate over the bare step's (``--no-loop``: the
 bare step only, on random batches of the same shapes).
 
 Per row: images/s or tokens/s (median of ``--rounds`` rounds of ``--steps`` steps, each step's
@@ -29,6 +28,7 @@ the backend reports none (XLA:GPU), from the same step compiled for the host CPU
 """
 
 import argparse
+import math
 import statistics
 
 import jax
@@ -102,21 +102,23 @@ def on_disk(config):
   else:
     data = gpt_shakespeare.get_config("demo").data
     data.update(seq_len=c.data.seq_len, vocab="byte", vocab_size=256)
+  data.shards = math.gcd(8, c.batch_size)  # shards must divide the row's batch
   c.data = data
   return c
 
 
-def measure_loop(config, steps: int, rounds: int, workdir: str) -> dict:
+def measure_loop(config, steps: int, rounds: int, workdir: str, checkpoint_every=None) -> dict:
   """The loop's rate: ``config`` through ``train_and_evaluate`` (data read from disk and decoded
-  by the loader, each step's metrics read one step late, a checkpoint every ``2 * steps`` steps,
-  evaluation off), ``(rounds + 2) * steps`` steps. The rate is the steps of the ``rounds`` middle
+  by the loader, each step's metrics read one step late, a checkpoint every ``checkpoint_every``
+  steps (default: the preset's own), evaluation off), ``(rounds + 2) * steps`` steps. The rate is the steps of the ``rounds`` middle
   log intervals over their time (the first interval includes compiling; the last, the final
   evaluation and save), from the loop's own ``perf`` rows."""
   import json
   import os
   from genai_jax.train.loop import train_and_evaluate
   c = config.copy_and_resolve_references()
-  c.update(num_steps=(rounds + 2) * steps, log_every=steps, checkpoint_every=2 * steps,
+  c.update(num_steps=(rounds + 2) * steps, log_every=steps,
+           checkpoint_every=checkpoint_every or c.checkpoint_every,
            eval_every=10**9, eval_batches=0, keep_checkpoints=1)
   if "eval_gen" in c:
     c.eval_gen.update(every=0, at_end=False)
@@ -322,8 +324,8 @@ def main():
         "; MFU = FLOPs per step / step time / peak; peak mem: the device's own peak for the row "
         "(n/a unless rows run --isolate on a device that tracks it); XLA est: arguments + outputs "
         "- aliases + temporaries of the compiled step; loop: the same config through "
-        "train_and_evaluate (embedded data from disk, metrics one step late, a checkpoint every "
-        "2 x steps, no evaluation) and l/s its rate over the bare step's")
+        "train_and_evaluate (embedded data from disk, metrics one step late, checkpoints at the "
+        "preset's interval, no evaluation) and l/s its rate over the bare step's")
 
 
 if __name__ == "__main__":
