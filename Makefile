@@ -60,7 +60,8 @@ bench-lm: $(STAMP)
 	$(VENV)/bin/python -m benchmarks.lm_throughput
 
 # DCGAN (batch 64/512, float32/bfloat16), VAE and baby GPT train steps on whatever JAX sees:
-# images/s or tokens/s, MFU against the device's peak, peak memory (CPU: small sizes).
+# images/s or tokens/s, MFU against the device's peak, peak memory (CPU: small sizes); beside
+# each, the same config through train_and_evaluate on embedded data from disk (loop/step).
 bench-accel: $(STAMP)
 	$(VENV)/bin/python -m benchmarks.accelerator
 
