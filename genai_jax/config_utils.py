@@ -32,3 +32,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config.data.channels != config.model.channels:
       raise ConfigError(f"data.channels={config.data.channels} != model.channels="
                         f"{config.model.channels}; set both to the same value")
+
+
+def override(config: ml_collections.ConfigDict, overrides: dict) -> ml_collections.ConfigDict:
+  """Sets dotted keys (``{"data.name": ...}``) on ``config`` as ``--config.KEY=VALUE`` would
+  (a key the config lacks raises, as the flag does); returns ``config``."""
+  for key, value in overrides.items():
+    node = config
+    *parents, leaf = key.split(".")
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
+  return config

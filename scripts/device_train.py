@@ -100,14 +100,9 @@ def config_of(model: str, o: dict):
   """The experiment's config with overrides ``o`` applied (as ``--config.KEY=VALUE`` would)."""
   import importlib
   _, path, preset, _ = MODELS[model]
-  cfg = importlib.import_module(path[:-3].replace("/", ".")).get_config(preset)
-  for key, value in o.items():
-    *parents, leaf = key.split(".")
-    node = cfg
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
-  return cfg
+  from genai_jax import config_utils
+  return config_utils.override(
+      importlib.import_module(path[:-3].replace("/", ".")).get_config(preset), o)
 
 
 def _train(model: str, workdir: str, o: dict, log: str, timeout: float) -> float:

@@ -31,13 +31,8 @@ def train_rows(workdir) -> dict:
 
 def override(config, overrides: dict):
   """Sets dotted keys ({"data.name": ...}) on ``config``, as --config.KEY=VALUE would; returns it."""
-  for k, v in overrides.items():
-    node = config
-    *path, last = k.split(".")
-    for p in path:
-      node = node[p]
-    node[last] = v
-  return config
+  from genai_jax import config_utils
+  return config_utils.override(config, overrides)
 
 
 def run_steps(config, devices, steps: int, batch: dict, fsdp: int = 1):
