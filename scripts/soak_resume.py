@@ -150,7 +150,8 @@ def tmp_dirs(ckpt_dir):
 
 
 def read_metrics(workdir):
-  """({(split, step): [row, ...]}, torn lines) from metrics.jsonl; rows keep log order."""
+  """({(split, step): [row, ...]}, torn lines) from metrics.jsonl; rows keep log order. The
+  'perf' rows (steps/s) are timings, so they are left out of the comparison."""
   rows, torn = collections.defaultdict(list), 0
   path = os.path.join(workdir, "metrics.jsonl")
   if not os.path.exists(path):
@@ -161,6 +162,8 @@ def read_metrics(workdir):
         r = json.loads(line)
       except json.JSONDecodeError:
         torn += 1  # a line cut by kill -9 mid-write
+        continue
+      if r["split"] == "perf":  # wall-clock rates: not part of the run's numerics
         continue
       rows[(r["split"], r["step"])].append({k: v for k, v in r.items() if k not in ("split", "step")})
   return rows, torn
