@@ -89,6 +89,7 @@ def test_a_stop_during_start_up_ends_the_process_at_once_with_one_line(sig):
   # The main thread is busy (here: in a long sleep; in a run: XLA compiling, a dataset being
   # written): the watcher acts on the signal, the process exits 0 with the one line.
   code = ("import os, signal, time\n"
+          "signal.signal(signal.SIGINT, signal.default_int_handler)\n"  # as in a fresh Python
           "from genai_jax import multihost\n"
           "multihost.guard_startup()\n"
           f"os.kill(os.getpid(), signal.{sig})\n"
