@@ -141,13 +141,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   preempted = False
   first_batch = None
-  if start_step < config.num_steps:
-    # Compiled here, not at the first call: start-up (and its stop guard) ends with compilation.
-    first_batch = next(train_iter)
-    multihost.phase("compile")
-    train_step = train_step.lower(state, first_batch).compile()
-  multihost.startup_done()  # stops are the loop's from here: a step boundary to save at
   try:
+    if start_step < config.num_steps:
+      # Compiled here, not at the first call: start-up (and its stop guard) ends with compiling.
+      first_batch = next(train_iter)
+      multihost.phase("compile")
+      train_step = train_step.lower(state, first_batch).compile()
+    multihost.startup_done()  # stops are the loop's from here: a step boundary to save at
     for step in range(start_step + 1, config.num_steps + 1):
       if checkpoints.reached_preemption(step - 1):
         preempted = True
