@@ -94,7 +94,8 @@ def test_a_stop_at_each_start_up_phase_ends_both_processes_then_the_rerun_trains
     for f in os.listdir(markers) if os.path.isdir(markers) else ():
       os.remove(os.path.join(markers, f))
     procs = _start(root, env, _free_port(), NO_EVAL.get(marker, ()))
-    _wait_for(os.path.join(markers, marker), procs, root)
+    for m in ("0.guarded", "1.guarded", marker):  # a process not yet guarded dies by the signal
+      _wait_for(os.path.join(markers, m), procs, root)
     t0 = time.time()
     for i in targets:
       procs[i].send_signal(sig)
