@@ -71,6 +71,17 @@ def _process() -> tuple[int, int]:
   return int(state.process_id), int(state.num_processes)
 
 
+def _process_from_env() -> tuple[int, int]:
+  """(process index, count) as connected, else as the job's environment describes it
+  (``JAX_PROCESS_ID``, ``JAX_NUM_PROCESSES``: before ``jax.distributed.initialize``), else (0, 1)."""
+  if _client() is not None:
+    return _process()
+  try:
+    return int(os.environ["JAX_PROCESS_ID"]), int(os.environ["JAX_NUM_PROCESSES"])
+  except (KeyError, ValueError):
+    return 0, 1
+
+
 def _try_get(client, key: str) -> Optional[str]:
   try:
     return client.key_value_try_get(key)
@@ -255,10 +266,7 @@ class StartupGuard:
       except Exception:
         pass  # another process posted it first
     if count == 1:  # not connected yet: the job's environment may still say which process
-      try:
-        index, count = int(os.environ["JAX_PROCESS_ID"]), int(os.environ["JAX_NUM_PROCESSES"])
-      except (KeyError, ValueError):
-        pass
+      index, count = _process_from_env()
     what = "preempted" if sig == signal.SIGTERM else "interrupted"
     where = f" (process {index} of {count})" if count > 1 else ""
     print(f"{what} before the first step: nothing to save; rerun the same command{where}",
@@ -297,7 +305,7 @@ def phase(name: str) -> None:
   directory = os.environ.get(MARKERS_ENV)
   if directory:
     os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, f"{_process()[0]}.{name}"), "w"):
+    with open(os.path.join(directory, f"{_process_from_env()[0]}.{name}"), "w"):
       pass
 
 
