@@ -4,6 +4,7 @@ adds the traceback."""
 
 import contextlib
 import os
+import re
 import sys
 import traceback
 
@@ -13,7 +14,26 @@ class UserError(Exception):
 
 
 class ConfigError(UserError, ValueError):
-  """A config value that cannot work (unknown key or name, inconsistent sizes)."""
+  """A config value that cannot work (unknown key or name, inconsistent sizes).
+
+  The library names config keys plainly (``model.image_size=64 must be ...``) and lists them in
+  ``keys``; only ``render`` (the command-line entry points) turns them into ``--config.KEY``
+  flags, so models, data and tasks speak no CLI.
+  """
+
+  def __init__(self, message: str, keys=()):
+    super().__init__(message)
+    self.keys = tuple(keys)
+
+
+def render(error: BaseException) -> str:
+  """One line for the user: a ConfigError's keys become ``--config.KEY`` where the message names
+  them (``model.width=3`` -> ``--config.model.width=3``); other errors pass through unchanged."""
+  text = str(error)
+  for key in sorted(getattr(error, "keys", ()), key=len, reverse=True):
+    # A whole key only: not inside a longer dotted name, and not already a flag.
+    text = re.sub(rf"(?<![\w.-]){re.escape(key)}(?![\w])", f"--config.{key}", text)
+  return text
 
 
 class DatasetMissingError(UserError, RuntimeError):
@@ -54,7 +74,7 @@ def friendly(stream=None):
   except UserError as e:
     if verbose():
       traceback.print_exc()
-    print(f"error: {e}", file=stream, flush=True)
+    print(f"error: {render(e)}", file=stream, flush=True)
     sys.exit(1)
   except KeyboardInterrupt:
     if verbose():
