@@ -24,6 +24,8 @@ LAYERS = (
      ("genai_jax.train",)),
     ("families: one task per model family, the family table",
      ("genai_jax.tasks",)),
+    ("the loop: one training loop over any family; evaluation reaches it as hooks",
+     ("genai_jax.train.loop",)),
     ("evaluation: metrics, evaluators, the eval CLI",
      ("genai_jax.eval",)),
     ("tools: ahead-of-time reports, continuation and sampling CLIs",
@@ -35,7 +37,6 @@ LAYERS = (
 KNOWN_UPWARD = {
     ("genai_jax.config_utils", "genai_jax.tasks"),
     ("genai_jax.train.loop", "genai_jax.eval.runner"),
-    ("genai_jax.train.loop", "genai_jax.tasks"),
     ("genai_jax.train.state", "genai_jax.tasks"),
     ("genai_jax.samples", "genai_jax.train.writers"),
 }
