@@ -296,7 +296,8 @@ def test_tpu_reduce_scatter_fusions_and_windowed_einsums_are_counted():
 
 def test_gpt_xl_does_not_fit_data_parallel_on_v4_32():
   """The 1.5B preset's float32 state alone is 23.6 GB: without FSDP it cannot fit a 32 GiB chip
-  (with mesh.fsdp=16 it does, at 19 GiB: README's AOT table; a minute's compile, not run here)."""
+  (mesh.fsdp=16 fits, at 19 GiB: the AOT table of docs/results.md; a minute's compile, not run
+  here)."""
   from experiments.configs import gpt_shakespeare
   r = report_lib.compile_step(gpt_shakespeare.get_config("gpt_xl"), "v4-32")
   assert r.mesh == {"data": 16, "fsdp": 1} and not r.fits
