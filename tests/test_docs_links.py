@@ -1,6 +1,7 @@
 """The README and docs/ pages: the README stays short, every page is linked from it, and every
 relative link points at a file that exists (and, with a #fragment, at a heading of that page)."""
 
+import importlib.util
 import pathlib
 import re
 
@@ -77,3 +78,16 @@ def test_relative_links_resolve(page):
     elif fragment and dest.suffix == ".md" and fragment not in anchors(dest):
       bad.append(f"{target}: no heading with anchor #{fragment} in {dest.name}")
   assert not bad, f"{page.relative_to(ROOT)}: broken links:\n  " + "\n  ".join(bad)
+
+
+def test_architecture_layer_table_matches_the_layers_test():
+  """docs/architecture.md's layer table lists LAYERS of tests/test_import_layers.py, in order."""
+  spec = importlib.util.spec_from_file_location("layers", ROOT / "tests" / "test_import_layers.py")
+  layers = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(layers)
+  want = [[m.removeprefix("genai_jax.") for m in mods] for _, mods in layers.LAYERS]
+  text = (ROOT / "docs" / "architecture.md").read_text().split("## Layers", 1)[1].split("\n## ")[0]
+  rows = [line.split("|")[2] for line in text.splitlines()
+          if line.startswith("| ") and "`" in line.split("|")[2]]
+  got = [re.findall(r"`([^`]+)`", row) for row in rows]
+  assert got == want, "update the layer table in docs/architecture.md (and README's Layout)"
