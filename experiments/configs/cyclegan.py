@@ -29,16 +29,14 @@ from ml_collections.config_dict import placeholder
 
 
 def horse2zebra() -> ml_collections.ConfigDict:
-  """The paper's setting (the default): 256x256 RGB, ResNet G with 9 blocks (11.378M parameters
-  each), 70x70 PatchGAN D (2.765M each), LSGAN loss, cycle lambda 10, identity 0.5 x lambda, pools
-  of 50 fakes, Adam 2e-4 (0.5, 0.999), batch 1, 200 epochs of 1,334 images (266,800 steps), the
-  rate decaying linearly to 0 over the second half; train images resized to 286, cropped to 256,
-  flipped. On 8 accelerators set --config.batch_size=8 (one image per device).
+  """The paper's setting (the default): 256x256 RGB, ResNet G of 9 blocks (11.378M parameters) and
+  70x70 PatchGAN D (2.765M), two of each, LSGAN, cycle lambda 10, identity 0.5, pools of 50, Adam
+  2e-4 (0.5, 0.999), batch 1 (8 on 8 devices), 200 epochs, the rate decaying to 0 over the second
+  half; train images resized to 286, randomly cropped to 256 and flipped.
 
   Run: python -m experiments.cyclegan --workdir=workdirs/horse2zebra  (cycle_gan/horse2zebra prepared)
-  Expect: zebra stripes on horses in cycles/latest.png within a few epochs, eval/cycle_l1 falling,
-  adversarial losses ~0.2-0.5; the paper reports no cycle figure for horse2zebra; not measured
-  yet. Time: not measured yet.
+  Expect: stripes on horses in cycles/latest.png within a few epochs, eval/cycle_l1 falling, LSGAN
+  losses ~0.2-0.5 (the paper gives no horse2zebra figure); not measured yet. Time: not measured yet.
   """
   c = ml_collections.ConfigDict()
   c.task = "cyclegan"
