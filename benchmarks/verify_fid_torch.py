@@ -75,8 +75,9 @@ def main():
 
   config = dcgan_celeba.get_config(args.config)
   faces = np.concatenate([runner.real_images(config.data, s, 1000) for s in ("train", "test")])
-  step, state = state_lib.restore(config, args.workdir)
-  fakes = runner.generate(tasks.get_task(config), state, args.num_fake, seed=0,
+  task = tasks.get_task(config)
+  step, state = state_lib.restore(config, args.workdir, task=task)
+  fakes = runner.generate(task, state, args.num_fake, seed=0,
                          batch_size=config.batch_size).images
   print(f"set A: {len(faces)} LFW faces {faces.shape[1:]}; set B: {len(fakes)} samples of "
         f"{args.workdir} step {step}")

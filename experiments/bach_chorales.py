@@ -37,7 +37,7 @@ def music_statistics(config, workdir: str) -> dict:
   from genai_jax.train import state as state_lib
   mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
   task = tasks.get_task(config)
-  step, state = state_lib.restore(config, workdir, None, mesh, task)
+  step, state = state_lib.restore(config, workdir, None, mesh, task=task)
   n, seed = config.music_stats.num_samples, config.music_stats.seed
   fake = runner.generate(task, state, n, seed=seed, batch_size=min(n, 64))
   samples.write("unconditional", samples.take(fake, min(n, 8)), workdir, step)

@@ -25,7 +25,7 @@ def fd_logmel_report(config, workdir: str) -> dict:
   from genai_jax.train import state as state_lib
   mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
   task = tasks.get_task(config)
-  step, state = state_lib.restore(config, workdir, None, mesh, task)
+  step, state = state_lib.restore(config, workdir, None, mesh, task=task)
   split = config.eval_gen.get("real_split", "") or config.data.eval_split
   real = runner.real_audio(config.data, split, config.eval_gen.num_samples)
   n = len(real)

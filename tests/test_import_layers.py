@@ -38,7 +38,6 @@ LAYERS = (
 KNOWN_UPWARD = {
     ("genai_jax.config_utils", "genai_jax.tasks"),
     ("genai_jax.train.loop", "genai_jax.eval.runner"),
-    ("genai_jax.train.state", "genai_jax.tasks"),
 }
 
 

@@ -457,5 +457,5 @@ def evaluate_checkpoint(config, workdir: str, metrics=None, num_samples: Optiona
   evaluator = make_evaluator(config, mesh, task, metrics=metrics, num_samples=num_samples,
                              real_split=real_split, weights_path=weights_path,
                              batch_size=batch_size)
-  step, state = state_lib.restore(config, workdir, step, mesh, task)
+  step, state = state_lib.restore(config, workdir, step, mesh, task=task)
   return step, evaluator(state, seed), evaluator.notes

@@ -88,7 +88,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   checkpoints = ckpt_lib.Checkpoints(workdir, keep=config.keep_checkpoints)
   try:
     state, start_step = checkpoints.restore_or_init(
-        spec.abstract, lambda: state_lib.initial_state(config, task, spec, mesh))
+        spec.abstract, lambda: state_lib.initial_state(config, spec, mesh, get_task=tasks.get_task))
     if _eval_gen_enabled(config) and start_step < config.num_steps:
       # Built before training: missing Inception weights or a bad metric fail now, not at the end.
       from genai_jax.eval import runner  # loaded only by runs that ask for generator metrics
