@@ -70,14 +70,16 @@ def main():
   import jax
   from experiments.configs import dcgan_celeba
   from genai_jax import tasks
-  from genai_jax.eval import fid, inception, runner, weights
+  from genai_jax.eval import fid, image_evaluator, inception, sampling, weights
   from genai_jax.train import state as state_lib
 
   config = dcgan_celeba.get_config(args.config)
-  faces = np.concatenate([runner.real_images(config.data, s, 1000) for s in ("train", "test")])
-  step, state = state_lib.restore(config, args.workdir)
-  fakes = runner.generate(tasks.get_task(config), state, args.num_fake, seed=0,
-                         batch_size=config.batch_size).images
+  faces = np.concatenate([image_evaluator.real_images(config.data, s, 1000)
+                          for s in ("train", "test")])
+  task = tasks.get_task(config)
+  step, state = state_lib.restore(config, args.workdir, task=task)
+  fakes = sampling.generate(task, state, args.num_fake, seed=0,
+                           batch_size=config.batch_size).images
   print(f"set A: {len(faces)} LFW faces {faces.shape[1:]}; set B: {len(fakes)} samples of "
         f"{args.workdir} step {step}")
 

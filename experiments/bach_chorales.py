@@ -32,14 +32,14 @@ def music_statistics(config, workdir: str) -> dict:
   writes the unconditional samples, ``music_stats.json`` and ``music_stats.md``."""
   from genai_jax import music, samples, tasks
   from genai_jax.data import music as music_data
-  from genai_jax.eval import music_metrics, runner
+  from genai_jax.eval import music_metrics, sampling
   from genai_jax.train import sharding
   from genai_jax.train import state as state_lib
   mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
   task = tasks.get_task(config)
-  step, state = state_lib.restore(config, workdir, None, mesh, task)
+  step, state = state_lib.restore(config, workdir, None, mesh, task=task)
   n, seed = config.music_stats.num_samples, config.music_stats.seed
-  fake = runner.generate(task, state, n, seed=seed, batch_size=min(n, 64))
+  fake = sampling.generate(task, state, n, seed=seed, batch_size=min(n, 64))
   samples.write("unconditional", samples.take(fake, min(n, 8)), workdir, step)
   real = real_windows(config.data, config.data.eval_split, n)
   train = [r for r in music_data.split_rolls(config.data, config.data.train_split)]

@@ -22,7 +22,7 @@ def class_accuracy(workdir: str, per_class: int = 100, step=None, seed: int = 0)
   import jax
   import jax.numpy as jnp
   import numpy as np
-  from genai_jax import config_utils
+  from genai_jax import config_utils, tasks
   from genai_jax.errors import ConfigError
   from genai_jax.eval import classifier, weights
   from genai_jax.tasks import gan
@@ -34,7 +34,7 @@ def class_accuracy(workdir: str, per_class: int = 100, step=None, seed: int = 0)
     raise ConfigError(f"class accuracy needs a GAN run on one of {sorted(classifier.DATASETS)}; "
                       f"{workdir} is a {config.task!r} run on {config.data.name!r}")
   num_classes = int(config.model.get("num_classes", None) or 0)
-  step, state = state_lib.restore(config, workdir, step)
+  step, state = state_lib.restore(config, workdir, step, task=tasks.get_task(config))
   variables, test_acc = classifier.load_or_train(config.data, weights.cache_dir())
   draw = jax.jit(lambda s, k, y: gan.labelled_samples(config, s, k, y))
   logits_of = jax.jit(lambda x: classifier.DigitCNN().apply(variables, x)[1])

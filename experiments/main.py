@@ -12,8 +12,9 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metr
 
 
 def run(default_config: str, after=None) -> None:
-  """Parses the flags and trains; ``after(config, workdir)``, when given, runs once training has
-  finished (e.g. an experiment's own evaluation of the final checkpoint)."""
+  """Parses the flags and trains, with the generator metrics of ``config.eval_gen`` handed to the
+  loop as its hook; ``after(config, workdir)``, when given, runs once training has finished (e.g.
+  an experiment's own evaluation of the final checkpoint)."""
   multihost.guard_startup()  # first: a stop at any point before the first step ends cleanly
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   hint = f"The keys and presets are listed in {default_config}; pass them as --config.KEY=VALUE"
@@ -29,11 +30,12 @@ def run(default_config: str, after=None) -> None:
     name = os.path.splitext(os.path.basename(default_config))[0]
     workdir = _WORKDIR.value or os.path.join("workdirs", name)
     with errors.friendly():
+      from genai_jax.eval import runner
       from genai_jax.train import distributed
       from genai_jax.train.loop import train_and_evaluate
       distributed.initialize()  # before any JAX computation; no-op on one machine
       multihost.phase("connected")
-      train_and_evaluate(config, workdir)
+      train_and_evaluate(config, workdir, eval_gen_hook=runner.eval_gen_hook)
       if after is not None:
         after(config, workdir)
 

@@ -20,17 +20,17 @@ def fd_logmel_report(config, workdir: str) -> dict:
   against ``eval_gen.num_samples`` real clips of ``eval_gen.real_split`` (default
   ``data.eval_split``), for ``workdir``'s latest checkpoint; also written to fd_logmel.json."""
   from genai_jax import tasks
-  from genai_jax.eval import audio_metrics, runner
+  from genai_jax.eval import audio_evaluator, audio_metrics, sampling
   from genai_jax.train import sharding
   from genai_jax.train import state as state_lib
   mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
   task = tasks.get_task(config)
-  step, state = state_lib.restore(config, workdir, None, mesh, task)
+  step, state = state_lib.restore(config, workdir, None, mesh, task=task)
   split = config.eval_gen.get("real_split", "") or config.data.eval_split
-  real = runner.real_audio(config.data, split, config.eval_gen.num_samples)
+  real = audio_evaluator.real_audio(config.data, split, config.eval_gen.num_samples)
   n = len(real)
-  fake = runner.generate(task, state, n, seed=config.seed, batch_size=config.batch_size)
-  train = runner.real_audio(config.data, config.data.train_split, n)
+  fake = sampling.generate(task, state, n, seed=config.seed, batch_size=config.batch_size)
+  train = audio_evaluator.real_audio(config.data, config.data.train_split, n)
   rate = fake.sample_rate
   feats = lambda w: audio_metrics.logmel_features(w, rate)
   ref = feats(real)

@@ -19,6 +19,8 @@ import flax
 import jax
 import numpy as np
 
+from genai_jax import outputs
+
 
 @flax.struct.dataclass
 class Images:
@@ -93,12 +95,11 @@ def write(name: str, sample, workdir: str, step: int, writer=None) -> str:
 
 
 def _write_images(name, sample: Images, directory, step, writer):
-  from genai_jax.train import writers
   images = np.asarray(sample.images)
-  grid = writers.image_grid(images, cols=grid_cols(len(images)))
+  grid = outputs.image_grid(images, cols=grid_cols(len(images)))
   path = os.path.join(directory, f"step_{step:07d}.png")
-  writers.save_png(grid, path)
-  writers.save_png(grid, os.path.join(directory, "latest.png"))
+  outputs.save_png(grid, path)
+  outputs.save_png(grid, os.path.join(directory, "latest.png"))
   if writer is not None:
     writer.image(step, name, grid)
   return path
@@ -121,20 +122,20 @@ def _write_tokens(name, sample: Tokens, directory, step, writer):
 
 
 def _write_audio(name, sample: Audio, directory, step, writer):
-  from genai_jax.train import writers
   waves = np.asarray(sample.waveforms, np.float32)
   for sub in (f"step_{step:07d}", "latest"):
     for i, w in enumerate(waves):
-      _write_bytes(writers.wav_bytes(w, sample.sample_rate), os.path.join(directory, sub, f"{i}.wav"))
+      _write_bytes(outputs.wav_bytes(w, sample.sample_rate),
+                   os.path.join(directory, sub, f"{i}.wav"))
   # One spectrogram per sample (channels mixed down), stacked as a one-column grid.
   mels = np.stack([log_mel(w.mean(-1), sample.sample_rate) for w in waves])  # [N, frames, mels]
   lo, hi = mels.min(), mels.max()
   pictures = (mels - lo) / max(hi - lo, 1e-6) * 2.0 - 1.0
   pictures = np.flip(np.swapaxes(pictures, 1, 2), 1)[..., None]  # [N, mels (low at bottom), frames, 1]
-  grid = writers.image_grid(pictures, cols=1)
+  grid = outputs.image_grid(pictures, cols=1)
   path = os.path.join(directory, f"step_{step:07d}.png")
-  writers.save_png(grid, path)
-  writers.save_png(grid, os.path.join(directory, "latest.png"))
+  outputs.save_png(grid, path)
+  outputs.save_png(grid, os.path.join(directory, "latest.png"))
   if writer is not None:
     writer.audio(step, name, waves, sample.sample_rate)
     writer.image(step, f"{name}_log_mel", grid)
@@ -143,19 +144,18 @@ def _write_audio(name, sample: Audio, directory, step, writer):
 
 def _write_piano_roll(name, sample: PianoRoll, directory, step, writer):
   from genai_jax import music
-  from genai_jax.train import writers
   rolls = np.asarray(sample.pitches)
   rate = 16_000
   waves = [music.render(r, rate) for r in rolls]
   for sub in (f"step_{step:07d}", "latest"):
     for i, (r, w) in enumerate(zip(rolls, waves)):
       _write_bytes(music.midi_bytes(r), os.path.join(directory, sub, f"{i}.mid"))
-      _write_bytes(writers.wav_bytes(w, rate), os.path.join(directory, sub, f"{i}.wav"))
-  grid = writers.image_grid(np.stack([music.roll_image(r, sample.prompt_steps) for r in rolls]),
+      _write_bytes(outputs.wav_bytes(w, rate), os.path.join(directory, sub, f"{i}.wav"))
+  grid = outputs.image_grid(np.stack([music.roll_image(r, sample.prompt_steps) for r in rolls]),
                             cols=1)
   path = os.path.join(directory, f"step_{step:07d}.png")
-  writers.save_png(grid, path)
-  writers.save_png(grid, os.path.join(directory, "latest.png"))
+  outputs.save_png(grid, path)
+  outputs.save_png(grid, os.path.join(directory, "latest.png"))
   if writer is not None:
     writer.image(step, name, grid)
     writer.audio(step, name, np.stack(waves)[..., None], rate)

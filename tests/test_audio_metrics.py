@@ -4,13 +4,13 @@ import ml_collections
 import numpy as np
 
 from genai_jax import samples
-from genai_jax.eval import audio_metrics, runner
+from genai_jax.eval import audio_evaluator, audio_metrics
 
 
 def _real_clips(n: int) -> np.ndarray:
   cfg = ml_collections.ConfigDict({"kind": "audio", "name": "bach_chorales_audio/tiny",
                                    "data_dir": "", "length": 4_096, "sample_rate": 16_000})
-  return runner.real_audio(cfg, "train", n)
+  return audio_evaluator.real_audio(cfg, "train", n)
 
 
 def test_features_are_per_clip_log_mel_mean_and_std():

@@ -144,13 +144,13 @@ def test_loop_hook_and_cli_write_eval_gen_metrics(tfds_dir, tmp_path, capsys, mo
                               "data.random_flip": False})
   config.eval_gen.update(every=3, num_samples=32, metrics="fcd,dacc")
   workdir = str(tmp_path / "run")
-  train_and_evaluate(config, workdir)
+  from genai_jax.eval import runner
+  train_and_evaluate(config, workdir, eval_gen_hook=runner.eval_gen_hook)
   records = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
   gen = [r for r in records if r["split"] == "eval_gen"]
   assert [r["step"] for r in gen] == [3, 6]
   assert gen[0]["fcd_digits"] > 0 and 0 <= gen[0]["d_acc"] <= 1
   # two in-loop evaluations, one compilation of the sampler and of D
-  from genai_jax.eval import runner
   (evaluator,) = [e for e in runner._LOOP_EVALUATORS.values() if e.config is config]
   assert evaluator._sampler._cache_size() == 1 and evaluator._discriminator._cache_size() == 1
   step, results, notes = runner.evaluate_checkpoint(config, workdir, "fcd,dacc", 32)
@@ -224,7 +224,7 @@ def test_vae_eval_gen_in_loop_and_cli_and_dacc_needs_a_discriminator(tfds_dir, t
   config = tiny_vae_config(**{"eval_gen.every": 3, "eval_gen.num_samples": 32,
                               "eval_gen.metrics": "fcd"})
   workdir = str(tmp_path / "vae")
-  train_and_evaluate(config, workdir)
+  train_and_evaluate(config, workdir, eval_gen_hook=runner.eval_gen_hook)
   gen = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
   gen = [r for r in gen if r["split"] == "eval_gen"]
   assert [r["step"] for r in gen] == [3, 6] and all(r["fcd_digits"] > 0 for r in gen)

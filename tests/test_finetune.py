@@ -37,16 +37,17 @@ def test_init_from_copies_the_weights_and_starts_a_fresh_optimiser(pretrained):
   config = tiny_text_config("docs_demo", init_from=pretrained)
   mesh = sharding.make_mesh()
   task = tasks.get_task(config)
-  state = state_lib.initial_state(config, task, state_lib.sharded_init(task, mesh), mesh)
-  _, source = state_lib.restore(config, pretrained, 300, mesh, task)
+  state = state_lib.initial_state(config, state_lib.sharded_init(task, mesh), mesh,
+                                  get_task=tasks.get_task)
+  _, source = state_lib.restore(config, pretrained, 300, mesh, task=task)
   for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(source.params)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   fresh = state_lib.sharded_init(task, mesh).init(jax.random.PRNGKey(config.seed))
   for a, b in zip(jax.tree.leaves(state.opt_state), jax.tree.leaves(fresh.opt_state)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   assert int(state.step) == 0
-  kept = state_lib.initial_state(override(config, {"init_from_keep_optimizer": True}), task,
-                                 state_lib.sharded_init(task, mesh), mesh)
+  kept = state_lib.initial_state(override(config, {"init_from_keep_optimizer": True}),
+                                 state_lib.sharded_init(task, mesh), mesh, get_task=tasks.get_task)
   for a, b in zip(jax.tree.leaves(kept.opt_state), jax.tree.leaves(source.opt_state)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
@@ -57,7 +58,8 @@ def test_init_from_a_different_model_is_one_line(pretrained):
   task = tasks.get_task(config)
   with pytest.raises(ConfigError, match=r"init_from: params\S+ is \(\d+, 32\) in the source run "
                                         r"but \(\d+, 64\) here"):
-    state_lib.initial_state(config, task, state_lib.sharded_init(task, mesh), mesh)
+    state_lib.initial_state(config, state_lib.sharded_init(task, mesh), mesh,
+                            get_task=tasks.get_task)
 
 
 def test_pretrained_model_fine_tunes_below_training_from_scratch(pretrained, tmp_path):

@@ -14,6 +14,7 @@ from experiments.configs import gpt_shakespeare
 from genai_jax import tasks
 from genai_jax.data import pipelines, text
 from genai_jax.errors import ConfigError, DatasetMissingError
+from genai_jax.eval import runner
 from genai_jax.train import sharding
 from genai_jax.train import state as state_lib
 from genai_jax.train.loop import train_and_evaluate
@@ -142,7 +143,8 @@ def compilation_cache(tmp_path):
 
 def test_train_resume_samples_and_sampling_cli(tfds_dir, tmp_path, compilation_cache):
   full, split = str(tmp_path / "full"), str(tmp_path / "split")
-  result = train_and_evaluate(tiny_lm_config(num_steps=6, **{"eval_gen.at_end": True}), full)
+  result = train_and_evaluate(tiny_lm_config(num_steps=6, **{"eval_gen.at_end": True}), full,
+                              eval_gen_hook=runner.eval_gen_hook)
   assert {"loss", "eval/loss", "eval/bpc", "eval/accuracy"} <= set(result)
   assert result["eval/bpc"] == pytest.approx(result["eval/loss"] / math.log(2), rel=1e-5)
   with open(os.path.join(full, "metrics.jsonl")) as f:

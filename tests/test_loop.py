@@ -58,6 +58,15 @@ def test_mismatched_sizes_are_a_config_error(tfds_dir, tmp_path):
     train_and_evaluate(tiny_gan_config(**{"data.image_size": 32}), str(tmp_path))
 
 
+def test_eval_gen_without_its_hook_is_one_line_naming_the_hook(tmp_path):
+  workdir = tmp_path / "run"
+  with pytest.raises(ConfigError, match=r"eval_gen.every=3 and eval_gen.at_end=False ask for "
+                     r"generator metrics, but train_and_evaluate got no eval_gen_hook; pass "
+                     r"eval_gen_hook=genai_jax.eval.runner.eval_gen_hook") as e:
+    train_and_evaluate(tiny_gan_config(**{"eval_gen.every": 3}), str(workdir))
+  assert "\n" not in str(e.value) and not workdir.exists()  # failed before writing anything
+
+
 def _cli(*args, env=None):
   return subprocess.run([sys.executable, "-m", "experiments.dcgan_celeba", *args], cwd=REPO,
                         capture_output=True, text=True, timeout=300,

@@ -228,12 +228,13 @@ def test_reading_imports_no_tensorflow(tfds_dir):
 import sys
 from experiments.configs import dcgan_celeba, gpt_shakespeare
 from genai_jax.data import pipelines, text
-from genai_jax.eval import runner
+from genai_jax.eval import image_evaluator
 cfg = dcgan_celeba.get_config("digits_demo").data
 cfg.labels = True
 b = next(pipelines.batches(cfg, "train", 16, train=True, seed=1, start_step=5))
 assert b["image"].shape == (16, 28, 28, 1) and b["label"].shape == (16,)
-assert runner.real_images(dcgan_celeba.get_config("demo").data, "train", 20).shape == (20, 32, 32, 1)
+assert image_evaluator.real_images(dcgan_celeba.get_config("demo").data, "train", 20).shape == (
+    20, 32, 32, 1)
 from genai_jax.eval import classifier
 x, y = classifier.labelled_images(cfg, "test")
 assert x.shape == (297, 28, 28, 1) and y.shape == (297,)

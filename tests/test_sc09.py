@@ -175,14 +175,14 @@ def _tone_task(length, noise=False):
 
 
 def test_evaluator_scores_audio_with_is_sc09_and_fd_sc09(classifier):
-  from genai_jax.eval import runner
+  from genai_jax.eval.audio_evaluator import AudioEvaluator
   cfg, _, acc, cache = classifier
   config = ml_collections.ConfigDict({"data": cfg, "batch_size": 50, "seed": 0})
-  tones = runner.Evaluator(config, "", 200, cache_dir=cache, task=_tone_task(CLIP))
+  tones = AudioEvaluator(config, "", 200, cache_dir=cache, task=_tone_task(CLIP))
   assert tones.metrics == ("fd_logmel", "is_sc09", "fd_sc09")  # the Audio defaults on sc09
   good = tones(np.zeros((), np.float32))
-  bad = runner.Evaluator(config, "is_sc09,fd_sc09", 200, cache_dir=cache,
-                         task=_tone_task(CLIP, noise=True))(np.zeros((), np.float32))
+  bad = AudioEvaluator(config, "is_sc09,fd_sc09", 200, cache_dir=cache,
+                       task=_tone_task(CLIP, noise=True))(np.zeros((), np.float32))
   assert set(good) == {"fd_logmel", "is_sc09", "is_sc09_std", "is_sc09_real", "fd_sc09"}
   assert good["is_sc09"] > 5 and good["is_sc09_real"] > 4  # 20 (real: 8) clips per split
   assert bad["fd_sc09"] > 5 * good["fd_sc09"]
@@ -191,12 +191,12 @@ def test_evaluator_scores_audio_with_is_sc09_and_fd_sc09(classifier):
 
 def test_sc09_metrics_on_other_data_or_lengths_are_one_line_config_errors(classifier):
   from genai_jax.errors import ConfigError
-  from genai_jax.eval import runner
+  from genai_jax.eval.audio_evaluator import AudioEvaluator
   cfg, _, _, cache = classifier
   other = ml_collections.ConfigDict({**cfg, "name": "bach_chorales_audio/tiny"})
   for data, length, match in ((other, CLIP, "data.name=sc09"),
                               (cfg, CLIP // 2, f"data.length={CLIP // 2}")):
     config = ml_collections.ConfigDict({"data": data, "batch_size": 8, "seed": 0})
     with pytest.raises(ConfigError, match=match) as e:
-      runner.Evaluator(config, "fd_sc09", 16, cache_dir=cache, task=_tone_task(length))
+      AudioEvaluator(config, "fd_sc09", 16, cache_dir=cache, task=_tone_task(length))
     assert "\n" not in str(e.value)

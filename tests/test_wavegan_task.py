@@ -12,7 +12,7 @@ import pytest
 from experiments.configs import wavegan as wavegan_config
 from genai_jax import config_utils, samples, tasks
 from genai_jax.errors import ConfigError
-from genai_jax.eval import runner
+from genai_jax.eval import runner, sampling
 from tests.helpers import override, run_steps
 
 
@@ -37,7 +37,7 @@ def test_wavegan_sc09_is_the_papers_setup_at_full_size():
   conv = lambda widths: sum(25 * a * b + b for a, b in zip(widths, widths[1:]))
   assert _count(state.g_params) == 100 * 16 * 1024 + 16 * 1024 + conv(g)
   assert _count(state.d_params) == conv(d) + 16 * 1024 + 1
-  assert runner.sample_kind(task) is samples.Audio
+  assert sampling.sample_kind(task) is samples.Audio
   clips = jax.eval_shape(lambda s, k: task.generate(s, k, 3), state, jax.random.PRNGKey(0))
   assert clips.waveforms.shape == (3, 16_384, 1) and clips.sample_rate == 16_000
   assert runner.parse_metrics(c.eval_gen.metrics, samples.Audio) == ("fd_logmel", "is_sc09",
@@ -60,7 +60,7 @@ def _tiny(**overrides):
 def test_wavegan_trains_on_chorale_clips_and_writes_audio(tfds_dir, tmp_path):
   from genai_jax.train.loop import train_and_evaluate
   workdir = str(tmp_path / "wg")
-  out = train_and_evaluate(_tiny(), workdir)
+  out = train_and_evaluate(_tiny(), workdir, eval_gen_hook=runner.eval_gen_hook)
   assert np.isfinite(out["d_loss"]) and np.isfinite(out["gp"]) and "eval/d_loss" in out
   step_dir = os.path.join(workdir, "samples", "step_0000002")
   assert sorted(os.listdir(step_dir)) == [f"{i}.wav" for i in range(4)]

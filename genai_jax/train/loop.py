@@ -1,9 +1,12 @@
 """``train_and_evaluate``: the one training loop every model family runs through.
 
 Host work never stalls the device: step N is dispatched before step N-1's metrics are fetched.
+Generator metrics (``config.eval_gen``) come in as a hook the entry point builds
+(``genai_jax.eval.runner.eval_gen_hook``): the loop imports nothing from evaluation.
 """
 
 import time
+from typing import Any, Callable, Optional
 
 from absl import logging
 import jax
@@ -16,7 +19,7 @@ from genai_jax import multihost
 from genai_jax import samples
 from genai_jax import tasks
 from genai_jax.data import pipelines
-from genai_jax.errors import NonFiniteLossError
+from genai_jax.errors import ConfigError, NonFiniteLossError
 from genai_jax.train import checkpoint as ckpt_lib
 from genai_jax.train import prefetch
 from genai_jax.train import sharding
@@ -57,6 +60,12 @@ def _eval_gen_enabled(config) -> bool:
   return _eval_gen_due(config, 1, True)
 
 
+# (config, mesh, task) -> ((state, step) -> {metric: float}): builds the evaluator of
+# ``config.eval_gen`` (before training, so that a missing network fails at once) and returns the
+# function the loop calls at each step the block makes due.
+EvalGenHook = Callable[[ml_collections.ConfigDict, Any, Any], Callable[[Any, int], dict]]
+
+
 def _write_samples(state, sample_fn, batch, writer, workdir: str, step: int) -> None:
   """Writes each named set of ``sample_fn(state, batch)`` by its kind (``samples.write``)."""
   sets = jax.device_get(sample_fn(state, batch))
@@ -66,15 +75,25 @@ def _write_samples(state, sample_fn, batch, writer, workdir: str, step: int) -> 
     logging.info("Wrote %s", samples.write(name, sample, workdir, step, writer))
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       eval_gen_hook: Optional[EvalGenHook] = None) -> dict:
   """Trains ``config.task`` to ``config.num_steps``, resuming from ``workdir`` if it has checkpoints.
 
   Writes ``workdir/metrics.jsonl``, TensorBoard events, ``workdir/samples/*.png`` and
   ``workdir/checkpoints/<step>``. Returns the last logged train metrics (floats), plus the last
-  eval metrics under ``eval/`` keys.
+  eval metrics under ``eval/`` keys. ``eval_gen_hook`` (``EvalGenHook``): the generator metrics
+  of a ``config.eval_gen`` block, logged as split ``eval_gen``; a run whose block asks for them
+  needs one (``genai_jax.eval.runner.eval_gen_hook``, which ``experiments/main.py`` passes).
   """
   config_utils.validate(config)
   # Cheap checks first: each mistake ends in one line before data, compilation or checkpoints.
+  if _eval_gen_enabled(config) and eval_gen_hook is None:
+    every, at_end = config.eval_gen.get("every", 0), config.eval_gen.get("at_end", False)
+    raise ConfigError(f"eval_gen.every={every} and eval_gen.at_end={at_end} ask for generator "
+                      f"metrics, but train_and_evaluate got no eval_gen_hook; pass "
+                      f"eval_gen_hook=genai_jax.eval.runner.eval_gen_hook (as experiments/main.py "
+                      f"does), or set eval_gen.every=0 and eval_gen.at_end=False",
+                      keys=("eval_gen.every", "eval_gen.at_end"))
   workdir_lib.check_writable(workdir)
   workdir_lib.check_resume(config, workdir)
   mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
@@ -88,11 +107,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   checkpoints = ckpt_lib.Checkpoints(workdir, keep=config.keep_checkpoints)
   try:
     state, start_step = checkpoints.restore_or_init(
-        spec.abstract, lambda: state_lib.initial_state(config, task, spec, mesh))
+        spec.abstract, lambda: state_lib.initial_state(config, spec, mesh, get_task=tasks.get_task))
+    evaluate_generator = None
     if _eval_gen_enabled(config) and start_step < config.num_steps:
       # Built before training: missing Inception weights or a bad metric fail now, not at the end.
-      from genai_jax.eval import runner  # loaded only by runs that ask for generator metrics
-      runner.loop_evaluator(config, mesh, task)
+      evaluate_generator = eval_gen_hook(config, mesh, task)
   except BaseException:
     checkpoints.close()
     raise
@@ -194,8 +213,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
           _write_samples(state, sample_fn, sample_batch, writer, workdir, step)
         writer.flush()
       if _eval_gen_due(config, step, is_last):
-        from genai_jax.eval import runner  # loaded only by runs that ask for generator metrics
-        gen_metrics = runner.evaluate_in_loop(config, mesh, state, step, task)
+        gen_metrics = evaluate_generator(state, step)
         writer.scalars(step, gen_metrics, "eval_gen")
         bad = [k for k, v in gen_metrics.items() if not np.isfinite(v)]
         if bad and is_main:  # a warning, not a stop: a degenerate sample set (e.g. FID's matrix

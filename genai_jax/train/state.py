@@ -6,7 +6,7 @@ through these functions, so they lay out and compile exactly what training does:
   * ``sharded_init(task, mesh)``: the state's abstract shapes (with shardings) and a jitted,
     sharded ``init`` (``jax.eval_shape`` -> shardings -> ``jax.jit(init, out_shardings=...)``);
   * ``compile_train_step(task, mesh, shardings)``: the jitted train step, state donated;
-  * ``restore(config, workdir)``: a workdir's checkpoint restored into those shardings.
+  * ``restore(config, workdir, task=...)``: a workdir's checkpoint restored into those shardings.
 """
 
 import dataclasses
@@ -76,16 +76,15 @@ def check_has_checkpoints(workdir: str, step: Optional[int] = None) -> None:
     raise CheckpointError(f"no checkpoint {step} in {directory}; it has steps {steps}")
 
 
-def restore(config, workdir: str, step: Optional[int] = None, mesh=None, task=None):
+def restore(config, workdir: str, step: Optional[int] = None, mesh=None, *, task):
   """(step, state) of ``workdir``'s checkpoint ``step`` (default: the newest), laid out as the
-  training run of ``config`` lays it out on ``mesh`` (default: ``config.mesh``). Raises
-  ``CheckpointError`` (one line) when the workdir has no checkpoint or it cannot be read;
-  creates nothing."""
-  from genai_jax import tasks
+  training run of ``config`` lays it out on ``mesh`` (default: ``config.mesh``); ``task`` is
+  that run's (``tasks.get_task(config)``). Raises ``CheckpointError`` (one line) when the
+  workdir has no checkpoint or it cannot be read; creates nothing."""
   from genai_jax.train import checkpoint as ckpt_lib
   check_has_checkpoints(workdir, step)
   mesh = mesh or sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
-  spec = sharded_init(task or tasks.get_task(config), mesh)
+  spec = sharded_init(task, mesh)
   checkpoints = ckpt_lib.Checkpoints(workdir, create=False)
   try:
     step = checkpoints.latest_step() if step is None else step
@@ -135,13 +134,13 @@ def _copy_fields(fresh, source, suffixes) -> Any:
   return fresh.replace(**updates)
 
 
-def initial_state(config, task, spec: ShardedInit, mesh) -> Any:
+def initial_state(config, spec: ShardedInit, mesh, *, get_task: Callable) -> Any:
   """A fresh state for ``config`` (seeded by ``config.seed``), or, with
   ``config.init_from='WORKDIR[:STEP]'``, one whose weights (every ``*params`` and
   ``*batch_stats`` field) come from that run's checkpoint: fine-tuning. The step counts from 0;
   the optimiser state (moments, schedule position) starts fresh unless
-  ``config.init_from_keep_optimizer``."""
-  from genai_jax import tasks
+  ``config.init_from_keep_optimizer``. ``get_task``: config -> Task (``tasks.get_task``), for the
+  source run, whose data and model may differ from this one's."""
   from genai_jax.errors import ConfigError
   from genai_jax.train import workdir as workdir_lib
   fresh = spec.init(jax.random.PRNGKey(config.seed))
@@ -152,7 +151,7 @@ def initial_state(config, task, spec: ShardedInit, mesh) -> Any:
   if src_config.task != config.task:
     raise ConfigError(f"init_from={config.init_from} is a {src_config.task!r} run; this is a "
                       f"{config.task!r} run; fine-tune from a run of the same task")
-  step, source = restore(src_config, src_dir, step, mesh, tasks.get_task(src_config))
+  step, source = restore(src_config, src_dir, step, mesh, task=get_task(src_config))
   suffixes = _WEIGHT_SUFFIXES + (_OPTIMIZER_SUFFIXES if config.get("init_from_keep_optimizer",
                                                                    False) else ())
   state = _copy_fields(fresh, source, suffixes)

@@ -1,7 +1,6 @@
-"""Run outputs: TensorBoard events + metrics.jsonl, the progress line, and image grids (the
-per-kind sample writers are in ``genai_jax.samples``)."""
+"""Run logs: TensorBoard events + metrics.jsonl, and the progress line (the per-kind sample
+writers are in ``genai_jax.samples``, the PNG/WAV encoders in ``genai_jax.outputs``)."""
 
-import io
 import itertools
 import json
 import os
@@ -11,48 +10,11 @@ import time
 from typing import Mapping, Optional
 
 import numpy as np
-from PIL import Image
 
+from genai_jax import outputs
 from genai_jax import storage
 
-
-def image_grid(images: np.ndarray, cols: int = 8) -> np.ndarray:
-  """float [N, H, W, C] in [-1, 1] -> uint8 [rows*(H+2)+2, cols*(W+2)+2, C] with 2-px borders."""
-  images = np.asarray(images, np.float32)
-  n, h, w, c = images.shape
-  rows = -(-n // cols)
-  grid = np.zeros((rows * (h + 2) + 2, cols * (w + 2) + 2, c), np.uint8)
-  pix = np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
-  for i in range(n):
-    r, q = divmod(i, cols)
-    grid[2 + r * (h + 2):2 + r * (h + 2) + h, 2 + q * (w + 2):2 + q * (w + 2) + w] = pix[i]
-  return grid
-
-
-def png_bytes(array: np.ndarray) -> bytes:
-  """uint8 [H, W, C] (C = 1 or 3) -> a PNG file's bytes."""
-  mode = "L" if array.shape[-1] == 1 else "RGB"
-  buf = io.BytesIO()
-  Image.fromarray(array[..., 0] if mode == "L" else array, mode).save(buf, format="PNG")
-  return buf.getvalue()
-
-
-def save_png(array: np.ndarray, path: str) -> None:
-  """Writes uint8 [H, W, C] as a PNG file at ``path`` (local or gs://), creating its directory."""
-  storage.write_bytes(png_bytes(array), path)
-
-
 _EVENT_FILES = itertools.count(1)
-
-
-def wav_bytes(waveform: np.ndarray, sample_rate: int) -> bytes:
-  """float [T, C] (or [T]) in [-1, 1] -> a 16-bit PCM WAV file's bytes (values clipped)."""
-  import io
-  import scipy.io.wavfile
-  pcm = np.rint(np.clip(np.asarray(waveform, np.float32), -1.0, 1.0) * 32767).astype(np.int16)
-  buf = io.BytesIO()
-  scipy.io.wavfile.write(buf, int(sample_rate), pcm)
-  return buf.getvalue()
 
 
 def _event_file_name() -> str:
@@ -103,8 +65,9 @@ class MetricWriter:
       return
     from tensorboard.compat.proto import summary_pb2
     h, w, c = image.shape
+    png = outputs.png_bytes(np.asarray(image))
     self._summary(step, summary_pb2.Summary.Value(tag=name, image=summary_pb2.Summary.Image(
-        height=h, width=w, colorspace=c, encoded_image_string=png_bytes(np.asarray(image)))))
+        height=h, width=w, colorspace=c, encoded_image_string=png)))
 
   def audio(self, step: int, name: str, waveforms: np.ndarray, sample_rate: int) -> None:
     """waveforms: float32 [N, T, C] in [-1, 1]; one 16-bit WAV each, tagged ``name/audio/<i>``
@@ -116,7 +79,7 @@ class MetricWriter:
     self._summary(step, *(summary_pb2.Summary.Value(
         tag=f"{name}/audio/{i}", audio=summary_pb2.Summary.Audio(
             sample_rate=float(sample_rate), num_channels=w.shape[-1], length_frames=w.shape[0],
-            encoded_audio_string=wav_bytes(w, sample_rate), content_type="audio/wav"))
+            encoded_audio_string=outputs.wav_bytes(w, sample_rate), content_type="audio/wav"))
         for i, w in enumerate(waves)))
 
   def text(self, step: int, name: str, text: str) -> None:
