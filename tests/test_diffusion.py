@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from experiments.configs import diffusion as diffusion_configs
-from genai_jax import config_utils, tasks
+from genai_jax import tasks
 from genai_jax.errors import ConfigError
 from genai_jax.objectives import diffusion as diff
 from genai_jax.tasks import diffusion as diffusion_task
@@ -224,7 +224,7 @@ def test_train_steps_lower_the_loss_and_sharded_equals_single_device():
 def test_bad_settings_are_one_line_config_errors(overrides, message):
   config = tiny_config(**overrides)
   with pytest.raises(ConfigError, match=message) as err:
-    config_utils.validate(config)
+    tasks.validate(config)
     tasks.get_task(config)
   assert "\n" not in str(err.value)
 
@@ -235,7 +235,7 @@ def test_presets_resolve_and_config_keys_match_the_registry():
       diffusion_task.MODELS, diffusion_task.SHARED_KEYS)
   for preset in ("",) + diffusion_configs.PRESETS:  # builds the Task (nothing compiled)
     config = diffusion_configs.get_config(preset)
-    config_utils.validate(config)
+    tasks.validate(config)
     assert tasks.get_task(config).generate is not None
   with pytest.raises(ValueError, match="unknown preset 'cifar'"):
     diffusion_configs.get_config("cifar")

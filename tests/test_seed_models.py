@@ -269,7 +269,7 @@ def test_tfds_seed_presets_train_under_mock_data(tfds_dir, tmp_path, config_fn, 
 
 
 def test_a_bad_dtype_fails_in_config_validation_before_any_data():
-  from genai_jax import config_utils
+  from genai_jax import tasks
   config = override(dcgan_celeba.get_config(), {"model.dtype": "float16x"})  # CelebA not prepared
   with pytest.raises(ConfigError, match=r"unknown model.dtype 'float16x'; set --config.model.dtype"):
-    config_utils.validate(config)
+    tasks.validate(config)

@@ -170,11 +170,11 @@ def lower(config, devices):
 
 def _lower(config, devices):
   import jax
-  from genai_jax import config_utils, tasks
+  from genai_jax import tasks
   from genai_jax.data import specs
   from genai_jax.train import sharding
   from genai_jax.train import state as state_lib
-  config_utils.validate(config)
+  tasks.validate(config)
   mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp, devices=devices)
   sharding.check_global_batch(config.batch_size, mesh)
   task = tasks.get_task(config)

@@ -71,9 +71,15 @@ MODELS = {
 }
 
 
+def model_settings(config) -> tuple[registry.Entry, dict]:
+  """(entry, settings) of ``config.model`` in ``MODELS`` (see ``registry.settings``)."""
+  return registry.settings("CycleGAN", MODELS, config.model, SHARED_KEYS)
+
+
 def make_models(config):
   """(generator, discriminator) modules of ``config.model``; each is used twice (A->B, B->A)."""
-  return registry.build("CycleGAN", MODELS, config.model, SHARED_KEYS)
+  entry, settings = model_settings(config)
+  return entry.build(settings)
 
 
 @flax.struct.dataclass

@@ -94,7 +94,7 @@ def _check(config) -> tuple:
   if o.name.startswith("ddpm") and int(s.steps) > int(o.timesteps):
     raise ConfigError(f"sampler.steps={s.steps} exceeds objective.timesteps={o.timesteps}; set "
                       f"--config.sampler.steps <= {o.timesteps}")
-  _, model = registry.settings("diffusion", MODELS, config.model, SHARED_KEYS)  # unknown name/key
+  _, model = model_settings(config)  # unknown name or key
   levels = len(model["channel_mult"])
   if int(model["image_size"]) % 2 ** (levels - 1):
     raise ConfigError(f"model.image_size={model['image_size']} must be divisible by "
@@ -117,9 +117,15 @@ def _check(config) -> tuple:
   return o.name, s.name, num_classes
 
 
+def model_settings(config) -> tuple[registry.Entry, dict]:
+  """(entry, settings) of ``config.model`` in ``MODELS`` (see ``registry.settings``)."""
+  return registry.settings("diffusion", MODELS, config.model, SHARED_KEYS)
+
+
 def make_model(config) -> unet.UNet:
   """The backbone of ``config.model`` (looked up in ``MODELS``)."""
-  return registry.build("diffusion", MODELS, config.model, SHARED_KEYS)
+  entry, settings = model_settings(config)
+  return entry.build(settings)
 
 
 def fixed_labels(num_samples: int, num_classes: int) -> jax.Array:

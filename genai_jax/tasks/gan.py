@@ -121,10 +121,16 @@ class GANState:
   g_ema: Any = flax.struct.field(default_factory=dict)
 
 
+def model_settings(config) -> tuple[registry.Entry, dict]:
+  """(entry, settings) of ``config.model`` in ``MODELS`` (see ``registry.settings``)."""
+  return registry.settings("GAN", MODELS, config.model, SHARED_KEYS)
+
+
 def make_models(config) -> tuple[nn.Module, nn.Module]:
   """(generator, discriminator) modules for ``config.model``, looked up in ``MODELS``; a model
   key that is set but not read by the chosen model is a ConfigError."""
-  return registry.build("GAN", MODELS, config.model, SHARED_KEYS)
+  entry, settings = model_settings(config)
+  return entry.build(settings)
 
 
 OPTIMIZER_KEYS = ("learning_rate", "b1", "b2")

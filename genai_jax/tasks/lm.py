@@ -121,13 +121,18 @@ MODELS = {
 }
 
 
+def model_settings(config) -> tuple[registry.Entry, dict]:
+  """(entry, settings) of the model of ``config.task`` in ``MODELS`` (see ``registry.settings``)."""
+  return registry.settings("LM", MODELS, config.model, SHARED_KEYS, name=config.task,
+                           name_key="task")
+
+
 def build(config) -> LM:
   """The model, vocabulary and geometry of ``config`` (``config.task`` one of KINDS); a model key
   the chosen kind does not read (e.g. gru_hidden for a transformer) is a ConfigError."""
   if config.task not in KINDS:
     raise ConfigError(f"unknown LM task {config.task!r}; set --config.task to one of {list(KINDS)}")
-  entry, settings = registry.settings("LM", MODELS, config.model, SHARED_KEYS, name=config.task,
-                                      name_key="task")
+  entry, settings = model_settings(config)
   vocab = data_lib.vocabulary(config.data)  # text, or piano-roll tokens (data.kind='music')
   seq_len = config.data.seq_len
   model = entry.build({**settings, "kind": config.task, "vocab_size": vocab.size,

@@ -64,7 +64,7 @@ def _check(config) -> None:
     raise ConfigError(f"--config.objective.iw_samples={o.iw_samples} must be at least 1")
   if float(o.beta) < 0:
     raise ConfigError(f"--config.objective.beta={o.beta} must be >= 0")
-  registry.settings("VAE", MODELS, m, SHARED_KEYS)  # unknown name or a key the model does not read
+  model_settings(config)  # unknown name or a key the model does not read
   if config.optimizer.name != "adam":
     raise ConfigError(f"unknown VAE optimizer {config.optimizer.name!r}; set "
                       f"--config.optimizer.name=adam")
@@ -81,10 +81,15 @@ MODELS = {
 }
 
 
+def model_settings(config) -> tuple[registry.Entry, dict]:
+  """(entry, settings) of ``config.model`` in ``MODELS`` (see ``registry.settings``)."""
+  return registry.settings("VAE", MODELS, config.model, SHARED_KEYS)
+
+
 def make_model(config) -> vae_models.VAE:
   """The VAE of ``config.model`` (looked up in ``MODELS``); the decoder emits two parameters per
   pixel for the Gaussian likelihood (mean, log-variance) and one (a logit) otherwise."""
-  entry, settings = registry.settings("VAE", MODELS, config.model, SHARED_KEYS)
+  entry, settings = model_settings(config)
   out_params = 2 if config.objective.likelihood == "gaussian" else 1
   return entry.build({**settings, "out_params": out_params})
 

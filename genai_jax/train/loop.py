@@ -73,7 +73,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   ``workdir/checkpoints/<step>``. Returns the last logged train metrics (floats), plus the last
   eval metrics under ``eval/`` keys.
   """
-  config_utils.validate(config)
+  tasks.validate(config)
   # Cheap checks first: each mistake ends in one line before data, compilation or checkpoints.
   workdir_lib.check_writable(workdir)
   workdir_lib.check_resume(config, workdir)
