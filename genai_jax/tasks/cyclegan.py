@@ -39,7 +39,7 @@ from genai_jax.models import cyclegan as models
 from genai_jax.models import registry
 from genai_jax.objectives import cyclegan as losses
 from genai_jax.tasks.base import Task
-from genai_jax.train import sharding
+from genai_jax.train import optimizers, sharding
 
 SHARED_KEYS = ("image_size", "channels", "dtype")
 
@@ -129,26 +129,19 @@ def pool_query(pool: jax.Array, fill: jax.Array, images: jax.Array, key: jax.Arr
   return pool, fill, shown
 
 
+SCHEDULE = "constant_then_linear"  # the family's default optimizer.schedule
+
+
 def learning_rate(opt, num_steps: int):
   """Constant ``opt.learning_rate`` for the first (1 - decay_fraction) of ``num_steps``, then
   linear to 0 at ``num_steps`` (the paper: 100 epochs constant, 100 decaying)."""
-  fraction = float(opt.get("decay_fraction", 0.5))
-  if not 0.0 <= fraction <= 1.0:
-    raise ConfigError(f"--config.optimizer.decay_fraction={fraction} must be in [0, 1]")
-  decay_steps = int(round(num_steps * fraction))
-  if decay_steps == 0:
-    return float(opt.learning_rate)
-  return optax.join_schedules(
-      [optax.constant_schedule(float(opt.learning_rate)),
-       optax.linear_schedule(float(opt.learning_rate), 0.0, decay_steps)],
-      [num_steps - decay_steps])
+  return optimizers.learning_rate(opt, num_steps, SCHEDULE)
 
 
 def make_optimizer(config) -> optax.GradientTransformation:
-  opt = config.optimizer
-  if opt.name != "adam":
-    raise ConfigError(f"unknown CycleGAN optimizer {opt.name!r}; set --config.optimizer.name to 'adam'")
-  return optax.adam(learning_rate(opt, int(config.num_steps)), b1=opt.b1, b2=opt.b2)
+  """Adam at ``learning_rate`` (``train.optimizers.build``); G and D each get one."""
+  return optimizers.build(config.optimizer, int(config.num_steps), SCHEDULE, names=("adam",),
+                          family="CycleGAN")
 
 
 def sample_rows(n: int) -> int:
@@ -166,7 +159,8 @@ def make_task(config) -> Task:
               for k in ("model", "objective", "optimizer")}
   settings["num_samples"] = config.get("num_samples", 6)
   # num_steps shapes only the decay schedule: without one, runs of any length share a task.
-  decays = float(config.optimizer.get("decay_fraction", 0.5)) > 0
+  decays = (optimizers.reads_num_steps(config.optimizer, SCHEDULE)
+            and float(config.optimizer.get("decay_fraction", 0.5)) > 0)
   settings["num_steps"] = int(config.num_steps) if decays else 0
   return _make_task(json.dumps(settings, sort_keys=True))
 

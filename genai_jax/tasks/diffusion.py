@@ -42,7 +42,7 @@ from genai_jax.models import registry
 from genai_jax.models import unet
 from genai_jax.objectives import diffusion as diff
 from genai_jax.tasks.base import Task
-from genai_jax.train import sharding
+from genai_jax.train import optimizers, sharding
 
 OBJECTIVES = ("ddpm_eps", "ddpm_v", "edm", "flow")
 SAMPLERS = {"ddpm": ("ddpm_eps", "ddpm_v"), "ddim": ("ddpm_eps", "ddpm_v"),
@@ -111,9 +111,7 @@ def _check(config) -> tuple:
     raise ConfigError(f"objective.label_dropout={o.label_dropout}; set it in [0, 1)")
   if not 0.0 <= float(config.ema.decay) < 1.0:
     raise ConfigError(f"ema.decay={config.ema.decay}; set --config.ema.decay in [0, 1) (0 = no EMA)")
-  if config.optimizer.name != "adam":
-    raise ConfigError(f"unknown diffusion optimizer {config.optimizer.name!r}; set "
-                      f"--config.optimizer.name=adam")
+  make_optimizer(config)  # an unknown optimizer or schedule fails here
   return o.name, s.name, num_classes
 
 
@@ -126,6 +124,13 @@ def make_model(config) -> unet.UNet:
   """The backbone of ``config.model`` (looked up in ``MODELS``)."""
   entry, settings = model_settings(config)
   return entry.build(settings)
+
+
+def make_optimizer(config) -> optax.GradientTransformation:
+  """Global-norm clipping then Adam with a linear warmup over ``optimizer.warmup`` steps
+  (``train.optimizers.build``)."""
+  return optimizers.build(config.optimizer, int(config.get("num_steps", 0)), "warmup",
+                          names=("adam",), family="diffusion")
 
 
 def fixed_labels(num_samples: int, num_classes: int) -> jax.Array:
@@ -144,6 +149,9 @@ def _settings_json(config) -> str:
   settings = {k: config[k].to_dict() if hasattr(config[k], "to_dict") else config[k]
               for k in ("seed", "num_samples", "model", "objective", "sampler", "optimizer", "ema")}
   settings["batch_key"] = data.batch_key(config.data)
+  # num_steps shapes only a schedule that reads it: without one, runs of any length share a task.
+  if optimizers.reads_num_steps(config.optimizer, "warmup"):
+    settings["num_steps"] = int(config.num_steps)
   return json.dumps(settings, sort_keys=True)
 
 
@@ -159,10 +167,7 @@ def _parts(settings_json: str) -> tuple:
   key = config.batch_key
   ema_decay = float(config.ema.decay)
   sd = float(o.sigma_data)
-  tx = optax.chain(optax.clip_by_global_norm(float(config.optimizer.grad_clip)),
-                   optax.adam(optax.linear_schedule(0.0, config.optimizer.learning_rate,
-                                                    max(int(config.optimizer.warmup), 1)),
-                              b1=config.optimizer.b1, b2=config.optimizer.b2))
+  tx = make_optimizer(config)
   if objective.startswith("ddpm"):
     alpha_bar_np = diff.alpha_bar_schedule(o.schedule, int(o.timesteps), o.beta_start, o.beta_end)
     alpha_bar = jnp.asarray(alpha_bar_np, jnp.float32)

@@ -36,7 +36,7 @@ from genai_jax import data, samples
 from genai_jax.models import dcgan, mlp_gan, registry, sngan, wavegan
 from genai_jax.objectives import gan as gan_losses
 from genai_jax.tasks.base import Task
-from genai_jax.train import sharding
+from genai_jax.train import optimizers, sharding
 from genai_jax.errors import ConfigError
 from genai_jax import augment
 
@@ -146,23 +146,15 @@ def optimizer_settings(opt, which: str) -> dict:
   return {k: sub[k] if sub.get(k) is not None else opt[k] for k in OPTIMIZER_KEYS}
 
 
-SCHEDULES = ("constant", "linear")
-
-
 def make_optimizer(opt, which: str = "", decay_steps: int = 0) -> optax.GradientTransformation:
-  """Adam for G (``which='g'``) or D (``'d'``) per ``optimizer_settings``; '' = the shared block.
-  ``optimizer.schedule='linear'`` decays the learning rate linearly to 0 over ``decay_steps``
-  updates of that network (SNGAN/Mimicry); 'constant' (default) keeps it."""
-  if opt.name != "adam":
-    raise ConfigError(f"unknown GAN optimizer {opt.name!r}; set --config.optimizer.name to 'adam'")
-  s = optimizer_settings(opt, which) if which else {k: opt[k] for k in OPTIMIZER_KEYS}
-  schedule = opt.get("schedule", "constant")
-  if schedule not in SCHEDULES:
-    raise ConfigError(f"unknown optimizer.schedule {schedule!r}; set it to one of {list(SCHEDULES)}")
-  lr = s["learning_rate"]
-  if schedule == "linear":
-    lr = optax.linear_schedule(lr, 0.0, max(int(decay_steps), 1))
-  return optax.adam(lr, b1=s["b1"], b2=s["b2"])
+  """Adam for G (``which='g'``) or D (``'d'``) per ``optimizer_settings``; '' = the shared block
+  (``train.optimizers.build``). ``optimizer.schedule='linear'`` decays the learning rate linearly
+  to 0 over ``decay_steps`` updates of that network (SNGAN/Mimicry); 'constant' (default) keeps
+  it."""
+  block = dict(opt.items())
+  if which:
+    block.update(optimizer_settings(opt, which))
+  return optimizers.build(block, decay_steps, "constant", names=("adam",), family="GAN")
 
 
 def _apply(module, params, stats, x, y=None, train=True, rngs=None):

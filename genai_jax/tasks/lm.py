@@ -24,7 +24,7 @@ from genai_jax.errors import ConfigError
 from genai_jax.models import gru, registry, transformer
 from genai_jax.objectives import lm as lm_losses
 from genai_jax.tasks.base import Task
-from genai_jax.train import sharding
+from genai_jax.train import optimizers, sharding
 
 KINDS = ("causal_lm", "masked_lm", "gru_lm")
 
@@ -141,17 +141,9 @@ def build(config) -> LM:
 
 
 def make_optimizer(opt, num_steps: int) -> optax.GradientTransformation:
-  """AdamW with linear warmup and cosine decay to ``min_learning_rate``, as nanoGPT."""
-  if opt.name != "adamw":
-    raise ConfigError(f"unknown LM optimizer {opt.name!r}; set --config.optimizer.name to 'adamw'")
-  schedule = optax.warmup_cosine_decay_schedule(
-      0.0, opt.learning_rate, opt.warmup_steps, max(opt.decay_steps or num_steps, opt.warmup_steps + 1),
-      opt.min_learning_rate)
-  # Decay matrices and embeddings only, not biases or LayerNorm scales.
-  decay_mask = lambda params: jax.tree.map(lambda x: x.ndim >= 2, params)
-  return optax.chain(optax.clip_by_global_norm(opt.grad_clip),
-                     optax.adamw(schedule, b1=opt.b1, b2=opt.b2, weight_decay=opt.weight_decay,
-                                 mask=decay_mask))
+  """AdamW (weight decay on matrices and embeddings) after global-norm clipping, with linear
+  warmup and cosine decay to ``min_learning_rate``, as nanoGPT (``train.optimizers.build``)."""
+  return optimizers.build(opt, num_steps, "warmup_cosine", names=("adamw",), family="LM")
 
 
 def make_task(config) -> Task:

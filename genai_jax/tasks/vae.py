@@ -26,7 +26,7 @@ from genai_jax.models import registry
 from genai_jax.models import vae as vae_models
 from genai_jax.objectives import vae as vae_obj
 from genai_jax.tasks.base import Task
-from genai_jax.train import sharding
+from genai_jax.train import optimizers, sharding
 
 # bernoulli: 0/1 pixels, a likelihood in nats. gaussian: continuous pixels, a learned per-pixel
 # variance (a density). bce: the seeds' binary cross-entropy on grey levels in [0, 1] (MNIST / 255)
@@ -65,9 +65,7 @@ def _check(config) -> None:
   if float(o.beta) < 0:
     raise ConfigError(f"--config.objective.beta={o.beta} must be >= 0")
   model_settings(config)  # unknown name or a key the model does not read
-  if config.optimizer.name != "adam":
-    raise ConfigError(f"unknown VAE optimizer {config.optimizer.name!r}; set "
-                      f"--config.optimizer.name=adam")
+  make_optimizer(config)  # an unknown optimizer or schedule fails here
 
 
 SHARED_KEYS = ("image_size", "channels", "latent_size")  # read by every VAE model
@@ -94,6 +92,12 @@ def make_model(config) -> vae_models.VAE:
   return entry.build({**settings, "out_params": out_params})
 
 
+def make_optimizer(config) -> optax.GradientTransformation:
+  """Adam at a constant rate unless ``optimizer.schedule`` says otherwise (``train.optimizers``)."""
+  return optimizers.build(config.optimizer, int(config.get("num_steps", 0)), "constant",
+                          names=("adam",), family="VAE")
+
+
 def _square_side(n: int, cap: int = 8) -> int:
   """The largest even side c <= cap with c * c / 2 <= n: a c x c grid of c/2 row pairs."""
   c = min(cap, int((2 * n) ** 0.5))
@@ -107,6 +111,9 @@ def make_task(config) -> Task:
   settings = {k: config[k].to_dict() if hasattr(config[k], "to_dict") else config[k]
               for k in ("seed", "num_samples", "model", "objective", "optimizer")}
   settings["batch_key"] = data.batch_key(config.data)
+  # num_steps shapes only a schedule that reads it: without one, runs of any length share a task.
+  if optimizers.reads_num_steps(config.optimizer, "constant"):
+    settings["num_steps"] = int(config.num_steps)
   return _make_task(json.dumps(settings, sort_keys=True))
 
 
@@ -115,7 +122,7 @@ def _make_task(settings_json: str) -> Task:
   config = ml_collections.ConfigDict(json.loads(settings_json))  # only what the task may read
   model = make_model(config)
   o, m = config.objective, config.model
-  tx = optax.adam(config.optimizer.learning_rate, b1=config.optimizer.b1, b2=config.optimizer.b2)
+  tx = make_optimizer(config)
   size, channels, latent = m.image_size, m.channels, m.latent_size
   gaussian = o.likelihood == "gaussian"
   beta = float(o.beta)  # KL weight of the training loss (beta-VAE; 1: the ELBO)
