@@ -167,7 +167,6 @@ def measure(config, steps: int, rounds: int, with_loop: bool = True) -> dict:
   """Times ``config``'s train step on all local devices (and, ``with_loop``, the same config
   through the training loop: ``measure_loop``); returns the row's figures."""
   from genai_jax import tasks
-  from genai_jax.aot import report as aot_report
   from genai_jax.train import sharding
   from genai_jax.train import state as state_lib
   mesh = sharding.make_mesh()
@@ -210,7 +209,7 @@ def measure(config, steps: int, rounds: int, with_loop: bool = True) -> dict:
               m.temp_size_in_bytes)
   return {"step_s": step_s, "rate": items / step_s, "unit": task.unit, "flops": flops, **loop,
           "flops_src": flops_src, "peak_bytes": stats.get("peak_bytes_in_use"),
-          "estimate_bytes": estimate, "dtype": aot_report.compute_dtype(config)}
+          "estimate_bytes": estimate, "dtype": tasks.compute_dtype(config).name}
 
 
 def device_peak(dtype: str, override_tflops=None) -> tuple:

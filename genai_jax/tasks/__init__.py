@@ -15,6 +15,8 @@ tasks, so one family never loads another. Every family module exposes the same n
 import dataclasses
 import importlib
 
+import jax.numpy as jnp
+
 from genai_jax import config_utils
 from genai_jax.errors import ConfigError
 from genai_jax.tasks.base import Task
@@ -66,6 +68,12 @@ def model_settings(config) -> dict:
   defaults filled in and ``dtype`` (where the family reads one) a compute dtype, None meaning
   float32. ConfigError for an unknown model or a key the model does not read."""
   return family_module(config).model_settings(config)[1]
+
+
+def compute_dtype(config) -> jnp.dtype:
+  """The dtype ``config``'s model computes in (``model.dtype`` converted once, by the registry;
+  float32 where the family has no dtype key). Parameters always stay float32."""
+  return jnp.dtype(model_settings(config).get("dtype") or jnp.float32)
 
 
 def check_model(config) -> None:

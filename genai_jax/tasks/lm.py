@@ -99,7 +99,7 @@ def _transformer(s):
       vocab_size=s["vocab_size"] + mlm, num_layers=s["num_layers"], num_heads=s["num_heads"],
       d_model=s["d_model"], mlp_ratio=s["mlp_ratio"], max_len=s["seq_len"], dropout=s["dropout"],
       positions=s["positions"], tie_embeddings=s["tie_embeddings"], causal=not mlm,
-      use_bias=s["use_bias"], dtype=jnp.dtype(s["dtype"] or jnp.float32).name,
+      use_bias=s["use_bias"], dtype=s["dtype"] or jnp.float32,
       attention_impl=s["attention_impl"] or None, remat=s["remat"], scan_layers=s["scan_layers"]))
 
 
