@@ -25,7 +25,7 @@ def check_common(config: ml_collections.ConfigDict) -> None:
 
 
 def override(config: ml_collections.ConfigDict, overrides: dict) -> ml_collections.ConfigDict:
-  """Sets dotted keys (``{"data.name": ...}``) on ``config`` as ``--config.KEY=VALUE`` would
+  """Sets dotted keys (``{"data.name": ...}``) on ``config`` as the command line's config flags would
   (a key the config lacks raises, as the flag does); returns ``config``."""
   for key, value in overrides.items():
     node = config

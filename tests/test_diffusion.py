@@ -211,10 +211,10 @@ def test_train_steps_lower_the_loss_and_sharded_equals_single_device():
 
 @pytest.mark.parametrize("overrides,message", [
     ({"objective.schedule": "sqrt", "objective.name": "ddpm_eps", "sampler.name": "ddim"},
-     r"unknown diffusion schedule 'sqrt'; set --config.objective.schedule"),
-    ({"sampler.name": "dpm"}, r"unknown diffusion sampler 'dpm'; set --config.sampler.name"),
+     r"unknown diffusion schedule 'sqrt'; set objective.schedule"),
+    ({"sampler.name": "dpm"}, r"unknown diffusion sampler 'dpm'; set sampler.name"),
     ({"sampler.name": "ddim"}, r"sampler 'ddim' does not sample objective 'flow'.*\['euler', 'heun'\]"),
-    ({"model.name": "dit"}, r"unknown diffusion model 'dit'; set --config.model.name"),
+    ({"model.name": "dit"}, r"unknown diffusion model 'dit'; set model.name"),
     ({"objective.name": "score"}, r"unknown diffusion objective 'score'"),
     ({"sampler.steps": 0}, r"sampler.steps=0 must be at least 1"),
     ({"model.channel_mult": (1, 2, 2, 2, 2)}, r"image_size=8 must be divisible by 16 for 5 U-Net"),

@@ -158,6 +158,7 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.data.name = "celeb_a"
   c.data.data_dir = ""  # '' -> $TFDS_DATA_DIR or ~/tensorflow_datasets; gs:// works
   c.data.download = False  # let tfds download when not prepared
+  c.data.demo_hint = "--config=experiments/configs/dcgan_celeba.py:demo"  # named when data is missing
   c.data.train_split = "train"
   c.data.eval_split = "validation"
   c.data.image_key = "image"
@@ -187,7 +188,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     c.batch_size = 64
     c.num_steps = 30_000
     c.model.update(name="mlp" if preset != "mnist_conv" else "conv", image_size=28, channels=1)
-    c.data.update(name="mnist", eval_split="test", image_size=28, channels=1, center_crop=False)
+    c.data.update(name="mnist", eval_split="test", image_size=28, channels=1, center_crop=False,
+                  demo_hint="--config=experiments/configs/dcgan_celeba.py:digits_demo")
     if preset == "digits_demo":
       c.num_steps, c.eval_every, c.checkpoint_every, c.log_every = 3_000, 500, 500, 100
       c.data.name = "sklearn_digits"

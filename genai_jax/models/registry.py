@@ -23,8 +23,8 @@ DTYPES = {"float32": None, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 def compute_dtype(name: str) -> Optional[Any]:
   """``config.model.dtype`` -> the compute dtype to give flax modules (None for float32)."""
   if name not in DTYPES:
-    raise ConfigError(f"unknown model.dtype {name!r}; set --config.model.dtype to one of "
-                      f"{list(DTYPES)}")
+    raise ConfigError(f"unknown model.dtype {name!r}; set model.dtype to one of "
+                      f"{list(DTYPES)}", keys=("model.dtype",))
   return DTYPES[name]
 
 
@@ -51,8 +51,8 @@ def settings(family: str, registry: Mapping[str, Entry], model_config, shared: S
   """
   name = model_config["name"] if name is None else name
   if name not in registry:
-    raise ConfigError(f"unknown {family} model {name!r}; set --config.{name_key} to one of "
-                      f"{sorted(registry)}")
+    raise ConfigError(f"unknown {family} model {name!r}; set {name_key} to one of "
+                      f"{sorted(registry)}", keys=(name_key,))
   entry = registry[name]
   resolved = dict(entry.keys)
   for key, value in model_config.items():

@@ -50,7 +50,8 @@ def family_name(task: str) -> str:
   for name, family in FAMILIES.items():
     if task in family.tasks:
       return name
-  raise ConfigError(f"unknown task {task!r}; set task to one of {task_names()}", keys=("task",))
+  raise ConfigError(f"task={task!r} is no family's task; set task to one of {task_names()}",
+                    keys=("task",))
 
 
 def family_module(config):

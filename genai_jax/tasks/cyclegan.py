@@ -49,12 +49,13 @@ def _build(s):
       s["image_size"])
   if s["image_size"] % 4:
     raise ConfigError(f"CycleGAN image_size={s['image_size']} must be a multiple of 4 (two 2x "
-                      f"downsamplings); set --config.model.image_size and data.image_size")
+                      f"downsamplings); set model.image_size and data.image_size",
+                      keys=("model.image_size",))
   for key in ("norm", "upsample_impl"):
     allowed = models.NORMS if key == "norm" else models.UPSAMPLE_IMPLS
     if s[key] not in allowed:
-      raise ConfigError(f"unknown model.{key} {s[key]!r}; set --config.model.{key} to one of "
-                        f"{list(allowed)}")
+      raise ConfigError(f"unknown model.{key} {s[key]!r}; set model.{key} to one of "
+                        f"{list(allowed)}", keys=(f"model.{key}",))
   models.patch_grid(s["image_size"], s["d_layers"])  # an image too small for D fails here
   gen = models.ResnetGenerator(s["channels"], s["g_width"], res_blocks, s["norm"],
                                s["upsample_impl"], s["dtype"])

@@ -79,38 +79,40 @@ def _check(config) -> tuple:
   """(objective, sampler, num_classes), checked; each bad setting is one ConfigError line."""
   o, s = config.objective, config.sampler
   if o.name not in OBJECTIVES:
-    raise ConfigError(f"unknown diffusion objective {o.name!r}; set --config.objective.name to one "
-                      f"of {list(OBJECTIVES)}")
+    raise ConfigError(f"unknown diffusion objective {o.name!r}; set objective.name to one "
+                      f"of {list(OBJECTIVES)}", keys=("objective.name",))
   if o.name.startswith("ddpm"):
     diff.alpha_bar_schedule(o.schedule, 1)  # an unknown schedule is a ConfigError
   if s.name not in SAMPLERS:
-    raise ConfigError(f"unknown diffusion sampler {s.name!r}; set --config.sampler.name to one of "
-                      f"{list(SAMPLERS)}")
+    raise ConfigError(f"unknown diffusion sampler {s.name!r}; set sampler.name to one of "
+                      f"{list(SAMPLERS)}", keys=("sampler.name",))
   if o.name not in SAMPLERS[s.name]:
     fits = [k for k, v in SAMPLERS.items() if o.name in v]
     raise ConfigError(f"sampler {s.name!r} does not sample objective {o.name!r}; set "
-                      f"--config.sampler.name to one of {fits}")
+                      f"sampler.name to one of {fits}", keys=("sampler.name",))
   diff.check_steps(s.steps)
   if o.name.startswith("ddpm") and int(s.steps) > int(o.timesteps):
     raise ConfigError(f"sampler.steps={s.steps} exceeds objective.timesteps={o.timesteps}; set "
-                      f"--config.sampler.steps <= {o.timesteps}")
+                      f"sampler.steps <= {o.timesteps}", keys=("sampler.steps",))
   _, model = model_settings(config)  # unknown name or key
   levels = len(model["channel_mult"])
   if int(model["image_size"]) % 2 ** (levels - 1):
     raise ConfigError(f"model.image_size={model['image_size']} must be divisible by "
                       f"{2 ** (levels - 1)} for {levels} U-Net levels; change "
-                      f"--config.model.channel_mult or the image size")
+                      f"model.channel_mult or the image size", keys=("model.channel_mult",))
   num_classes = int(config.model.get("num_classes", None) or 0)
   if num_classes and not config.data.get("labels", False):
     raise ConfigError(f"model.num_classes={num_classes} needs labelled batches; set "
-                      f"--config.data.labels=True")
+                      f"data.labels=True", keys=("data.labels",))
   if float(s.guidance) != 0.0 and not num_classes:
     raise ConfigError(f"sampler.guidance={s.guidance} needs a class-conditional model; set "
-                      f"--config.model.num_classes=N (with data.labels) or --config.sampler.guidance=0")
+                      f"model.num_classes=N (with data.labels) or sampler.guidance=0",
+                      keys=("model.num_classes", "sampler.guidance"))
   if not 0.0 <= float(o.label_dropout) < 1.0:
     raise ConfigError(f"objective.label_dropout={o.label_dropout}; set it in [0, 1)")
   if not 0.0 <= float(config.ema.decay) < 1.0:
-    raise ConfigError(f"ema.decay={config.ema.decay}; set --config.ema.decay in [0, 1) (0 = no EMA)")
+    raise ConfigError(f"ema.decay={config.ema.decay}; set ema.decay in [0, 1) (0 = no EMA)",
+                      keys=("ema.decay",))
   make_optimizer(config)  # an unknown optimizer or schedule fails here
   return o.name, s.name, num_classes
 

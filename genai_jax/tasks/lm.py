@@ -105,8 +105,8 @@ def _transformer(s):
 
 def _rnn_cell(cell: str) -> str:
   if cell not in gru.CELLS:
-    raise ConfigError(f"unknown model.rnn_cell {cell!r}; set --config.model.rnn_cell to one of "
-                      f"{list(gru.CELLS)}")
+    raise ConfigError(f"unknown model.rnn_cell {cell!r}; set model.rnn_cell to one of "
+                      f"{list(gru.CELLS)}", keys=("model.rnn_cell",))
   return cell
 
 
@@ -131,7 +131,8 @@ def build(config) -> LM:
   """The model, vocabulary and geometry of ``config`` (``config.task`` one of KINDS); a model key
   the chosen kind does not read (e.g. gru_hidden for a transformer) is a ConfigError."""
   if config.task not in KINDS:
-    raise ConfigError(f"unknown LM task {config.task!r}; set --config.task to one of {list(KINDS)}")
+    raise ConfigError(f"task={config.task!r} is not a language model; set task to one of {list(KINDS)}",
+                      keys=("task",))
   entry, settings = model_settings(config)
   vocab = data_lib.vocabulary(config.data)  # text, or piano-roll tokens (data.kind='music')
   seq_len = config.data.seq_len
@@ -195,7 +196,7 @@ def make_task(config) -> Task:
   num_new = lm.seq_len - prompt_len if mlm else config.sample.length
   if not mlm and lm.kind != "gru_lm" and prompt_len + num_new > lm.seq_len:
     raise ConfigError(f"sample.prompt_len + sample.length = {prompt_len + num_new} exceeds "
-                      f"data.seq_len={lm.seq_len}; lower --config.sample.length")
+                      f"data.seq_len={lm.seq_len}; lower sample.length", keys=("sample.length",))
   # The vocabulary says what kind its token rows are: text (Tokens) or, e.g., PianoRoll.
   def as_sample(tokens, prompt_len):
     if hasattr(lm.vocab, "as_sample"):
@@ -223,7 +224,7 @@ def make_task(config) -> Task:
     start_id = lm.vocab.start_id
     if start_id is None and not mlm:
       raise ConfigError(f"{lm.kind} needs a start token, which data.kind="
-                        f"{config.data.kind!r} has none of; set --config.task=masked_lm")
+                        f"{config.data.kind!r} has none of; set task=masked_lm", keys=("task",))
   else:
     try:
       start_id = int(lm.vocab.encode(text.SEPARATOR)[0])

@@ -49,21 +49,23 @@ class VAEState:
 def _check(config) -> None:
   o, m = config.objective, config.model
   if o.likelihood not in LIKELIHOODS:
-    raise ConfigError(f"unknown likelihood {o.likelihood!r}; set --config.objective.likelihood to "
-                      f"one of {list(LIKELIHOODS)}")
+    raise ConfigError(f"unknown likelihood {o.likelihood!r}; set objective.likelihood to "
+                      f"one of {list(LIKELIHOODS)}", keys=("objective.likelihood",))
   if o.binarize not in BINARIZE:
-    raise ConfigError(f"unknown binarize {o.binarize!r}; set --config.objective.binarize to one of "
-                      f"{list(BINARIZE)}")
+    raise ConfigError(f"unknown binarize {o.binarize!r}; set objective.binarize to one of "
+                      f"{list(BINARIZE)}", keys=("objective.binarize",))
   if o.likelihood == "bernoulli" and o.binarize == "none":
-    raise ConfigError("a Bernoulli likelihood needs 0/1 pixels; set --config.objective.binarize="
-                      "static or dynamic (or --config.objective.likelihood=gaussian)")
+    raise ConfigError("a Bernoulli likelihood needs 0/1 pixels; set objective.binarize="
+                      "static or dynamic (or objective.likelihood=gaussian)",
+                      keys=("objective.binarize", "objective.likelihood"))
   if o.likelihood == "gaussian" and o.binarize != "none":
     raise ConfigError("a Gaussian likelihood models continuous pixels; set "
-                      "--config.objective.binarize=none")
+                      "objective.binarize=none", keys=("objective.binarize",))
   if int(o.iw_samples) < 1:
-    raise ConfigError(f"--config.objective.iw_samples={o.iw_samples} must be at least 1")
+    raise ConfigError(f"objective.iw_samples={o.iw_samples} must be at least 1",
+                      keys=("objective.iw_samples",))
   if float(o.beta) < 0:
-    raise ConfigError(f"--config.objective.beta={o.beta} must be >= 0")
+    raise ConfigError(f"objective.beta={o.beta} must be >= 0", keys=("objective.beta",))
   model_settings(config)  # unknown name or a key the model does not read
   make_optimizer(config)  # an unknown optimizer or schedule fails here
 
