@@ -39,12 +39,8 @@ from benchmarks import common
 
 def _settings(c) -> dict:
   """``c.model`` with the model's defaults filled in (configs leave most keys None)."""
-  from genai_jax.models import registry
-  if c.task == "gan":
-    from genai_jax.tasks import gan
-    return registry.settings("GAN", gan.MODELS, c.model, gan.SHARED_KEYS)[1]
-  from genai_jax.tasks import lm
-  return registry.settings("LM", lm.MODELS, c.model, lm.SHARED_KEYS, name=c.task, name_key="task")[1]
+  from genai_jax import tasks
+  return tasks.model_settings(c)
 
 
 def configs(sizes: str):
@@ -92,16 +88,17 @@ def on_disk(config):
   256). The step and the loop columns both run this config, so their ratio compares like with
   like."""
   from experiments.configs import dcgan_celeba, gpt_shakespeare, vae_mnist
+  from genai_jax import tasks
   c = config.copy_and_resolve_references()
-  if c.task == "gan":
-    data = dcgan_celeba.get_config("demo").data
-    data.update(image_size=c.data.image_size, channels=c.data.channels)
-  elif c.task == "vae":
-    data = vae_mnist.get_config("demo").data
-    data.update(image_size=c.data.image_size, channels=c.data.channels)
-  else:
-    data = gpt_shakespeare.get_config("demo").data
+  family = tasks.family_name(c.task)
+  demo = {"gan": dcgan_celeba, "vae": vae_mnist, "lm": gpt_shakespeare}
+  if family not in demo:
+    raise ValueError(f"no demo data for the {family!r} family; the table benchmarks {sorted(demo)}")
+  data = demo[family].get_config("demo").data
+  if family == "lm":
     data.update(seq_len=c.data.seq_len, vocab="byte", vocab_size=256)
+  else:
+    data.update(image_size=c.data.image_size, channels=c.data.channels)
   data.shards = math.gcd(8, c.batch_size)  # shards must divide the row's batch
   c.data = data
   return c
@@ -170,7 +167,6 @@ def measure(config, steps: int, rounds: int, with_loop: bool = True) -> dict:
   """Times ``config``'s train step on all local devices (and, ``with_loop``, the same config
   through the training loop: ``measure_loop``); returns the row's figures."""
   from genai_jax import tasks
-  from genai_jax.aot import report as aot_report
   from genai_jax.train import sharding
   from genai_jax.train import state as state_lib
   mesh = sharding.make_mesh()
@@ -213,7 +209,7 @@ def measure(config, steps: int, rounds: int, with_loop: bool = True) -> dict:
               m.temp_size_in_bytes)
   return {"step_s": step_s, "rate": items / step_s, "unit": task.unit, "flops": flops, **loop,
           "flops_src": flops_src, "peak_bytes": stats.get("peak_bytes_in_use"),
-          "estimate_bytes": estimate, "dtype": aot_report.compute_dtype(config)}
+          "estimate_bytes": estimate, "dtype": tasks.compute_dtype(config).name}
 
 
 def device_peak(dtype: str, override_tflops=None) -> tuple:

@@ -30,7 +30,7 @@ def model_config(a, vocab):
   from genai_jax.models import transformer
   return transformer.TransformerConfig(
       vocab_size=vocab, num_layers=a.layers, num_heads=a.heads, d_model=a.width, max_len=a.seq,
-      dropout=a.dropout, use_bias=False, tie_embeddings=True, dtype=a.dtype)
+      dropout=a.dropout, use_bias=False, tie_embeddings=True, dtype=np.dtype(a.dtype))
 
 
 def jax_runner(a, vocab):

@@ -22,14 +22,14 @@ def class_accuracy(workdir: str, per_class: int = 100, step=None, seed: int = 0)
   import jax
   import jax.numpy as jnp
   import numpy as np
-  from genai_jax import config_utils, tasks
+  from genai_jax import tasks
   from genai_jax.errors import ConfigError
   from genai_jax.eval import classifier, weights
   from genai_jax.tasks import gan
   from genai_jax.train import state as state_lib
   from genai_jax.train import workdir as workdir_lib
   config = workdir_lib.load_config(workdir)
-  config_utils.validate(config)
+  tasks.validate(config)
   if config.task != "gan" or config.data.name not in classifier.DATASETS:
     raise ConfigError(f"class accuracy needs a GAN run on one of {sorted(classifier.DATASETS)}; "
                       f"{workdir} is a {config.task!r} run on {config.data.name!r}")

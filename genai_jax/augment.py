@@ -81,8 +81,9 @@ def parse_policy(policy: str) -> tuple[str, ...]:
   names = tuple(p.strip() for p in policy.split(",") if p.strip())
   bad = [n for n in names if n not in OPS]
   if bad:
-    raise ConfigError(f"unknown DiffAugment ops {bad}; set --config.augment.policy to a "
-                      f"comma-separated subset of {sorted(OPS)} (or '' for none)")
+    raise ConfigError(f"unknown DiffAugment ops {bad}; set augment.policy to a "
+                      f"comma-separated subset of {sorted(OPS)} (or '' for none)",
+                      keys=("augment.policy",))
   return names
 
 

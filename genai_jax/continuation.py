@@ -26,7 +26,7 @@ def continue_prompt(config, workdir: str, prompt: str, num_tokens: int, *, num_s
   if temperature < 0 or not 0 < top_p <= 1 or top_k < 0:
     raise ConfigError(f"need --temperature >= 0, 0 < --top_p <= 1 and --top_k >= 0 (got "
                       f"{temperature}, {top_p}, {top_k})")
-  if config.task not in ("causal_lm", "masked_lm", "gru_lm"):
+  if tasks.family_name(config.task) != "lm":
     raise ConfigError(f"{workdir} is a {config.task!r} run; sampling prompts needs a language "
                       f"model run")
   state_lib.check_has_checkpoints(workdir, step)

@@ -163,10 +163,11 @@ def test_batch_spec_is_what_the_pipelines_yield(tfds_dir):
 def test_vocab_size_stands_in_for_a_missing_char_dataset(tfds_dir):
   from experiments.configs import gpt_shakespeare
   from genai_jax.data import text
-  from genai_jax.errors import ConfigError, DatasetMissingError
+  from genai_jax.errors import ConfigError, DatasetMissingError, render
   cfg = gpt_shakespeare.get_config().data  # tiny_shakespeare: not prepared here
-  with pytest.raises(DatasetMissingError, match="--config.data.vocab_size=N"):
+  with pytest.raises(DatasetMissingError, match="state its vocabulary: data.vocab_size=N") as e:
     text.vocabulary(cfg)
+  assert "--config.data.vocab_size=N" in render(e.value)  # the flag, at the command line
   cfg.vocab_size = 65
   assert text.vocabulary(cfg).size == 65
   demo = gpt_shakespeare.get_config("demo").data  # embedded: the size is checked

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from experiments.configs import diffusion as diffusion_configs
-from genai_jax import config_utils, tasks
+from genai_jax import tasks
 from genai_jax.errors import ConfigError
 from genai_jax.objectives import diffusion as diff
 from genai_jax.tasks import diffusion as diffusion_task
@@ -211,10 +211,10 @@ def test_train_steps_lower_the_loss_and_sharded_equals_single_device():
 
 @pytest.mark.parametrize("overrides,message", [
     ({"objective.schedule": "sqrt", "objective.name": "ddpm_eps", "sampler.name": "ddim"},
-     r"unknown diffusion schedule 'sqrt'; set --config.objective.schedule"),
-    ({"sampler.name": "dpm"}, r"unknown diffusion sampler 'dpm'; set --config.sampler.name"),
+     r"unknown diffusion schedule 'sqrt'; set objective.schedule"),
+    ({"sampler.name": "dpm"}, r"unknown diffusion sampler 'dpm'; set sampler.name"),
     ({"sampler.name": "ddim"}, r"sampler 'ddim' does not sample objective 'flow'.*\['euler', 'heun'\]"),
-    ({"model.name": "dit"}, r"unknown diffusion model 'dit'; set --config.model.name"),
+    ({"model.name": "dit"}, r"unknown diffusion model 'dit'; set model.name"),
     ({"objective.name": "score"}, r"unknown diffusion objective 'score'"),
     ({"sampler.steps": 0}, r"sampler.steps=0 must be at least 1"),
     ({"model.channel_mult": (1, 2, 2, 2, 2)}, r"image_size=8 must be divisible by 16 for 5 U-Net"),
@@ -224,7 +224,7 @@ def test_train_steps_lower_the_loss_and_sharded_equals_single_device():
 def test_bad_settings_are_one_line_config_errors(overrides, message):
   config = tiny_config(**overrides)
   with pytest.raises(ConfigError, match=message) as err:
-    config_utils.validate(config)
+    tasks.validate(config)
     tasks.get_task(config)
   assert "\n" not in str(err.value)
 
@@ -235,7 +235,7 @@ def test_presets_resolve_and_config_keys_match_the_registry():
       diffusion_task.MODELS, diffusion_task.SHARED_KEYS)
   for preset in diffusion_configs.PRESETS:  # "" included; builds the Task (nothing compiled)
     config = diffusion_configs.get_config(preset)
-    config_utils.validate(config)
+    tasks.validate(config)
     assert tasks.get_task(config).generate is not None
   with pytest.raises(ValueError, match="unknown preset 'cifar'"):
     diffusion_configs.get_config("cifar")

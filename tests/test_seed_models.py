@@ -158,8 +158,8 @@ def test_configs_declare_exactly_the_registries_keys():
 @pytest.mark.parametrize("overrides,match", [
     ({"model.width": 32}, r"model.width=32 does not apply to the GAN model 'mlp' \(it reads "),
     ({"model.kernel_size": 3}, "model.kernel_size=3 does not apply to the GAN model 'mlp'"),
-    ({"model.name": "vit"}, r"set --config.model.name to one of \['conv', 'dcgan', 'keras_conv'"),
-    ({"model.dtype": "float16x"}, r"unknown model.dtype 'float16x'; set --config.model.dtype to "
+    ({"model.name": "vit"}, r"set model.name to one of \['conv', 'dcgan', 'keras_conv'"),
+    ({"model.dtype": "float16x"}, r"unknown model.dtype 'float16x'; set model.dtype to "
                                   r"one of \['float32', 'bfloat16', 'float16'\]"),
     ({"model.activation": "swishy"}, "unknown activation 'swishy'"),
     ({"model.output": "softmax"}, r"unknown model.output 'softmax'.*\['tanh', 'sigmoid'\]"),
@@ -196,7 +196,7 @@ def test_every_gan_model_computes_in_the_configured_dtype(preset):
 @pytest.mark.parametrize("preset,overrides,match", [
     ("gru_demo", {"model.d_model": 64}, "model.d_model=64 does not apply to the LM model 'gru_lm'"),
     ("demo", {"model.gru_hidden": 64}, "model.gru_hidden=64 does not apply to the LM model 'causal_lm'"),
-    ("demo", {"task": "rnn_lm"}, r"set --config.task to one of \['causal_lm', 'gru_lm', 'masked_lm'\]"),
+    ("demo", {"task": "rnn_lm"}, r"set task to one of \['causal_lm', 'gru_lm', 'masked_lm'\]"),
 ])
 def test_lm_settings_that_do_not_apply_are_errors(preset, overrides, match):
   from genai_jax.tasks import lm
@@ -269,7 +269,7 @@ def test_tfds_seed_presets_train_under_mock_data(tfds_dir, tmp_path, config_fn, 
 
 
 def test_a_bad_dtype_fails_in_config_validation_before_any_data():
-  from genai_jax import config_utils
+  from genai_jax import tasks
   config = override(dcgan_celeba.get_config(), {"model.dtype": "float16x"})  # CelebA not prepared
-  with pytest.raises(ConfigError, match=r"unknown model.dtype 'float16x'; set --config.model.dtype"):
-    config_utils.validate(config)
+  with pytest.raises(ConfigError, match=r"unknown model.dtype 'float16x'; set model.dtype"):
+    tasks.validate(config)

@@ -151,9 +151,9 @@ def test_params_carry_logical_axes_and_flops_formula():
 def test_attention_kernel_picks_cudnn_only_where_it_applies(backend, dtype, heads, want):
   from genai_jax.models import backend as backend_lib
   with backend_lib.compiling_for(backend):
-    cfg = transformer.TransformerConfig(vocab_size=8, dtype=dtype)
+    cfg = transformer.TransformerConfig(vocab_size=8, dtype=jnp.dtype(dtype))
     assert transformer.attention_kernel(cfg, heads) == want
-    forced = transformer.TransformerConfig(vocab_size=8, dtype=dtype, attention_impl="xla")
+    forced = transformer.TransformerConfig(vocab_size=8, dtype=jnp.dtype(dtype), attention_impl="xla")
     assert transformer.attention_kernel(forced, heads) == "xla"  # an explicit choice always wins
   assert backend_lib.target() == jax.default_backend()  # the override ends with the block
 

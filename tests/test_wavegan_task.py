@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from experiments.configs import wavegan as wavegan_config
-from genai_jax import config_utils, samples, tasks
+from genai_jax import samples, tasks
 from genai_jax.errors import ConfigError
 from genai_jax.eval import runner, sampling
 from tests.helpers import override, run_steps
@@ -22,7 +22,7 @@ def _count(tree):
 
 def test_wavegan_sc09_is_the_papers_setup_at_full_size():
   c = wavegan_config.get_config("wavegan_sc09")
-  config_utils.validate(c)
+  tasks.validate(c)
   assert (c.task, c.model.name, c.data.kind, c.data.name) == ("gan", "wavegan", "audio", "sc09")
   assert (c.objective.loss, c.objective.gp_weight, c.n_dis, c.batch_size) == ("wgan_gp", 10.0, 5, 320)
   assert (c.optimizer.learning_rate, c.optimizer.b1, c.optimizer.b2) == (1e-4, 0.5, 0.9)

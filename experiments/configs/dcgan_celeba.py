@@ -129,6 +129,7 @@ def base() -> ml_collections.ConfigDict:
   c.data.shards = 8
   c.data.labels = False  # batches also carry 'label' int32 [B] (the tfds 'label' feature)
   c.data.label_key = "label"
+  c.data.demo_hint = "--config=experiments/configs/dcgan_celeba.py:demo"  # named when data is missing
   c.lock()  # a misspelt key is an error, not a silently ignored setting
   return c
 
@@ -179,7 +180,8 @@ def mnist_mlp() -> ml_collections.ConfigDict:
   c.batch_size = 64
   c.num_steps = 30_000
   c.model.update(name="mlp", image_size=28, channels=1)
-  c.data.update(name="mnist", eval_split="test", image_size=28, channels=1, center_crop=False)
+  c.data.update(name="mnist", eval_split="test", image_size=28, channels=1, center_crop=False,
+                demo_hint="--config=experiments/configs/dcgan_celeba.py:digits_demo")
   return c
 
 

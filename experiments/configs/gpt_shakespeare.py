@@ -92,6 +92,7 @@ def base() -> ml_collections.ConfigDict:
   c.data.name = "tiny_shakespeare"
   c.data.data_dir = ""  # '' -> $TFDS_DATA_DIR or ~/tensorflow_datasets; gs:// works
   c.data.download = False
+  c.data.demo_hint = "--config=experiments/configs/gpt_shakespeare.py:demo"  # named when data is missing
   c.data.train_split = "train"
   c.data.eval_split = "validation"
   c.data.text_key = "text"

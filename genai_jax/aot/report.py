@@ -92,10 +92,6 @@ class StepReport:
     return self.items_per_step / t if t else None
 
 
-def compute_dtype(config) -> str:
-  return str(config.model.get("dtype", "float32") or "float32")
-
-
 def _parse_oom(message: str) -> Optional[float]:
   for pattern in _OOM_PATTERNS:
     m = pattern.search(message)
@@ -170,11 +166,11 @@ def lower(config, devices):
 
 def _lower(config, devices):
   import jax
-  from genai_jax import config_utils, tasks
+  from genai_jax import tasks
   from genai_jax.data import specs
   from genai_jax.train import sharding
   from genai_jax.train import state as state_lib
-  config_utils.validate(config)
+  tasks.validate(config)
   mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp, devices=devices)
   sharding.check_global_batch(config.batch_size, mesh)
   task = tasks.get_task(config)
@@ -223,17 +219,19 @@ def compile_step(config, topology: str, reference_cost: bool = True) -> StepRepo
   ``reference_cost``: where the backend reports no cost analysis (XLA:GPU), compile the same step
   once more for the topology's ``cost_reference`` to get FLOPs and bytes; False leaves them None.
   """
+  from genai_jax import tasks
   from genai_jax.errors import ConfigError
   topo = topologies.lookup(topology)
   devices = topologies.devices(topology)
   if config.batch_size % topo.hosts:
     raise ConfigError(f"batch_size={config.batch_size} is not divisible by the {topo.hosts} hosts "
-                      f"of {topology}; set --config.batch_size to a multiple of {topo.hosts}")
+                      f"of {topology}; set batch_size to a multiple of {topo.hosts}",
+                      keys=("batch_size",))
   task, mesh, lowered = lower(config, devices)
   report = StepReport(topology=topo, chip=topologies.CHIPS[topo.chip], mesh=dict(mesh.shape),
                       hosts=topo.hosts, batch_size=config.batch_size,
                       items_per_step=config.batch_size * task.items_per_example, unit=task.unit,
-                      dtype=compute_dtype(config))
+                      dtype=tasks.compute_dtype(config).name)
   compiled, report.oom = _compile(lowered)
   if compiled is None:
     report.needed_bytes = _parse_oom(report.oom)

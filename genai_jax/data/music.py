@@ -57,7 +57,7 @@ def music_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int 
   pieces = [r for r in split_rolls(cfg, split) if len(r) >= steps]
   if not pieces:
     raise ConfigError(f"no piece of split {split!r} of {cfg.name!r} is {steps} steps long; "
-                      f"lower --config.data.seq_len")
+                      f"lower data.seq_len", keys=("data.seq_len",))
   starts = np.concatenate([[0], np.cumsum([len(r) - steps + 1 for r in pieces])])
   from genai_jax.data import reader
   mine = reader.process_rows(global_batch)

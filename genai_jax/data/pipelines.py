@@ -31,7 +31,8 @@ def batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
   """The loop's data: this process's rows of each global batch, by ``cfg.kind`` (default image)."""
   kind = cfg.get("kind", "image")
   if kind not in BATCHES:
-    raise ConfigError(f"unknown data.kind {kind!r}; set --config.data.kind to one of {sorted(BATCHES)}")
+    raise ConfigError(f"unknown data.kind {kind!r}; set data.kind to one of {sorted(BATCHES)}",
+                      keys=("data.kind",))
   return BATCHES[kind](cfg, split, global_batch, train=train, seed=seed, start_step=start_step)
 
 
@@ -92,7 +93,8 @@ def unpaired_batches(cfg, split: str, global_batch: int, *, train: bool, seed: i
   size, load = cfg.image_size, cfg.get("load_size", 0) or cfg.image_size
   if load < size:
     raise ConfigError(f"data.load_size={load} is smaller than data.image_size={size}; set "
-                      f"--config.data.load_size to at least image_size (or 0: no random crop)")
+                      f"data.load_size to at least image_size (or 0: no random crop)",
+                      keys=("data.load_size",))
   crop = train and load > size
   domains = tuple(cfg.get("domains", ("A", "B")))
   if len(domains) != 2:
@@ -184,7 +186,7 @@ def _audio_decoder(feature, cfg=None, recorded=None):
   rate = cfg.get("sample_rate", None) if cfg is not None else None
   if rate and recorded and int(rate) != int(recorded):
     raise ConfigError(f"data.sample_rate={rate} but {cfg.name!r} is recorded at "
-                      f"{recorded} Hz; set --config.data.sample_rate={recorded}")
+                      f"{recorded} Hz; set data.sample_rate={recorded}", keys=("data.sample_rate",))
   scale = preprocess.audio_scale(feature.np_dtype)
   return lambda samples: np.asarray(samples, np.float32) / scale
 

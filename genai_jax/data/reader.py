@@ -32,15 +32,16 @@ _PREPARE_HINTS = {
     "celeb_a": ("prepare it once on a machine with internet: `tfds build celeb_a "
                 f"--file_format={FILE_FORMAT} --data_dir=DIR` "
                 "(or copy a prepared tensorflow_datasets/celeb_a folder, e.g. to gs://BUCKET/tfds), "
-                "then pass --config.data.data_dir=DIR or set TFDS_DATA_DIR"),
+                "then pass data.data_dir=DIR or set TFDS_DATA_DIR"),
 }
-_DEMO_HINTS = {
-    "celeb_a": "--config=experiments/configs/dcgan_celeba.py:demo",
-    "mnist": "--config=experiments/configs/dcgan_celeba.py:digits_demo",
-    "tiny_shakespeare": "--config=experiments/configs/gpt_shakespeare.py:demo",
-    "lm1b": "--config=experiments/configs/gpt_shakespeare.py:demo",
-    "binarized_mnist": "--config=experiments/configs/vae_mnist.py:demo",
-}
+
+
+def missing(message: str, keys=()) -> DatasetMissingError:
+  """A DatasetMissingError whose message names config keys plainly; as for a ConfigError,
+  ``errors.render`` (the command lines) turns the listed ``keys`` into flags."""
+  error = DatasetMissingError(message)
+  error.keys = tuple(keys)
+  return error
 
 
 def data_dir(cfg) -> Optional[str]:
@@ -53,7 +54,7 @@ def process_rows(global_batch: int) -> slice:
   procs, pid = jax.process_count(), jax.process_index()
   if global_batch % procs:
     raise ConfigError(f"batch_size={global_batch} is not divisible by {procs} processes; "
-                      f"set --config.batch_size to a multiple of {procs}")
+                      f"set batch_size to a multiple of {procs}", keys=("batch_size",))
   per = global_batch // procs
   return slice(pid * per, (pid + 1) * per)
 
@@ -71,7 +72,8 @@ def get_builder(cfg) -> tfds.core.DatasetBuilder:
     configs = [c.name for c in (cls.BUILDER_CONFIGS or [])]
     if config and config not in configs:
       raise ConfigError(f"data.name={name!r}: {base!r} has no config {config!r}; set "
-                        f"--config.data.name to one of {[f'{base}/{c}' for c in configs] or [base]}")
+                        f"data.name to one of {[f'{base}/{c}' for c in configs] or [base]}",
+                        keys=("data.name",))
     kw = {"config": config} if config else {}
     # Process 0 prepares while the others wait; they then find it (a shared data dir) or
     # prepare their own copy (a host-local one). Called whether or not this process finds it
@@ -83,25 +85,25 @@ def get_builder(cfg) -> tfds.core.DatasetBuilder:
   try:
     builder = tfds.builder(name, data_dir=ddir)
   except tfds.core.registered.DatasetNotFoundError as e:
-    raise DatasetMissingError(f"unknown dataset {name!r}: set --config.data.name to a tfds name or one of "
-                              f"the embedded {sorted(builders.EMBEDDED)}") from e
+    raise missing(f"unknown dataset {name!r}: set data.name to a tfds name or one of the "
+                  f"embedded {sorted(builders.EMBEDDED)}", keys=("data.name",)) from e
   if builder.is_prepared():
     check_format(builder, cfg)
     return builder
   where = ddir or os.path.expanduser("~/tensorflow_datasets")
   hint = _PREPARE_HINTS.get(name, f"prepare it once with `tfds build {name} --file_format={FILE_FORMAT} "
-                                  "--data_dir=DIR` and pass "
-                                  "--config.data.data_dir=DIR or set TFDS_DATA_DIR")
-  demo = cfg.get("demo_hint") or _DEMO_HINTS.get(name)  # an experiment may name its own demo
+                                  "--data_dir=DIR` and pass data.data_dir=DIR or set TFDS_DATA_DIR")
+  demo = cfg.get("demo_hint")  # the experiment names its own demo on embedded data
   msg = (f"dataset {name!r} is not prepared in {where}: {hint}" +
-         ("; or set --config.data.download=True to let tfds fetch it" if not cfg.get("download") else "") +
+         ("; or set data.download=True to let tfds fetch it" if not cfg.get("download") else "") +
          (f"; to run on embedded data instead use {demo}" if demo else ""))
+  keys = ("data.data_dir", "data.download")
   if not cfg.get("download"):
-    raise DatasetMissingError(msg)
+    raise missing(msg, keys)
   try:
     builder.download_and_prepare(file_format=FILE_FORMAT)
   except Exception as e:  # network, quota, manual-download datasets
-    raise DatasetMissingError(f"{msg} (download failed: {type(e).__name__}: {e})") from e
+    raise missing(f"{msg} (download failed: {type(e).__name__}: {e})", keys) from e
   return builder
 
 
@@ -234,8 +236,8 @@ def check_features(builder, split: str, keys) -> None:
   missing = [k for k in keys if k not in builder.info.features]
   if missing:
     raise ConfigError(f"dataset {builder.name!r} has no feature {missing[0]!r} (it has "
-                      f"{sorted(builder.info.features.keys())}); set --config.data.labels=False "
-                      f"or --config.data.label_key to one of them")
+                      f"{sorted(builder.info.features.keys())}); set data.labels=False "
+                      f"or data.label_key to one of them", keys=("data.labels", "data.label_key"))
   if builder.info.splits and split not in builder.info.splits:
     raise ConfigError(f"dataset {builder.name!r} has no split {split!r}; "
                       f"choose one of {sorted(builder.info.splits.keys())}")
@@ -249,7 +251,7 @@ def open_shard(builder, split: str, key: str, shard: int = 0, shards: int = 1,
   out = Shard(builder, split, shard, shards, raw=(key,) if encoded else (), name=name)
   if not len(out):
     raise ConfigError(f"shard {shard} of {shards} of split {split!r} of {builder.name!r} is empty; "
-                      f"lower --config.data.shards")
+                      f"lower data.shards", keys=("data.shards",))
   return out
 
 
@@ -267,10 +269,10 @@ def owned_shards(cfg, global_batch: int) -> tuple[int, int, range]:
   shards, procs, pid = cfg.get("shards", 8), jax.process_count(), jax.process_index()
   if global_batch % shards:
     raise ConfigError(f"batch_size={global_batch} is not divisible by data.shards={shards}; "
-                      f"set --config.data.shards to a divisor of the batch size")
+                      f"set data.shards to a divisor of the batch size", keys=("data.shards",))
   if shards % procs:
     raise ConfigError(f"data.shards={shards} is not divisible by the {procs} processes; "
-                      f"set --config.data.shards to a multiple of {procs}")
+                      f"set data.shards to a multiple of {procs}", keys=("data.shards",))
   return shards, global_batch // shards, range(pid * shards // procs, (pid + 1) * shards // procs)
 
 

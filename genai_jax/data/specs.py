@@ -51,5 +51,6 @@ def batch_spec(cfg, global_batch: int) -> dict:
   benchmarks compile against; a new ``data.kind`` registers its function in ``BATCH_SPECS``."""
   kind = cfg.get("kind", "image")
   if kind not in BATCH_SPECS:
-    raise ConfigError(f"unknown data.kind {kind!r}; set --config.data.kind to one of {sorted(BATCH_SPECS)}")
+    raise ConfigError(f"unknown data.kind {kind!r}; set data.kind to one of {sorted(BATCH_SPECS)}",
+                      keys=("data.kind",))
   return BATCH_SPECS[kind](cfg, global_batch)

@@ -82,7 +82,7 @@ class WordVocab:
                 whitespace: bool = False) -> "WordVocab":
     if size < 3:
       raise ConfigError(f"data.vocab_size={size} is too small for a word vocabulary; set "
-                        f"--config.data.vocab_size to e.g. 10000")
+                        f"data.vocab_size to e.g. 10000", keys=("data.vocab_size",))
     counts = collections.Counter(cls.tokenize(text, lowercase, whitespace))
     counts.pop(SEPARATOR, None)
     counts.pop(UNK, None)  # a corpus's own <unk> is ours, not a second entry
@@ -132,8 +132,8 @@ def _cached_vocab(name: str, data_dir, kind: str, key: str, word_opts: tuple = (
   if kind == "byte":
     return Vocab()
   if kind not in ("char", "word"):
-    raise ConfigError(f"unknown data.vocab {kind!r}; set --config.data.vocab to 'char', 'byte' "
-                      f"or 'word'")
+    raise ConfigError(f"unknown data.vocab {kind!r}; set data.vocab to 'char', 'byte' "
+                      f"or 'word'", keys=("data.vocab",))
   builder = reader.get_builder(_Cfg(name, data_dir))
   if kind == "word":  # from the training split only: held-out words it lacks are <unk>
     size, lowercase, train_split, whitespace = word_opts
@@ -159,8 +159,9 @@ def _word_opts(cfg) -> tuple:
     return ()
   split = cfg.get("word_split", "pattern")
   if split not in ("pattern", "whitespace"):
-    raise ConfigError(f"unknown data.word_split {split!r}; set --config.data.word_split to "
-                      f"'pattern' (words and punctuation runs) or 'whitespace' (pre-tokenised text)")
+    raise ConfigError(f"unknown data.word_split {split!r}; set data.word_split to "
+                      f"'pattern' (words and punctuation runs) or 'whitespace' (pre-tokenised text)",
+                      keys=("data.word_split",))
   return (int(cfg.get("vocab_size", 0)) or 10_000, bool(cfg.get("lowercase", True)),
           cfg.get("train_split", "train"), split == "whitespace")
 
@@ -197,12 +198,15 @@ def vocabulary(cfg) -> Vocab:
     if kind != "char":
       raise
     if not size:
-      raise DatasetMissingError(f"{e}; or, to build the model without the data (python -m "
-                                f"genai_jax.aot), state its vocabulary: --config.data.vocab_size=N") from e
+      error = DatasetMissingError(f"{e}; or, to build the model without the data (python -m "
+                                  f"genai_jax.aot), state its vocabulary: data.vocab_size=N")
+      error.keys = getattr(e, "keys", ()) + ("data.vocab_size",)  # flags at the command line
+      raise error from e
     return Vocab(tuple(chr(0xE000 + i) for i in range(size)))  # Unicode private-use placeholders
   if size and kind == "char" and size != vocab.size:
     raise ConfigError(f"data.vocab_size={size} but {cfg.name!r} has {vocab.size} {kind} tokens; "
-                      f"set --config.data.vocab_size={vocab.size} (or 0 to read it from the data)")
+                      f"set data.vocab_size={vocab.size} (or 0 to read it from the data)",
+                      keys=("data.vocab_size",))
   return vocab
 
 
@@ -232,7 +236,7 @@ def window_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int
   span = len(tokens) - length
   if span <= 0:
     raise ConfigError(f"split {split!r} of {cfg.name!r} has only {len(tokens)} tokens; "
-                      f"lower --config.data.seq_len below it")
+                      f"lower data.seq_len below it", keys=("data.seq_len",))
   from genai_jax.data import reader
   rows = reader.process_rows(global_batch)
   ar = np.arange(length)
@@ -260,7 +264,8 @@ def stream_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int
   again to find its place (not decoding them into rows), the one stream that does."""
   from genai_jax.data import loader, reader  # lazily: tfds loads only when data is read
   if cfg.get("vocab", "byte") != "byte":
-    raise ConfigError("data.packing='stream' packs bytes; set --config.data.vocab=byte")
+    raise ConfigError("data.packing='stream' packs bytes; set data.vocab=byte",
+                      keys=("data.vocab",))
   key = cfg.get("text_key", "text")
   length = cfg.seq_len + 1
   builder = reader.get_builder(cfg)

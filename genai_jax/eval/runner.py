@@ -96,7 +96,7 @@ def evaluate_checkpoint(config, workdir: str, metrics=None, num_samples: Optiona
   from genai_jax import tasks
   from genai_jax.train import sharding
   from genai_jax.train import state as state_lib
-  config_utils.validate(config)
+  tasks.validate(config)
   state_lib.check_has_checkpoints(workdir, step)
   mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
   task = tasks.get_task(config)

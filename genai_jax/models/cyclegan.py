@@ -54,7 +54,8 @@ def patch_grid(image_size: int, d_layers: int) -> int:
     side = (side + 2 - kernel) // stride + 1
   if side < 1 or d_layers < 1:
     raise ConfigError(f"a {image_size}x{image_size} image is too small for a PatchGAN with "
-                      f"d_layers={d_layers}; lower --config.model.d_layers (2: 34x34 patches)")
+                      f"d_layers={d_layers}; lower model.d_layers (2: 34x34 patches)",
+                      keys=("model.d_layers",))
   return side
 
 
@@ -65,7 +66,8 @@ def _patch_layers(d_layers: int) -> list:
 
 def _check(norm: str) -> None:
   if norm not in NORMS:
-    raise ConfigError(f"unknown CycleGAN norm {norm!r}; set --config.model.norm to one of {list(NORMS)}")
+    raise ConfigError(f"unknown CycleGAN norm {norm!r}; set model.norm to one of {list(NORMS)}",
+                      keys=("model.norm",))
 
 
 def _norm(kind: str, dtype):
@@ -98,8 +100,8 @@ def up_conv_3x3(x: jax.Array, w: jax.Array, impl: str = "subpixel") -> jax.Array
                                     lhs_dilation=(2, 2),
                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
   if impl != "subpixel":
-    raise ConfigError(f"unknown upsample impl {impl!r}; set --config.model.upsample_impl to one "
-                      f"of {list(UPSAMPLE_IMPLS)}")
+    raise ConfigError(f"unknown upsample impl {impl!r}; set model.upsample_impl to one "
+                      f"of {list(UPSAMPLE_IMPLS)}", keys=("model.upsample_impl",))
   b, h, wd, cin = x.shape
   xp = jnp.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))
   taps = (((0, 1),), ((0, 2), (1, 0)))  # phase -> ((input offset, kernel tap), ...)

@@ -29,15 +29,16 @@ def _num_stages(image_size: int) -> int:
   n = image_size.bit_length() - 1
   if image_size < 8 or image_size != 2**n:
     raise ConfigError(f"DCGAN image_size must be a power of two >= 8, got {image_size}; "
-                     "set --config.model.image_size to e.g. 32 or 64")
+                     "set model.image_size to e.g. 32 or 64", keys=("model.image_size",))
   return n - 2  # number of 2x up/down-sampling stages from 4x4
 
 
 def unconditional(y: Optional[jax.Array]) -> None:
   """Refuses labels for a model that has no class input."""
   if y is not None:
-    raise ConfigError("this GAN model is unconditional; set --config.model.name=sngan_resnet "
-                      "for class-conditional generation, or --config.model.num_classes=0")
+    raise ConfigError("this GAN model is unconditional; set model.name=sngan_resnet "
+                      "for class-conditional generation, or model.num_classes=0",
+                      keys=("model.name", "model.num_classes"))
 
 
 def _batch_norm(train: bool, dtype, momentum: float = 0.9, epsilon: float = 1e-5) -> nn.BatchNorm:

@@ -166,7 +166,8 @@ class SelfAttention(nn.Module):
     b, hgt, wid, c = x.shape
     if c % 8:
       raise ConfigError(f"self-attention needs a multiple of 8 channels, got {c} at "
-                        f"{hgt}x{wid}; raise --config.model.width or move model.attention_res")
+                        f"{hgt}x{wid}; raise model.width or move model.attention_res",
+                        keys=("model.width",))
     conv = lambda feats, name: SNConv(feats, 1, self.spectral_norm, use_bias=False,
                                       kernel_init=XAVIER, dtype=self.dtype, name=name)
     f = conv(c // 8, "f")(x, train=train).reshape(b, hgt * wid, c // 8)

@@ -28,8 +28,8 @@ OUTPUTS = ("tanh", "sigmoid")
 
 def _check_output(output: str) -> None:
   if output not in OUTPUTS:
-    raise ConfigError(f"unknown model.output {output!r}; set --config.model.output to one of "
-                      f"{list(OUTPUTS)}")
+    raise ConfigError(f"unknown model.output {output!r}; set model.output to one of "
+                      f"{list(OUTPUTS)}", keys=("model.output",))
 
 
 def _to_image(x: jax.Array, output: str) -> jax.Array:
@@ -98,7 +98,8 @@ class ConvGenerator(nn.Module):
     unconditional(y)
     if self.image_size % 4:
       raise ConfigError(f"the conv GAN needs model.image_size divisible by 4, got "
-                        f"{self.image_size}; set --config.model.image_size and data.image_size")
+                        f"{self.image_size}; set model.image_size and data.image_size",
+                        keys=("model.image_size",))
     s, bn = self.image_size // 4, lambda: _batch_norm(train, self.dtype, self.bn_momentum)
     z = z if self.dtype is None else z.astype(self.dtype)
     x = nn.Dense(s * s * 2 * self.width, kernel_init=DCGAN_INIT, use_bias=False, dtype=self.dtype)(z)
@@ -156,7 +157,8 @@ class KerasConvGenerator(nn.Module):
     unconditional(y)
     if self.image_size % 4:
       raise ConfigError(f"the keras_conv GAN needs model.image_size divisible by 4, got "
-                        f"{self.image_size}; set --config.model.image_size and data.image_size")
+                        f"{self.image_size}; set model.image_size and data.image_size",
+                        keys=("model.image_size",))
     s, k, dt = self.image_size // 4, (self.kernel_size,) * 2, self.dtype
     z = z if dt is None else z.astype(dt)
     x = nn.Dense(s * s * self.width, kernel_init=_KERAS_INIT, dtype=dt)(z)

@@ -1,12 +1,13 @@
 """Models looked up by name: one registry (a dict name -> ``Entry``) per family.
 
 An entry declares the ``config.model`` keys its model reads, with their defaults, and a builder
-that takes the resolved settings and returns the module(s). ``build`` resolves a config against
-its entry and refuses any model key that is set (not None) but not read by the chosen model, so a
-setting meant for another model is an error instead of being silently ignored. Shared keys (image
-size, channels, latent size, dtype) apply to every model of the family. Adding a model is one
-registry entry (and, so the command line can set its keys, a ``placeholder`` per new key in the
-family's configs).
+that takes the resolved settings and returns the module(s). ``settings`` resolves a config
+against its entry and refuses any model key that is set (not None) but not read by the chosen
+model, so a setting meant for another model is an error instead of being silently ignored; it
+also turns ``model.dtype`` into a compute dtype, the one place that conversion happens. Shared
+keys (image size, channels, latent size, dtype) apply to every model of the family. Adding a
+model is one registry entry (and, so the command line can set its keys, a ``placeholder`` per
+new key in the family's configs).
 """
 
 import dataclasses
@@ -23,8 +24,8 @@ DTYPES = {"float32": None, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 def compute_dtype(name: str) -> Optional[Any]:
   """``config.model.dtype`` -> the compute dtype to give flax modules (None for float32)."""
   if name not in DTYPES:
-    raise ConfigError(f"unknown model.dtype {name!r}; set --config.model.dtype to one of "
-                      f"{list(DTYPES)}")
+    raise ConfigError(f"unknown model.dtype {name!r}; set model.dtype to one of "
+                      f"{list(DTYPES)}", keys=("model.dtype",))
   return DTYPES[name]
 
 
@@ -51,8 +52,8 @@ def settings(family: str, registry: Mapping[str, Entry], model_config, shared: S
   """
   name = model_config["name"] if name is None else name
   if name not in registry:
-    raise ConfigError(f"unknown {family} model {name!r}; set --config.{name_key} to one of "
-                      f"{sorted(registry)}")
+    raise ConfigError(f"unknown {family} model {name!r}; set {name_key} to one of "
+                      f"{sorted(registry)}", keys=(name_key,))
   entry = registry[name]
   resolved = dict(entry.keys)
   for key, value in model_config.items():
@@ -69,13 +70,6 @@ def settings(family: str, registry: Mapping[str, Entry], model_config, shared: S
   if "dtype" in resolved:
     resolved["dtype"] = compute_dtype(resolved["dtype"])
   return entry, resolved
-
-
-def build(family: str, registry: Mapping[str, Entry], model_config, shared: Sequence[str],
-          **kw) -> Any:
-  """The module(s) of the chosen model built from the resolved settings (see ``settings``)."""
-  entry, resolved = settings(family, registry, model_config, shared, **kw)
-  return entry.build(resolved)
 
 
 def all_keys(registry: Mapping[str, Entry], shared: Sequence[str]) -> set[str]:

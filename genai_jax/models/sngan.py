@@ -52,14 +52,15 @@ def widths(image_size: int, width: Optional[int], d_width: Optional[int]) -> tup
   the nets cannot be built with is a ConfigError."""
   if image_size not in G_PLAN:
     raise ConfigError(f"sngan_resnet supports model.image_size 32, 64 or 128, got {image_size}; "
-                      f"set --config.model.image_size (and data.image_size) to one of them")
+                      f"set model.image_size (and data.image_size) to one of them",
+                      keys=("model.image_size",))
   g, d = DEFAULT_WIDTHS[image_size]
   g, d = (g if width is None else width), (d if d_width is None else d_width)
   for name, w, div in (("width", g, max(G_PLAN[image_size])),
                        ("d_width", d, max(x for x, _ in D_PLAN[image_size]))):
     if w < div or w % div:
       raise ConfigError(f"sngan_resnet at {image_size}px divides model.{name} by {div}, got {w}; "
-                        f"set --config.model.{name} to a multiple of {div}")
+                        f"set model.{name} to a multiple of {div}", keys=(f"model.{name}",))
   return g, d
 
 
@@ -74,17 +75,19 @@ def attention_resolutions(image_size: int) -> list[int]:
 def _check_attention(image_size: int, attention_res: int) -> None:
   if attention_res and attention_res not in attention_resolutions(image_size):
     raise ConfigError(f"model.attention_res={attention_res} is not a feature-map size of both "
-                      f"sngan_resnet nets at {image_size}px; set --config.model.attention_res to "
-                      f"0 (none) or one of {attention_resolutions(image_size)}")
+                      f"sngan_resnet nets at {image_size}px; set model.attention_res to "
+                      f"0 (none) or one of {attention_resolutions(image_size)}",
+                      keys=("model.attention_res",))
 
 
 def _check_labels(num_classes: int, y: Optional[Array], who: str) -> None:
   if num_classes and y is None:
     raise ConfigError(f"the {who} is class-conditional (model.num_classes={num_classes}) but got "
-                      f"no labels; pass y (int32 [B]) or set --config.model.num_classes=0")
+                      f"no labels; pass y (int32 [B]) or set model.num_classes=0",
+                      keys=("model.num_classes",))
   if not num_classes and y is not None:
     raise ConfigError(f"the {who} is unconditional (model.num_classes=0) but got labels; set "
-                      f"--config.model.num_classes to the number of classes")
+                      f"model.num_classes to the number of classes", keys=("model.num_classes",))
 
 
 def _up(x: Array) -> Array:

@@ -17,7 +17,7 @@ new token costs one position (see ``init_cache`` and ``genai_jax.generate``).
 
 import dataclasses
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import flax.linen as nn
 import jax
@@ -40,7 +40,9 @@ class TransformerConfig:
   tie_embeddings: bool = True
   causal: bool = True
   use_bias: bool = True
-  dtype: str = "float32"  # float32 | bfloat16
+  # A dtype, not its name (the family converts the config's string once): jnp.float32 |
+  # jnp.bfloat16 | jnp.float16.
+  dtype: Any = jnp.float32
   attention_impl: Optional[str] = None  # None (fastest that applies, see attention_kernel) | 'xla' | 'cudnn'
   # Rematerialisation of each block in the backward pass (REMAT_POLICIES): 'none' keeps every
   # activation; 'full' keeps only block inputs and recomputes the rest (about +1/3 FLOPs);
@@ -67,7 +69,7 @@ def attention_kernel(cfg: TransformerConfig, head_dim: int) -> str:
   """
   if cfg.attention_impl:
     return cfg.attention_impl
-  if (backend.target() == "gpu" and cfg.dtype in ("bfloat16", "float16")
+  if (backend.target() == "gpu" and cfg.dtype in (jnp.bfloat16, jnp.float16)
       and head_dim % 8 == 0 and head_dim <= 128):
     return "cudnn"
   return "xla"
@@ -167,7 +169,7 @@ class Attention(nn.Module):
     cfg = self.cfg
     b, t, d = x.shape
     n, h = cfg.num_heads, d // cfg.num_heads
-    dtype = jnp.dtype(cfg.dtype)
+    dtype = cfg.dtype
     qkv = nn.Dense(3 * d, use_bias=cfg.use_bias, dtype=dtype, kernel_init=_init(("embed", "heads")),
                    bias_init=_zeros(("heads",)), dot_general=_dense_dot_general,
                    name="qkv")(x.reshape(b * t, d))
@@ -205,7 +207,7 @@ class MLP(nn.Module):
   @nn.compact
   def __call__(self, x, *, train: bool):
     cfg, d = self.cfg, x.shape[-1]
-    dtype = jnp.dtype(cfg.dtype)
+    dtype = cfg.dtype
     # Dense layers see [B*T, D] (here and in Attention): with [B, T, D] XLA's CPU backend fuses
     # the weight gradient's 3-D transpose into the GELU backward, a slow strided loop (26 ms a
     # layer at the benchmark's size; benchmarks/lm_throughput.py went 0.53x -> 0.74x PyTorch).
@@ -222,7 +224,7 @@ class MLP(nn.Module):
 
 
 def _layer_norm(cfg, name):
-  return nn.LayerNorm(epsilon=1e-5, use_bias=cfg.use_bias, dtype=jnp.dtype(cfg.dtype),
+  return nn.LayerNorm(epsilon=1e-5, use_bias=cfg.use_bias, dtype=cfg.dtype,
                       scale_init=_ones(("embed",)), bias_init=_zeros(("embed",)), name=name)
 
 
@@ -300,7 +302,7 @@ class Transformer(nn.Module):
   @nn.compact
   def __call__(self, tokens, *, train: bool = False, decode: bool = False):
     cfg = self.cfg
-    dtype = jnp.dtype(cfg.dtype)
+    dtype = cfg.dtype
     t = tokens.shape[1]
     if decode:
       index = self.variable("cache", "index", lambda: jnp.zeros((), jnp.int32))

@@ -146,7 +146,9 @@ def make_vae(name: str, *, image_size: int, channels: int, latent_size: int,
   if name == "conv":
     if image_size % 4:
       raise ConfigError(f"the conv VAE needs model.image_size divisible by 4, got {image_size}; "
-                        f"set --config.model.image_size and --config.data.image_size")
+                        f"set model.image_size and data.image_size",
+                        keys=("model.image_size", "data.image_size"))
     return VAE(ConvEncoder(width, dense, latent_size),
                ConvDecoder(width, dense, image_size, channels, out_params))
-  raise ConfigError(f"unknown VAE model {name!r}; set --config.model.name to 'mlp' or 'conv'")
+  raise ConfigError(f"unknown VAE model {name!r}; set model.name to 'mlp' or 'conv'",
+                    keys=("model.name",))

@@ -48,8 +48,8 @@ LOSSES = {"least_squares": lambda: _adversarial(_mse), "non_saturating": lambda:
 
 def adversarial(name: str) -> AdversarialLoss:
   if name not in LOSSES:
-    raise ConfigError(f"unknown CycleGAN loss {name!r}; set --config.objective.loss to one of "
-                      f"{sorted(LOSSES)}")
+    raise ConfigError(f"unknown CycleGAN loss {name!r}; set objective.loss to one of "
+                      f"{sorted(LOSSES)}", keys=("objective.loss",))
   return LOSSES[name]()
 
 

@@ -70,8 +70,8 @@ def alpha_bar_schedule(name: str, num_steps: int, beta_start: float = 1e-4,
     return linear_alpha_bar(num_steps, beta_start, beta_end)
   if name == "cosine":
     return cosine_alpha_bar(num_steps)
-  raise ConfigError(f"unknown diffusion schedule {name!r}; set --config.objective.schedule to one "
-                    f"of {list(SCHEDULES)}")
+  raise ConfigError(f"unknown diffusion schedule {name!r}; set objective.schedule to one "
+                    f"of {list(SCHEDULES)}", keys=("objective.schedule",))
 
 
 def q_sample(x0: jax.Array, eps: jax.Array, alpha_bar: jax.Array) -> jax.Array:
@@ -168,7 +168,8 @@ def guide(out_cond: jax.Array, out_uncond: jax.Array, weight) -> jax.Array:
 
 def check_steps(steps: int) -> int:
   if int(steps) < 1:
-    raise ConfigError(f"sampler.steps={steps} must be at least 1; set --config.sampler.steps=N")
+    raise ConfigError(f"sampler.steps={steps} must be at least 1; set sampler.steps=N",
+                      keys=("sampler.steps",))
   return int(steps)
 
 
@@ -185,7 +186,7 @@ def ddim_sample(eps_fn: Callable, alpha_bar, x_T: jax.Array, key: jax.Array, ste
   T = len(alpha_bar)
   if steps > T:
     raise ConfigError(f"sampler.steps={steps} exceeds the schedule's {T} timesteps; set "
-                      f"--config.sampler.steps <= {T}")
+                      f"sampler.steps <= {T}", keys=("sampler.steps",))
   ts = np.unique(np.linspace(0, T - 1, steps).round().astype(np.int32))[::-1]
   ab = np.asarray(alpha_bar, np.float64)
   ab_t = ab[ts]

@@ -79,5 +79,6 @@ def r1_penalty(critic: Callable[[jax.Array], jax.Array], real: jax.Array, weight
 
 def get(name: str) -> GANLoss:
   if name not in LOSSES:
-    raise ConfigError(f"unknown GAN loss {name!r}; set --config.objective.loss to one of {sorted(LOSSES)}")
+    raise ConfigError(f"unknown GAN loss {name!r}; set objective.loss to one of {sorted(LOSSES)}",
+                      keys=("objective.loss",))
   return LOSSES[name]()

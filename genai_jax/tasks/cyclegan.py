@@ -39,7 +39,7 @@ from genai_jax.models import cyclegan as models
 from genai_jax.models import registry
 from genai_jax.objectives import cyclegan as losses
 from genai_jax.tasks.base import Task
-from genai_jax.train import sharding
+from genai_jax.train import optimizers, sharding
 
 SHARED_KEYS = ("image_size", "channels", "dtype")
 
@@ -49,12 +49,13 @@ def _build(s):
       s["image_size"])
   if s["image_size"] % 4:
     raise ConfigError(f"CycleGAN image_size={s['image_size']} must be a multiple of 4 (two 2x "
-                      f"downsamplings); set --config.model.image_size and data.image_size")
+                      f"downsamplings); set model.image_size and data.image_size",
+                      keys=("model.image_size",))
   for key in ("norm", "upsample_impl"):
     allowed = models.NORMS if key == "norm" else models.UPSAMPLE_IMPLS
     if s[key] not in allowed:
-      raise ConfigError(f"unknown model.{key} {s[key]!r}; set --config.model.{key} to one of "
-                        f"{list(allowed)}")
+      raise ConfigError(f"unknown model.{key} {s[key]!r}; set model.{key} to one of "
+                        f"{list(allowed)}", keys=(f"model.{key}",))
   models.patch_grid(s["image_size"], s["d_layers"])  # an image too small for D fails here
   gen = models.ResnetGenerator(s["channels"], s["g_width"], res_blocks, s["norm"],
                                s["upsample_impl"], s["dtype"])
@@ -71,9 +72,15 @@ MODELS = {
 }
 
 
+def model_settings(config) -> tuple[registry.Entry, dict]:
+  """(entry, settings) of ``config.model`` in ``MODELS`` (see ``registry.settings``)."""
+  return registry.settings("CycleGAN", MODELS, config.model, SHARED_KEYS)
+
+
 def make_models(config):
   """(generator, discriminator) modules of ``config.model``; each is used twice (A->B, B->A)."""
-  return registry.build("CycleGAN", MODELS, config.model, SHARED_KEYS)
+  entry, settings = model_settings(config)
+  return entry.build(settings)
 
 
 @flax.struct.dataclass
@@ -123,26 +130,19 @@ def pool_query(pool: jax.Array, fill: jax.Array, images: jax.Array, key: jax.Arr
   return pool, fill, shown
 
 
+SCHEDULE = "constant_then_linear"  # the family's default optimizer.schedule
+
+
 def learning_rate(opt, num_steps: int):
   """Constant ``opt.learning_rate`` for the first (1 - decay_fraction) of ``num_steps``, then
   linear to 0 at ``num_steps`` (the paper: 100 epochs constant, 100 decaying)."""
-  fraction = float(opt.get("decay_fraction", 0.5))
-  if not 0.0 <= fraction <= 1.0:
-    raise ConfigError(f"--config.optimizer.decay_fraction={fraction} must be in [0, 1]")
-  decay_steps = int(round(num_steps * fraction))
-  if decay_steps == 0:
-    return float(opt.learning_rate)
-  return optax.join_schedules(
-      [optax.constant_schedule(float(opt.learning_rate)),
-       optax.linear_schedule(float(opt.learning_rate), 0.0, decay_steps)],
-      [num_steps - decay_steps])
+  return optimizers.learning_rate(opt, num_steps, SCHEDULE)
 
 
 def make_optimizer(config) -> optax.GradientTransformation:
-  opt = config.optimizer
-  if opt.name != "adam":
-    raise ConfigError(f"unknown CycleGAN optimizer {opt.name!r}; set --config.optimizer.name to 'adam'")
-  return optax.adam(learning_rate(opt, int(config.num_steps)), b1=opt.b1, b2=opt.b2)
+  """Adam at ``learning_rate`` (``train.optimizers.build``); G and D each get one."""
+  return optimizers.build(config.optimizer, int(config.num_steps), SCHEDULE, names=("adam",),
+                          family="CycleGAN")
 
 
 def sample_rows(n: int) -> int:
@@ -160,7 +160,8 @@ def make_task(config) -> Task:
               for k in ("model", "objective", "optimizer")}
   settings["num_samples"] = config.get("num_samples", 6)
   # num_steps shapes only the decay schedule: without one, runs of any length share a task.
-  decays = float(config.optimizer.get("decay_fraction", 0.5)) > 0
+  decays = (optimizers.reads_num_steps(config.optimizer, SCHEDULE)
+            and float(config.optimizer.get("decay_fraction", 0.5)) > 0)
   settings["num_steps"] = int(config.num_steps) if decays else 0
   return _make_task(json.dumps(settings, sort_keys=True))
 

@@ -42,7 +42,7 @@ from genai_jax.models import registry
 from genai_jax.models import unet
 from genai_jax.objectives import diffusion as diff
 from genai_jax.tasks.base import Task
-from genai_jax.train import sharding
+from genai_jax.train import optimizers, sharding
 
 OBJECTIVES = ("ddpm_eps", "ddpm_v", "edm", "flow")
 SAMPLERS = {"ddpm": ("ddpm_eps", "ddpm_v"), "ddim": ("ddpm_eps", "ddpm_v"),
@@ -79,47 +79,60 @@ def _check(config) -> tuple:
   """(objective, sampler, num_classes), checked; each bad setting is one ConfigError line."""
   o, s = config.objective, config.sampler
   if o.name not in OBJECTIVES:
-    raise ConfigError(f"unknown diffusion objective {o.name!r}; set --config.objective.name to one "
-                      f"of {list(OBJECTIVES)}")
+    raise ConfigError(f"unknown diffusion objective {o.name!r}; set objective.name to one "
+                      f"of {list(OBJECTIVES)}", keys=("objective.name",))
   if o.name.startswith("ddpm"):
     diff.alpha_bar_schedule(o.schedule, 1)  # an unknown schedule is a ConfigError
   if s.name not in SAMPLERS:
-    raise ConfigError(f"unknown diffusion sampler {s.name!r}; set --config.sampler.name to one of "
-                      f"{list(SAMPLERS)}")
+    raise ConfigError(f"unknown diffusion sampler {s.name!r}; set sampler.name to one of "
+                      f"{list(SAMPLERS)}", keys=("sampler.name",))
   if o.name not in SAMPLERS[s.name]:
     fits = [k for k, v in SAMPLERS.items() if o.name in v]
     raise ConfigError(f"sampler {s.name!r} does not sample objective {o.name!r}; set "
-                      f"--config.sampler.name to one of {fits}")
+                      f"sampler.name to one of {fits}", keys=("sampler.name",))
   diff.check_steps(s.steps)
   if o.name.startswith("ddpm") and int(s.steps) > int(o.timesteps):
     raise ConfigError(f"sampler.steps={s.steps} exceeds objective.timesteps={o.timesteps}; set "
-                      f"--config.sampler.steps <= {o.timesteps}")
-  _, model = registry.settings("diffusion", MODELS, config.model, SHARED_KEYS)  # unknown name/key
+                      f"sampler.steps <= {o.timesteps}", keys=("sampler.steps",))
+  _, model = model_settings(config)  # unknown name or key
   levels = len(model["channel_mult"])
   if int(model["image_size"]) % 2 ** (levels - 1):
     raise ConfigError(f"model.image_size={model['image_size']} must be divisible by "
                       f"{2 ** (levels - 1)} for {levels} U-Net levels; change "
-                      f"--config.model.channel_mult or the image size")
+                      f"model.channel_mult or the image size", keys=("model.channel_mult",))
   num_classes = int(config.model.get("num_classes", None) or 0)
   if num_classes and not config.data.get("labels", False):
     raise ConfigError(f"model.num_classes={num_classes} needs labelled batches; set "
-                      f"--config.data.labels=True")
+                      f"data.labels=True", keys=("data.labels",))
   if float(s.guidance) != 0.0 and not num_classes:
     raise ConfigError(f"sampler.guidance={s.guidance} needs a class-conditional model; set "
-                      f"--config.model.num_classes=N (with data.labels) or --config.sampler.guidance=0")
+                      f"model.num_classes=N (with data.labels) or sampler.guidance=0",
+                      keys=("model.num_classes", "sampler.guidance"))
   if not 0.0 <= float(o.label_dropout) < 1.0:
     raise ConfigError(f"objective.label_dropout={o.label_dropout}; set it in [0, 1)")
   if not 0.0 <= float(config.ema.decay) < 1.0:
-    raise ConfigError(f"ema.decay={config.ema.decay}; set --config.ema.decay in [0, 1) (0 = no EMA)")
-  if config.optimizer.name != "adam":
-    raise ConfigError(f"unknown diffusion optimizer {config.optimizer.name!r}; set "
-                      f"--config.optimizer.name=adam")
+    raise ConfigError(f"ema.decay={config.ema.decay}; set ema.decay in [0, 1) (0 = no EMA)",
+                      keys=("ema.decay",))
+  make_optimizer(config)  # an unknown optimizer or schedule fails here
   return o.name, s.name, num_classes
+
+
+def model_settings(config) -> tuple[registry.Entry, dict]:
+  """(entry, settings) of ``config.model`` in ``MODELS`` (see ``registry.settings``)."""
+  return registry.settings("diffusion", MODELS, config.model, SHARED_KEYS)
 
 
 def make_model(config) -> unet.UNet:
   """The backbone of ``config.model`` (looked up in ``MODELS``)."""
-  return registry.build("diffusion", MODELS, config.model, SHARED_KEYS)
+  entry, settings = model_settings(config)
+  return entry.build(settings)
+
+
+def make_optimizer(config) -> optax.GradientTransformation:
+  """Global-norm clipping then Adam with a linear warmup over ``optimizer.warmup`` steps
+  (``train.optimizers.build``)."""
+  return optimizers.build(config.optimizer, int(config.get("num_steps", 0)), "warmup",
+                          names=("adam",), family="diffusion")
 
 
 def fixed_labels(num_samples: int, num_classes: int) -> jax.Array:
@@ -138,6 +151,9 @@ def _settings_json(config) -> str:
   settings = {k: config[k].to_dict() if hasattr(config[k], "to_dict") else config[k]
               for k in ("seed", "num_samples", "model", "objective", "sampler", "optimizer", "ema")}
   settings["batch_key"] = data.batch_key(config.data)
+  # num_steps shapes only a schedule that reads it: without one, runs of any length share a task.
+  if optimizers.reads_num_steps(config.optimizer, "warmup"):
+    settings["num_steps"] = int(config.num_steps)
   return json.dumps(settings, sort_keys=True)
 
 
@@ -153,10 +169,7 @@ def _parts(settings_json: str) -> tuple:
   key = config.batch_key
   ema_decay = float(config.ema.decay)
   sd = float(o.sigma_data)
-  tx = optax.chain(optax.clip_by_global_norm(float(config.optimizer.grad_clip)),
-                   optax.adam(optax.linear_schedule(0.0, config.optimizer.learning_rate,
-                                                    max(int(config.optimizer.warmup), 1)),
-                              b1=config.optimizer.b1, b2=config.optimizer.b2))
+  tx = make_optimizer(config)
   if objective.startswith("ddpm"):
     alpha_bar_np = diff.alpha_bar_schedule(o.schedule, int(o.timesteps), o.beta_start, o.beta_end)
     alpha_bar = jnp.asarray(alpha_bar_np, jnp.float32)

@@ -24,7 +24,7 @@ from genai_jax.errors import ConfigError
 from genai_jax.models import gru, registry, transformer
 from genai_jax.objectives import lm as lm_losses
 from genai_jax.tasks.base import Task
-from genai_jax.train import sharding
+from genai_jax.train import optimizers, sharding
 
 KINDS = ("causal_lm", "masked_lm", "gru_lm")
 
@@ -99,14 +99,14 @@ def _transformer(s):
       vocab_size=s["vocab_size"] + mlm, num_layers=s["num_layers"], num_heads=s["num_heads"],
       d_model=s["d_model"], mlp_ratio=s["mlp_ratio"], max_len=s["seq_len"], dropout=s["dropout"],
       positions=s["positions"], tie_embeddings=s["tie_embeddings"], causal=not mlm,
-      use_bias=s["use_bias"], dtype=jnp.dtype(s["dtype"] or jnp.float32).name,
+      use_bias=s["use_bias"], dtype=s["dtype"] or jnp.float32,
       attention_impl=s["attention_impl"] or None, remat=s["remat"], scan_layers=s["scan_layers"]))
 
 
 def _rnn_cell(cell: str) -> str:
   if cell not in gru.CELLS:
-    raise ConfigError(f"unknown model.rnn_cell {cell!r}; set --config.model.rnn_cell to one of "
-                      f"{list(gru.CELLS)}")
+    raise ConfigError(f"unknown model.rnn_cell {cell!r}; set model.rnn_cell to one of "
+                      f"{list(gru.CELLS)}", keys=("model.rnn_cell",))
   return cell
 
 
@@ -121,13 +121,19 @@ MODELS = {
 }
 
 
+def model_settings(config) -> tuple[registry.Entry, dict]:
+  """(entry, settings) of the model of ``config.task`` in ``MODELS`` (see ``registry.settings``)."""
+  return registry.settings("LM", MODELS, config.model, SHARED_KEYS, name=config.task,
+                           name_key="task")
+
+
 def build(config) -> LM:
   """The model, vocabulary and geometry of ``config`` (``config.task`` one of KINDS); a model key
   the chosen kind does not read (e.g. gru_hidden for a transformer) is a ConfigError."""
   if config.task not in KINDS:
-    raise ConfigError(f"unknown LM task {config.task!r}; set --config.task to one of {list(KINDS)}")
-  entry, settings = registry.settings("LM", MODELS, config.model, SHARED_KEYS, name=config.task,
-                                      name_key="task")
+    raise ConfigError(f"task={config.task!r} is not a language model; set task to one of {list(KINDS)}",
+                      keys=("task",))
+  entry, settings = model_settings(config)
   vocab = data_lib.vocabulary(config.data)  # text, or piano-roll tokens (data.kind='music')
   seq_len = config.data.seq_len
   model = entry.build({**settings, "kind": config.task, "vocab_size": vocab.size,
@@ -136,17 +142,9 @@ def build(config) -> LM:
 
 
 def make_optimizer(opt, num_steps: int) -> optax.GradientTransformation:
-  """AdamW with linear warmup and cosine decay to ``min_learning_rate``, as nanoGPT."""
-  if opt.name != "adamw":
-    raise ConfigError(f"unknown LM optimizer {opt.name!r}; set --config.optimizer.name to 'adamw'")
-  schedule = optax.warmup_cosine_decay_schedule(
-      0.0, opt.learning_rate, opt.warmup_steps, max(opt.decay_steps or num_steps, opt.warmup_steps + 1),
-      opt.min_learning_rate)
-  # Decay matrices and embeddings only, not biases or LayerNorm scales.
-  decay_mask = lambda params: jax.tree.map(lambda x: x.ndim >= 2, params)
-  return optax.chain(optax.clip_by_global_norm(opt.grad_clip),
-                     optax.adamw(schedule, b1=opt.b1, b2=opt.b2, weight_decay=opt.weight_decay,
-                                 mask=decay_mask))
+  """AdamW (weight decay on matrices and embeddings) after global-norm clipping, with linear
+  warmup and cosine decay to ``min_learning_rate``, as nanoGPT (``train.optimizers.build``)."""
+  return optimizers.build(opt, num_steps, "warmup_cosine", names=("adamw",), family="LM")
 
 
 def make_task(config) -> Task:
@@ -198,7 +196,7 @@ def make_task(config) -> Task:
   num_new = lm.seq_len - prompt_len if mlm else config.sample.length
   if not mlm and lm.kind != "gru_lm" and prompt_len + num_new > lm.seq_len:
     raise ConfigError(f"sample.prompt_len + sample.length = {prompt_len + num_new} exceeds "
-                      f"data.seq_len={lm.seq_len}; lower --config.sample.length")
+                      f"data.seq_len={lm.seq_len}; lower sample.length", keys=("sample.length",))
   # The vocabulary says what kind its token rows are: text (Tokens) or, e.g., PianoRoll.
   def as_sample(tokens, prompt_len):
     if hasattr(lm.vocab, "as_sample"):
@@ -226,7 +224,7 @@ def make_task(config) -> Task:
     start_id = lm.vocab.start_id
     if start_id is None and not mlm:
       raise ConfigError(f"{lm.kind} needs a start token, which data.kind="
-                        f"{config.data.kind!r} has none of; set --config.task=masked_lm")
+                        f"{config.data.kind!r} has none of; set task=masked_lm", keys=("task",))
   else:
     try:
       start_id = int(lm.vocab.encode(text.SEPARATOR)[0])

@@ -26,7 +26,7 @@ from genai_jax.models import registry
 from genai_jax.models import vae as vae_models
 from genai_jax.objectives import vae as vae_obj
 from genai_jax.tasks.base import Task
-from genai_jax.train import sharding
+from genai_jax.train import optimizers, sharding
 
 # bernoulli: 0/1 pixels, a likelihood in nats. gaussian: continuous pixels, a learned per-pixel
 # variance (a density). bce: the seeds' binary cross-entropy on grey levels in [0, 1] (MNIST / 255)
@@ -49,25 +49,25 @@ class VAEState:
 def _check(config) -> None:
   o, m = config.objective, config.model
   if o.likelihood not in LIKELIHOODS:
-    raise ConfigError(f"unknown likelihood {o.likelihood!r}; set --config.objective.likelihood to "
-                      f"one of {list(LIKELIHOODS)}")
+    raise ConfigError(f"unknown likelihood {o.likelihood!r}; set objective.likelihood to "
+                      f"one of {list(LIKELIHOODS)}", keys=("objective.likelihood",))
   if o.binarize not in BINARIZE:
-    raise ConfigError(f"unknown binarize {o.binarize!r}; set --config.objective.binarize to one of "
-                      f"{list(BINARIZE)}")
+    raise ConfigError(f"unknown binarize {o.binarize!r}; set objective.binarize to one of "
+                      f"{list(BINARIZE)}", keys=("objective.binarize",))
   if o.likelihood == "bernoulli" and o.binarize == "none":
-    raise ConfigError("a Bernoulli likelihood needs 0/1 pixels; set --config.objective.binarize="
-                      "static or dynamic (or --config.objective.likelihood=gaussian)")
+    raise ConfigError("a Bernoulli likelihood needs 0/1 pixels; set objective.binarize="
+                      "static or dynamic (or objective.likelihood=gaussian)",
+                      keys=("objective.binarize", "objective.likelihood"))
   if o.likelihood == "gaussian" and o.binarize != "none":
     raise ConfigError("a Gaussian likelihood models continuous pixels; set "
-                      "--config.objective.binarize=none")
+                      "objective.binarize=none", keys=("objective.binarize",))
   if int(o.iw_samples) < 1:
-    raise ConfigError(f"--config.objective.iw_samples={o.iw_samples} must be at least 1")
+    raise ConfigError(f"objective.iw_samples={o.iw_samples} must be at least 1",
+                      keys=("objective.iw_samples",))
   if float(o.beta) < 0:
-    raise ConfigError(f"--config.objective.beta={o.beta} must be >= 0")
-  registry.settings("VAE", MODELS, m, SHARED_KEYS)  # unknown name or a key the model does not read
-  if config.optimizer.name != "adam":
-    raise ConfigError(f"unknown VAE optimizer {config.optimizer.name!r}; set "
-                      f"--config.optimizer.name=adam")
+    raise ConfigError(f"objective.beta={o.beta} must be >= 0", keys=("objective.beta",))
+  model_settings(config)  # unknown name or a key the model does not read
+  make_optimizer(config)  # an unknown optimizer or schedule fails here
 
 
 SHARED_KEYS = ("image_size", "channels", "latent_size")  # read by every VAE model
@@ -81,12 +81,23 @@ MODELS = {
 }
 
 
+def model_settings(config) -> tuple[registry.Entry, dict]:
+  """(entry, settings) of ``config.model`` in ``MODELS`` (see ``registry.settings``)."""
+  return registry.settings("VAE", MODELS, config.model, SHARED_KEYS)
+
+
 def make_model(config) -> vae_models.VAE:
   """The VAE of ``config.model`` (looked up in ``MODELS``); the decoder emits two parameters per
   pixel for the Gaussian likelihood (mean, log-variance) and one (a logit) otherwise."""
-  entry, settings = registry.settings("VAE", MODELS, config.model, SHARED_KEYS)
+  entry, settings = model_settings(config)
   out_params = 2 if config.objective.likelihood == "gaussian" else 1
   return entry.build({**settings, "out_params": out_params})
+
+
+def make_optimizer(config) -> optax.GradientTransformation:
+  """Adam at a constant rate unless ``optimizer.schedule`` says otherwise (``train.optimizers``)."""
+  return optimizers.build(config.optimizer, int(config.get("num_steps", 0)), "constant",
+                          names=("adam",), family="VAE")
 
 
 def _square_side(n: int, cap: int = 8) -> int:
@@ -102,6 +113,9 @@ def make_task(config) -> Task:
   settings = {k: config[k].to_dict() if hasattr(config[k], "to_dict") else config[k]
               for k in ("seed", "num_samples", "model", "objective", "optimizer")}
   settings["batch_key"] = data.batch_key(config.data)
+  # num_steps shapes only a schedule that reads it: without one, runs of any length share a task.
+  if optimizers.reads_num_steps(config.optimizer, "constant"):
+    settings["num_steps"] = int(config.num_steps)
   return _make_task(json.dumps(settings, sort_keys=True))
 
 
@@ -110,7 +124,7 @@ def _make_task(settings_json: str) -> Task:
   config = ml_collections.ConfigDict(json.loads(settings_json))  # only what the task may read
   model = make_model(config)
   o, m = config.objective, config.model
-  tx = optax.adam(config.optimizer.learning_rate, b1=config.optimizer.b1, b2=config.optimizer.b2)
+  tx = make_optimizer(config)
   size, channels, latent = m.image_size, m.channels, m.latent_size
   gaussian = o.likelihood == "gaussian"
   beta = float(o.beta)  # KL weight of the training loss (beta-VAE; 1: the ELBO)

@@ -85,7 +85,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   of a ``config.eval_gen`` block, logged as split ``eval_gen``; a run whose block asks for them
   needs one (``genai_jax.eval.runner.eval_gen_hook``, which ``experiments/main.py`` passes).
   """
-  config_utils.validate(config)
+  tasks.validate(config)
   # Cheap checks first: each mistake ends in one line before data, compilation or checkpoints.
   if _eval_gen_enabled(config) and eval_gen_hook is None:
     every, at_end = config.eval_gen.get("every", 0), config.eval_gen.get("at_end", False)

