@@ -33,12 +33,6 @@ LAYERS = (
      ("genai_jax.aot", "genai_jax.continuation", "genai_jax.sample_lm", "genai_jax.sample")),
 )
 
-# Arrows that still point up: each is work left, and the test fails once one is gone and still
-# listed, so the list cannot rot. The goal is an empty set.
-KNOWN_UPWARD = {
-}
-
-
 def module_name(path: pathlib.Path) -> str:
   parts = path.relative_to(ROOT).with_suffix("").parts
   if parts[-1] == "__init__":
@@ -104,11 +98,8 @@ def test_imports_point_down_or_sideways():
     for t in targets:
       if layer_of(t) > layer_of(name):
         upward.add((name, t))
-  new = sorted(upward - KNOWN_UPWARD)
-  gone = sorted(KNOWN_UPWARD - upward)
-  assert not new, "imports that point up a layer:\n" + "\n".join(f"  {a} -> {b}" for a, b in new)
-  assert not gone, "fixed, now strike them from KNOWN_UPWARD:\n" + "\n".join(
-      f"  {a} -> {b}" for a, b in gone)
+  assert not upward, "imports that point up a layer:\n" + "\n".join(
+      f"  {a} -> {b}" for a, b in sorted(upward))
 
 
 def test_no_import_circles():

@@ -92,7 +92,6 @@ def evaluate_checkpoint(config, workdir: str, metrics=None, num_samples: Optiona
   unset arguments come from ``config.eval_gen`` (then the kind's defaults). A workdir without
   checkpoints fails first, before any feature network is loaded or trained, and without
   creating directories."""
-  from genai_jax import config_utils
   from genai_jax import tasks
   from genai_jax.train import sharding
   from genai_jax.train import state as state_lib

@@ -14,7 +14,6 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from genai_jax import config_utils
 from genai_jax import multihost
 from genai_jax import samples
 from genai_jax import tasks
@@ -51,7 +50,7 @@ def _eval_gen_due(config, step: int, is_last: bool) -> bool:
   g = config.get("eval_gen")
   if not g:
     return False
-  every = int(g.get("every", 0))  # >= 0, checked by config_utils.validate
+  every = int(g.get("every", 0))  # >= 0, checked by tasks.validate
   return (every > 0 and (step % every == 0 or is_last)) or (is_last and bool(g.get("at_end", False)))
 
 
