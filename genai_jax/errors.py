@@ -10,20 +10,20 @@ import traceback
 
 
 class UserError(Exception):
-  """Base class: a mistake in config, data or environment, not a bug."""
-
-
-class ConfigError(UserError, ValueError):
-  """A config value that cannot work (unknown key or name, inconsistent sizes).
+  """Base class: a mistake in config, data or environment, not a bug.
 
   The library names config keys plainly (``model.image_size=64 must be ...``) and lists them in
   ``keys``; only ``render`` (the command-line entry points) turns them into ``--config.KEY``
   flags, so models, data and tasks speak no CLI.
   """
 
-  def __init__(self, message: str, keys=()):
+  def __init__(self, message: str = "", keys=()):
     super().__init__(message)
     self.keys = tuple(keys)
+
+
+class ConfigError(UserError, ValueError):
+  """A config value that cannot work (unknown key or name, inconsistent sizes)."""
 
 
 def render(error: BaseException) -> str:

@@ -36,12 +36,6 @@ _PREPARE_HINTS = {
 }
 
 
-def missing(message: str, keys=()) -> DatasetMissingError:
-  """A DatasetMissingError whose message names config keys plainly; as for a ConfigError,
-  ``errors.render`` (the command lines) turns the listed ``keys`` into flags."""
-  error = DatasetMissingError(message)
-  error.keys = tuple(keys)
-  return error
 
 
 def data_dir(cfg) -> Optional[str]:
@@ -85,8 +79,8 @@ def get_builder(cfg) -> tfds.core.DatasetBuilder:
   try:
     builder = tfds.builder(name, data_dir=ddir)
   except tfds.core.registered.DatasetNotFoundError as e:
-    raise missing(f"unknown dataset {name!r}: set data.name to a tfds name or one of the "
-                  f"embedded {sorted(builders.EMBEDDED)}", keys=("data.name",)) from e
+    raise DatasetMissingError(f"unknown dataset {name!r}: set data.name to a tfds name or one of "
+                              f"the embedded {sorted(builders.EMBEDDED)}", keys=("data.name",)) from e
   if builder.is_prepared():
     check_format(builder, cfg)
     return builder
@@ -99,11 +93,11 @@ def get_builder(cfg) -> tfds.core.DatasetBuilder:
          (f"; to run on embedded data instead use {demo}" if demo else ""))
   keys = ("data.data_dir", "data.download")
   if not cfg.get("download"):
-    raise missing(msg, keys)
+    raise DatasetMissingError(msg, keys=keys)
   try:
     builder.download_and_prepare(file_format=FILE_FORMAT)
   except Exception as e:  # network, quota, manual-download datasets
-    raise missing(f"{msg} (download failed: {type(e).__name__}: {e})", keys) from e
+    raise DatasetMissingError(f"{msg} (download failed: {type(e).__name__}: {e})", keys=keys) from e
   return builder
 
 

@@ -198,10 +198,9 @@ def vocabulary(cfg) -> Vocab:
     if kind != "char":
       raise
     if not size:
-      error = DatasetMissingError(f"{e}; or, to build the model without the data (python -m "
-                                  f"genai_jax.aot), state its vocabulary: data.vocab_size=N")
-      error.keys = getattr(e, "keys", ()) + ("data.vocab_size",)  # flags at the command line
-      raise error from e
+      raise DatasetMissingError(f"{e}; or, to build the model without the data (python -m "
+                                f"genai_jax.aot), state its vocabulary: data.vocab_size=N",
+                                keys=e.keys + ("data.vocab_size",)) from e
     return Vocab(tuple(chr(0xE000 + i) for i in range(size)))  # Unicode private-use placeholders
   if size and kind == "char" and size != vocab.size:
     raise ConfigError(f"data.vocab_size={size} but {cfg.name!r} has {vocab.size} {kind} tokens; "

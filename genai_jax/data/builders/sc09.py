@@ -46,12 +46,11 @@ def archive_name(version: str) -> str:
 
 def missing(where: str, version: str) -> DatasetMissingError:
   """The one-line error for an absent archive; ``where`` says what is missing where."""
-  error = DatasetMissingError(
+  return DatasetMissingError(
       f"sc09 needs the Speech Commands {version} archive, which cannot be downloaded here: "
       f"{where}; put {archive_name(version)} ({URL.format(version=version)}) there, as is or "
-      f"extracted into speech_commands_{version}/, or set data.manual_dir to where it is")
-  error.keys = ("data.manual_dir",)  # errors.render makes it a flag at the command line
-  return error
+      f"extracted into speech_commands_{version}/, or set data.manual_dir to where it is",
+      keys=("data.manual_dir",))
 
 
 def find_source(manual_dir: str, version: str) -> str:
