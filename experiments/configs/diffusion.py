@@ -16,7 +16,7 @@ def base() -> ml_collections.ConfigDict:
   """DDPM eps-prediction, linear schedule, T = 1000, a 3-level U-Net of width 64 on CelebA 64x64,
   DDIM with 50 steps for samples, EMA 0.9999, 100k steps (the default, no preset).
 
-  Run: python -m experiments.diffusion --workdir=workdirs/diffusion  (celeb_a prepared: README)
+  Run: python -m experiments.diffusion --workdir=workdirs/diffusion  (celeb_a prepared: docs/data.md)
   Expect: not measured yet. Time: not measured yet.
   """
   c = ml_collections.ConfigDict()

@@ -3,7 +3,7 @@ GPT"), the masked LM, the GRU LM, byte-level lm1b, word-level news and Penn Tree
 GPT-2-small/XL geometries for accelerators.
 
 One function per preset, each with its command, the result to expect and the wall time measured
-(README's tables) or "not measured yet"; ``get_config(NAME)`` looks NAME up in ``PRESETS`` (at
+(docs/results.md) or "not measured yet"; ``get_config(NAME)`` looks NAME up in ``PRESETS`` (at
 the bottom) and every function returns a locked ConfigDict (a misspelt key is an error):
   python -m experiments.gpt_shakespeare --config=experiments/configs/gpt_shakespeare.py:NAME --workdir=W
 Sample from a checkpoint:
@@ -207,7 +207,7 @@ def code_demo() -> ml_collections.ConfigDict:
   """:demo at the byte level, the pre-training half of the seeds' fine-tuning recipe.
 
   Run: python -m experiments.gpt_shakespeare --config=experiments/configs/gpt_shakespeare.py:code_demo --workdir=workdirs/code
-  Expect: validation loss 1.637 nats/byte on the stdlib source (README "Fine-tuning").
+  Expect: validation loss 1.637 nats/byte on the stdlib source (docs/results.md "Fine-tuning").
   Time: 691 s of training on 2 shared CPU cores.
   """
   c = demo()
@@ -221,7 +221,7 @@ def docs_demo() -> ml_collections.ConfigDict:
 
   Run: python -m experiments.gpt_shakespeare --config=experiments/configs/gpt_shakespeare.py:docs_demo --workdir=W
        plus --config.init_from=workdirs/code to fine-tune (without it: from scratch).
-  Expect: validation 1.673 nats/byte fine-tuned, 2.415 from scratch (unigram 3.277; README).
+  Expect: validation 1.673 nats/byte fine-tuned, 2.415 from scratch (unigram 3.277; docs/results.md).
   Time: 197 s fine-tuned, 275 s from scratch, on 2 shared CPU cores.
   """
   c = code_demo()
@@ -354,7 +354,7 @@ def news_gru_demo() -> ml_collections.ConfigDict:
   """:news_gru (2.84M params) on the embedded pydoc_topics (_on_pydoc), 600 steps.
 
   Run: python -m experiments.gpt_shakespeare --config=experiments/configs/gpt_shakespeare.py:news_gru_demo --workdir=W
-  Expect (with --config.num_steps=300; README): 5.380 nats/word (perplexity 217) on 8.3k held-out
+  Expect (with --config.num_steps=300; docs/results.md): 5.380 nats/word (perplexity 217) on 8.3k held-out
   words, against the unigram 5.788 (326). Time: that run 256 s of training, 291 s wall, 2 shared
   CPU cores; 600 steps not measured.
   """
@@ -365,7 +365,7 @@ def news_gpt_demo() -> ml_collections.ConfigDict:
   """:news_gpt (2.61M params) on the embedded pydoc_topics (_on_pydoc), 600 steps.
 
   Run: python -m experiments.gpt_shakespeare --config=experiments/configs/gpt_shakespeare.py:news_gpt_demo --workdir=W
-  Expect (with --config.num_steps=300; README): 5.141 nats/word (perplexity 171), against the
+  Expect (with --config.num_steps=300; docs/results.md): 5.141 nats/word (perplexity 171), against the
   unigram 5.788 (326). Time: that run 276 s of training, 302 s wall, 2 shared CPU cores; 600 steps
   not measured.
   """
@@ -396,7 +396,7 @@ def gpt125m() -> ml_collections.ConfigDict:
 
   Run: python -m experiments.gpt_shakespeare --config=experiments/configs/gpt_shakespeare.py:gpt125m --workdir=W
   Expect: training result not measured yet. Time: the step 54.9 ms (597k tokens/s, 38.1% MFU,
-  cuDNN attention) on one H100 (README Benchmarks); a whole run not measured yet.
+  cuDNN attention) on one H100 (docs/results.md, speed); a whole run not measured yet.
   """
   c = lm1b()
   c.batch_size = 32

@@ -9,7 +9,7 @@ network's parameters against the seed's layer list. Where a seed's code contradi
 preset fixes it and a comment in its function says how and why.
 
 One function per preset, each with its command, the result to expect and the wall time measured
-(README "The seeds' own networks": short runs with --config.num_steps=N, one at a time on 2 CPU
+(docs/results.md "The seeds' own networks": short runs with --config.num_steps=N, one at a time on 2 CPU
 cores shared with other jobs, load ~10, so the times are upper bounds) or "not measured yet";
 ``get_config(NAME)`` (no name: seed_dcgan32) looks NAME up in ``PRESETS`` and every function
 returns a locked ConfigDict. Every model setting the seeds vary is a key
@@ -107,7 +107,7 @@ def seed_keras_conv_digits() -> ml_collections.ConfigDict:
   smaller batch_size: XLA's CPU transposed convolutions ran it at about 2 images/s.
 
   Run: python -m experiments.seed_gans --config=experiments/configs/seed_gans.py:seed_keras_conv_digits --workdir=W
-  Expect: at step 10, d_loss 0.922, g_loss 0.875, D(x) 0.748, D(G(z)) 0.464 (README).
+  Expect: at step 10, d_loss 0.922, g_loss 0.875, D(x) 0.748, D(G(z)) 0.464 (docs/results.md).
   Time: 838 s for 12 steps on 2 shared CPU cores (stopped there); the full run not measured.
   """
   return _on_digits(seed_keras_conv_mnist())

@@ -2,7 +2,7 @@
 IWAE paper's shape, the seeds' own VAEs, and demos on embedded data.
 
 One function per preset, each with its command, the result to expect and the wall time measured
-(README's tables) or "not measured yet"; ``get_config(NAME)`` looks NAME up in ``PRESETS`` (at
+(docs/results.md) or "not measured yet"; ``get_config(NAME)`` looks NAME up in ``PRESETS`` (at
 the bottom) and every function returns a locked ConfigDict (a misspelt key is an error):
   python -m experiments.vae_mnist --config=experiments/configs/vae_mnist.py:NAME --workdir=W
 All figures are nats per example, summed over the pixels (not per pixel). k of the
@@ -194,7 +194,7 @@ def demo() -> ml_collections.ConfigDict:
 
   Run: python -m experiments.vae_mnist --config=experiments/configs/vae_mnist.py:demo --workdir=W
   Expect: test negative ELBO 22.86, NLL_5000 22.37 nats per 64-pixel digit, flat after ~4,000
-  steps; 500 prior samples: FID 27.9, FCD-digits 18.5 (README "GAN vs VAE").
+  steps; 500 prior samples: FID 27.9, FCD-digits 18.5 (docs/results.md "GAN vs VAE").
   Time: 142 s for the command (128 s of training) on 2 shared CPU cores.
   """
   c = _digits()
@@ -289,7 +289,7 @@ def seed_tf_vae_digits() -> ml_collections.ConfigDict:
   """:seed_tf_vae on the embedded digits resized to 28x28 (no download), 3,000 steps.
 
   Run: python -m experiments.vae_mnist --config=experiments/configs/vae_mnist.py:seed_tf_vae_digits --workdir=W
-  Expect (with --config.num_steps=2000; README): held-out neg_elbo 294.7, nll_100 289.3 (BCE).
+  Expect (with --config.num_steps=2000; docs/results.md): held-out neg_elbo 294.7, nll_100 289.3 (BCE).
   Time: that run 33.3 s of training, 47 s wall, on 2 shared CPU cores; 3,000 steps not measured.
   """
   return _on_digits(seed_tf_vae())
@@ -316,7 +316,7 @@ def seed_torch_vae_digits() -> ml_collections.ConfigDict:
   """:seed_torch_vae on the embedded digits resized to 28x28 (no download), 3,000 steps.
 
   Run: python -m experiments.vae_mnist --config=experiments/configs/vae_mnist.py:seed_torch_vae_digits --workdir=W
-  Expect (with --config.num_steps=2000; README): held-out neg_elbo 19.12, nll_100 17.76 (SSE).
+  Expect (with --config.num_steps=2000; docs/results.md): held-out neg_elbo 19.12, nll_100 17.76 (SSE).
   Time: that run 38.2 s of training, 65 s wall, on 2 shared CPU cores; 3,000 steps not measured.
   """
   return _on_digits(seed_torch_vae())

@@ -8,7 +8,7 @@ their defaults stay one definition) and replaces only what differs wholesale: th
 into the image config would leave image keys (``image_size``) in audio runs that read none of them.
 
 One function per preset, each with its command, the result to expect and the wall time measured
-(README "Audio and music") or "not measured yet"; ``get_config(NAME)`` ('' or no name:
+(docs/results.md "Audio and music") or "not measured yet"; ``get_config(NAME)`` ('' or no name:
 wavegan_sc09) looks NAME up in ``PRESETS`` and every function returns a locked ConfigDict.
 """
 
@@ -24,7 +24,7 @@ def wavegan_sc09() -> ml_collections.ConfigDict:
   5 x 64: a fresh real batch per D step), G 19,065,345 / D 17,427,969 parameters, on tfds sc09;
   fd_logmel, is_sc09 and fd_sc09 of 1,000 samples vs validation every 10k G steps.
 
-  Run: python -m experiments.wavegan --workdir=workdirs/wavegan_sc09  (sc09 prepared: README)
+  Run: python -m experiments.wavegan --workdir=workdirs/wavegan_sc09  (sc09 prepared: docs/data.md)
   Expect: the paper's Inception score from its SC09 digit classifier is the target; not
   reproduced here (no accelerator run). Time: not measured yet.
   """

@@ -8,7 +8,7 @@ Q, K and V come from one fused Dense. Parameters carry logical axis names ('voca
 residual stream is named ('batch', 'length', 'act_embed'), so under FSDP (a train step traced in
 ``sharding.use_mesh``) XLA splits every block over the batch rather than over the sharded width.
 ``remat`` and ``scan_layers`` rematerialise the blocks in the backward pass and/or run them as
-one ``nn.scan`` (the AOT report shows their memory and FLOPs: README).
+one ``nn.scan`` (the AOT report shows their memory and FLOPs: docs/results.md).
 
 Incremental decoding (``decode=True``) keeps a KV cache in the 'cache' collection: each call
 appends its tokens' keys and values at the cache index, so a prompt is processed once and each

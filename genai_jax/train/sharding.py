@@ -8,7 +8,7 @@ array's largest dimension divisible by the fsdp size is split over 'fsdp'. Insid
 all-gathered where it is used, its gradient reduce-scattered back to its slice), and models
 name their activations' axes (``nn.with_logical_constraint``) so that XLA splits layers over
 the batch, not over the sharded weights' width. Measured on gpt125m (v4-32, fsdp=16): 1.01x the
-6N + 12LTd FLOPs per device, where the same step without these did 3.9x (README, AOT table).
+6N + 12LTd FLOPs per device, where the same step without these did 3.9x (docs/results.md, ahead-of-time reports).
 """
 
 import contextlib

@@ -20,7 +20,7 @@ harmonisation; those are separate files and may fall on both sides.)
 
 Configs: ``all`` (default) and ``tiny`` (by name, the first ``TINY_FILES`` train files and the
 first ``TINY_FILES // 3`` validation files: fast tests).
-Parsing every file with music21 takes minutes on one core (measured in the README); tfds caches
+Parsing every file with music21 takes minutes on one core (measured in docs/audio_and_music.md); tfds caches
 the prepared dataset in its data dir, so that happens once.
 """
 
