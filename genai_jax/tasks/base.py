@@ -35,6 +35,14 @@ class Task:
     generate: optional (State, rng uint32[2], n: static int) -> sample kind holding n
       unconditional samples from the model, jittable with ``n`` static. The generator evaluation
       (``eval.runner``: FID/KID/... for images, text diversity for tokens) draws through it.
+      A class-conditional model draws each label uniformly over its classes here.
+    num_classes: > 0 for a class-conditional model (labels int32 in [0, num_classes)), whose
+      Task then also has ``generate_labelled``; 0 for an unconditional one.
+    generate_labelled: optional (State, rng uint32[2], labels int32 [n]) -> sample kind holding
+      n samples, sample i of class ``labels[i]``, with the weights (EMA) and settings (e.g.
+      guidance) ``generate`` uses; jittable (n is the labels' static shape). Set exactly when
+      ``num_classes`` > 0 (class-conditional GANs and diffusion); the sampling CLI
+      (``genai_jax.sample``) draws a grid's rows of one class each through it.
     discriminate: optional (State, real-shaped samples in [-1, 1]: images float32 [B, H, W, C]
       or audio [B, T, C]) -> float32 [B] logits (> 0: real), deterministic (no training-time
       randomness), for the held-out discriminator accuracy (``dacc``); GANs only.
@@ -49,3 +57,11 @@ class Task:
   baselines: Optional[Callable[[], Mapping[str, float]]] = None
   generate: Optional[Callable[[State, jax.Array, int], Any]] = None
   discriminate: Optional[Callable[[State, jax.Array], jax.Array]] = None
+  num_classes: int = 0
+  generate_labelled: Optional[Callable[[State, jax.Array, jax.Array], Any]] = None
+
+  def __post_init__(self):
+    # A family bug, not a user's mistake: the sampling CLI trusts num_classes to mean labels work.
+    if (self.num_classes > 0) != (self.generate_labelled is not None):
+      raise ValueError(f"Task: generate_labelled must be set exactly when num_classes > 0 "
+                       f"(num_classes={self.num_classes})")

@@ -14,7 +14,8 @@
 Class-conditional (``model.num_classes`` > 0, ``data.labels``): labels are replaced by the null
 label (index num_classes) with probability ``objective.label_dropout`` in training, and sampling
 applies classifier-free guidance out = (1 + w) out(y) - w out(null) with w = ``sampler.guidance``
-(w = 0: the conditional model; w = -1: the unconditional one). The fixed grid's row r is class r.
+(w = 0: the conditional model; w = -1: the unconditional one). The fixed grid's row r is class r;
+``generate`` draws labels uniformly, ``generate_labelled`` the classes it is given.
 
 An EMA of the weights (``ema.decay`` > 0; ema <- r ema + (1 - r) params after each step with
 r = min(decay, step / (10 + step)): a copy at step 0, a short horizon early in short runs) is
@@ -144,7 +145,7 @@ def fixed_labels(num_samples: int, num_classes: int) -> jax.Array:
 def make_task(config) -> Task:
   """The diffusion task for ``config``; the same settings give the same Task object (cached)."""
   _check(config)
-  return _parts(_settings_json(config))[0]
+  return _parts(_settings_json(config))
 
 
 def _settings_json(config) -> str:
@@ -158,8 +159,8 @@ def _settings_json(config) -> str:
 
 
 @functools.lru_cache(maxsize=16)
-def _parts(settings_json: str) -> tuple:
-  """(Task, draw(params, rng, labels or None, n) -> images, sampling_params(state))."""
+def _parts(settings_json: str) -> Task:
+  """The Task of the settings ``_settings_json`` wrote (cached: one per distinct settings)."""
   config = ml_collections.ConfigDict(json.loads(settings_json))
   objective, sampler = config.objective.name, config.sampler.name
   num_classes = int(config.model.get("num_classes", None) or 0)
@@ -292,17 +293,23 @@ def _parts(settings_json: str) -> tuple:
          if num_classes else None)
     return samples.Images(draw(sampling_params(state), rng, y, n))
 
+  def generate_labelled(state: DiffusionState, rng, labels):
+    """Images of the classes ``labels`` int32 [n] (guidance, sampler and EMA weights as
+    configured); the same noise as ``generate(state, rng, n)``, which draws its labels apart."""
+    return samples.Images(draw(sampling_params(state), rng, labels.astype(jnp.int32),
+                               labels.shape[0]))
+
   task = Task(init=init, train_step=train_step, eval_step=eval_step, sample=sample,
-              finite_metrics=("loss",), unit="images", generate=generate)
-  return task, draw, sampling_params
+              finite_metrics=("loss",), unit="images", generate=generate,
+              num_classes=num_classes, generate_labelled=generate_labelled if num_classes else None)
+  return task
 
 
 def labelled_samples(config, state: DiffusionState, rng: jax.Array, labels: jax.Array) -> jax.Array:
   """float32 [N, S, S, C] in [-1, 1] of the classes ``labels`` int32 [N] (guidance, sampler and
-  EMA weights as configured): for per-class checks under a classifier."""
+  EMA weights as configured): ``Task.generate_labelled``'s images, for per-class checks under a
+  classifier."""
   if not int(config.model.get("num_classes", None) or 0):
     raise ConfigError("labelled samples need a class-conditional model; this run has "
                       "model.num_classes=0")
-  make_task(config)
-  _, draw, sampling_params = _parts(_settings_json(config))
-  return draw(sampling_params(state), rng, labels.astype(jnp.int32), labels.shape[0])
+  return make_task(config).generate_labelled(state, rng, labels).images

@@ -475,6 +475,24 @@ def generate(gan: GAN, state: GANState, rng, n: int):
   return gan.wrap(images.astype(jnp.float32))
 
 
+def generate_labelled(gan: GAN, state: GANState, rng, labels):
+  """n samples (images, or audio clips), sample i of class ``labels[i]`` (int32 [n]), from
+  N(0, I) noise (EMA weights when enabled), for a class-conditional G. G's BatchNorm runs in
+  batch mode as for the grid, and normalises over the whole batch: a batch of one class would
+  lose what conditional BN adds for that class (training batches mix the classes). So G runs on
+  a class-balanced batch, n rows of each class (num_classes x n forwards), and sample i is the
+  row of its class at its rank among the asked samples of that class."""
+  labels = labels.astype(jnp.int32)
+  n, c = labels.shape[0], gan.num_classes
+  onehot = jax.nn.one_hot(labels, c, dtype=jnp.int32)
+  rank = (jnp.cumsum(onehot, axis=0) * onehot).sum(-1) - 1  # earlier asks of the same class
+  rows = labels * n + rank
+  z = jax.random.normal(rng, (c * n, gan.z_dim))
+  balanced = jnp.repeat(jnp.arange(c, dtype=jnp.int32), n)  # row j holds class j // n
+  images, _ = _apply(gan.gen, sampling_params(gan, state), state.g_batch_stats, z, balanced)
+  return gan.wrap(images[rows].astype(jnp.float32))
+
+
 def discriminate(gan: GAN, state: GANState, images):
   """D's logits float32 [B] on real-shaped samples (images [B, H, W, C] or clips [B, T, C]),
   BN in batch mode and no phase shuffle, as ``eval_step``."""
@@ -492,7 +510,9 @@ def make_task(config) -> Task:
               sample=bind(sample, fixed_z, fixed_y), finite_metrics=("d_loss", "g_loss"),
               unit=gan.unit, generate=bind(generate),
               # A conditional D needs labels, which the held-out accuracy (dacc) does not pass.
-              discriminate=None if gan.num_classes else bind(discriminate))
+              discriminate=None if gan.num_classes else bind(discriminate),
+              num_classes=gan.num_classes,
+              generate_labelled=bind(generate_labelled) if gan.num_classes else None)
 
 
 def labelled_samples(config, state: GANState, rng: jax.Array, labels: jax.Array) -> jax.Array:
