@@ -13,14 +13,15 @@ from tests import no_tensorflow
 from tests.helpers import override
 
 # The modules the training (experiments.*), evaluation (genai_jax.eval) and sampling
-# (genai_jax.sample_lm) commands import, their lazy imports included.
+# (genai_jax.sample_lm, genai_jax.sample) commands import, their lazy imports included.
 CLI_MODULES = [
     "experiments.main", "experiments.dcgan_celeba", "experiments.vae_mnist",
     "experiments.gpt_shakespeare", "experiments.bach_chorales", "experiments.wavegan",
     "experiments.cyclegan", "genai_jax.cli", "genai_jax.train.distributed", "genai_jax.train.loop",
     "genai_jax.tasks.gan", "genai_jax.tasks.vae", "genai_jax.tasks.lm", "genai_jax.tasks.cyclegan",
     "genai_jax.eval.__main__", "genai_jax.eval.runner", "genai_jax.eval.sc09_classifier",
-    "genai_jax.sample_lm", "genai_jax.continuation", "genai_jax.samples", "genai_jax.music",
+    "genai_jax.sample_lm", "genai_jax.sample", "genai_jax.eval.sampling", "genai_jax.outputs",
+    "genai_jax.continuation", "genai_jax.samples", "genai_jax.music",
     "genai_jax.train.writers", "genai_jax.train.checkpoint", "genai_jax.train.state",
     "genai_jax.train.workdir", "genai_jax.storage",
 ]

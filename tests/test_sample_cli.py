@@ -74,6 +74,14 @@ def gan_dir(tmp_path_factory):
   return _trained_workdir(tmp_path_factory.mktemp("gan"), _gan_config(), GAN_SIZE, steps=1)
 
 
+@pytest.fixture(scope="module")
+def dcgan_dir(tmp_path_factory):
+  """An unconditional image family (the tiny DCGAN of tests/helpers.py)."""
+  config = tiny_gan_config()
+  return _trained_workdir(tmp_path_factory.mktemp("dcgan"), config, config.model.image_size,
+                          steps=1)
+
+
 def _png(path) -> np.ndarray:
   return np.asarray(Image.open(path))
 
@@ -147,6 +155,18 @@ def test_conditional_gan_grid_and_class_balanced_batch_norm(gan_dir):
   b = draw(state, jax.random.PRNGKey(0), jnp.array([3, 3, 1, 1])).images
   np.testing.assert_array_equal(a[:2], b[:2])
   assert float(jnp.abs(a[2:] - b[2:]).max()) > 1e-3
+
+
+def test_unconditional_gan_grid_through_generate(dcgan_dir):
+  path, step, labels = sample.sample_grid(dcgan_dir, num=5, seed=3)
+  assert labels is None and os.path.basename(path) == "sample_step1_seed3.png"
+  size = tiny_gan_config().model.image_size
+  grid = _png(path)
+  assert grid.shape[:2] == (2 * (size + 2) + 2, 3 * (size + 2) + 2)  # 3 columns, 2 rows
+  cells = _cells(grid, size).reshape(-1, size, size)[:5]  # gray: one channel
+  assert len({c.tobytes() for c in cells}) == 5  # five different samples
+  assert _error(workdir=dcgan_dir, label="0").startswith(
+      f"--label=0: {dcgan_dir} holds an unconditional model")
 
 
 def test_command_line_end_to_end(gan_dir, tmp_path):
