@@ -103,8 +103,8 @@ def _image_task(config, workdir: str):
   tasks.validate(config)
   task = tasks.get_task(config)
   if task.generate is None:
-    raise UserError(f"{workdir} is a {config.task!r} run, whose task draws no unconditional "
-                    f"samples; its sample grids are the ones the training loop writes in "
+    raise UserError(f"{workdir} is a {config.task!r} run, whose task draws no samples of its "
+                    f"own (no Task.generate); the training loop writes its grids under "
                     f"{workdir}")
   kind = sampling.sample_kind(task)  # shapes only
   if kind in (samples.Tokens, samples.PianoRoll):
