@@ -121,6 +121,7 @@ def _cli(*args, timeout=240):
                         capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_absurd_batch_does_not_fit_and_exits_2():
   p = _cli("--config=experiments/configs/dcgan_celeba.py:demo", "--topology=v4-8",
            "--config.model.width=8", "--config.model.image_size=16", "--config.data.image_size=16",
@@ -131,6 +132,7 @@ def test_absurd_batch_does_not_fit_and_exits_2():
   assert "--config.batch_size" in verdict and "--config.mesh.fsdp" in verdict
 
 
+@pytest.mark.slow
 def test_unknown_topology_is_one_line_listing_the_valid_ones():
   p = _cli("--config=experiments/configs/dcgan_celeba.py:demo", "--topology=v9-8", timeout=60)
   assert p.returncode == 2

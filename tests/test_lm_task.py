@@ -140,6 +140,7 @@ def compilation_cache(tmp_path):
     jax.config.update(k, v)
 
 
+@pytest.mark.slow
 def test_train_resume_samples_and_sampling_cli(tfds_dir, tmp_path, compilation_cache):
   full, split = str(tmp_path / "full"), str(tmp_path / "split")
   result = train_and_evaluate(tiny_lm_config(num_steps=6, **{"eval_gen.at_end": True}), full)
@@ -189,6 +190,7 @@ def test_a_few_train_steps_lower_the_loss(tfds_dir, preset):
 
 @pytest.mark.parametrize("model", [{}, {"model.remat": "full", "model.scan_layers": True}],
                          ids=["unrolled", "remat+scan"])
+@pytest.mark.slow
 def test_fsdp_layout_gives_the_same_loss_as_one_device(tfds_dir, model):
   """Weights gathered where used and gradients reduce-scattered (sharding.gathered) compute the
   single-device step, also with the blocks rematerialised and scanned."""
