@@ -34,8 +34,10 @@ NATIVE_NOISE = re.compile(
 @contextlib.contextmanager
 def native_noise_dropped():
   """While the block runs, file descriptor 2 (native code's stderr, and Python's) goes to a
-  temporary file; afterwards every line of it but ``NATIVE_NOISE`` is written to stderr, in order.
-  Errors are never lost: anything else the block prints, a traceback included, comes out."""
+  temporary file; afterwards every line of it but ``NATIVE_NOISE`` is written to stderr, in order:
+  anything else the block prints, a warning or a traceback, comes out, only later. (A process that
+  dies inside the block without unwinding, a crash or ``os._exit``, loses those lines: hence the
+  blocks are only imports.)"""
   sys.stderr.flush()
   try:
     saved, spool = os.dup(2), tempfile.TemporaryFile()
@@ -96,7 +98,7 @@ class _QuietNativeImports(importlib.abc.MetaPathFinder):
       return None
     self._finding = True
     try:
-      spec = importlib.util.find_spec(fullname)  # the finders after this one
+      spec = importlib.util.find_spec(fullname)  # the other finders (this one declines now)
     finally:
       self._finding = False
     if spec is not None and spec.loader is not None:
