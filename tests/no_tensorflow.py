@@ -57,7 +57,8 @@ class _Hiding:
       probe = any(f.filename == "<frozen importlib.util>" or  # importlib.util.find_spec: a
                   f.filename.endswith(os.path.join("importlib", "util.py"))  # check, not an import
                   for f in traceback.extract_stack())
-      if not probe and self is sys.meta_path[0]:  # report each import once, not once per finder
+      first = next(f for f in sys.meta_path if isinstance(f, _Hiding))  # (a finder may precede)
+      if not probe and self is first:  # report each import once, not once per finder
         print(f"{_LINE}{_importer()}", file=sys.stderr, flush=True)
       return None
     find = getattr(self._finder, "find_spec", None)

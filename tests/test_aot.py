@@ -74,6 +74,7 @@ def h100_fsdp():
                                  reference_cost=False)
 
 
+@pytest.mark.slow
 def test_v4_compiles_the_training_step_through_the_public_builders(v4_dp):
   report, compile_spy, init_spy = v4_dp
   assert report.fits, report_lib.verdict(report)
@@ -88,6 +89,7 @@ def test_v4_compiles_the_training_step_through_the_public_builders(v4_dp):
   assert report_lib.verdict(report) == "fits"
 
 
+@pytest.mark.slow
 def test_reported_flops_match_the_hand_count(v4_dp):
   report, _, _ = v4_dp
   c = tiny_gan_config(**FLOPS_CONFIG)
@@ -97,6 +99,7 @@ def test_reported_flops_match_the_hand_count(v4_dp):
   assert abs(xla / hand - 1) < 0.10, (xla, hand)
 
 
+@pytest.mark.slow
 def test_data_parallel_all_reduces_fsdp_all_gathers(v4_dp, h100_fsdp):
   dp, _, _ = v4_dp
   assert dp.collectives["all-reduce"] > 0  # gradients and BatchNorm statistics
@@ -105,6 +108,7 @@ def test_data_parallel_all_reduces_fsdp_all_gathers(v4_dp, h100_fsdp):
   assert h100_fsdp.collectives["all-gather"] > 0  # sharded weights gathered where used
 
 
+@pytest.mark.slow
 def test_h100_node_compiles_and_checks_memory_itself(h100_fsdp):
   r = h100_fsdp
   assert r.chip.name.startswith("NVIDIA H100") and r.devices == 8
@@ -121,6 +125,7 @@ def _cli(*args, timeout=240):
                         capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_absurd_batch_does_not_fit_and_exits_2():
   p = _cli("--config=experiments/configs/dcgan_celeba.py:demo", "--topology=v4-8",
            "--config.model.width=8", "--config.model.image_size=16", "--config.data.image_size=16",
@@ -131,6 +136,7 @@ def test_absurd_batch_does_not_fit_and_exits_2():
   assert "--config.batch_size" in verdict and "--config.mesh.fsdp" in verdict
 
 
+@pytest.mark.slow
 def test_unknown_topology_is_one_line_listing_the_valid_ones():
   p = _cli("--config=experiments/configs/dcgan_celeba.py:demo", "--topology=v9-8", timeout=60)
   assert p.returncode == 2
@@ -211,6 +217,7 @@ def test_tpu_compile_traces_the_model_for_tpu():
   assert seen and set(seen) == {"tpu"}
 
 
+@pytest.mark.slow
 def test_a_step_with_a_while_loop_says_its_flops_are_a_lower_bound(v4_dp):
   """XLA's cost analysis counts a while loop's body once: the report must say so when the step
   has one, and say nothing when it has none (the tiny DCGAN step)."""
@@ -246,6 +253,7 @@ def gpt_fsdp():
   return {f: report_lib.compile_step(tiny_gpt_config(**{"mesh.fsdp": f}), "v4-8") for f in (1, 4)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fsdp", [1, 4])
 def test_transformer_flops_per_device_are_the_hand_count_over_the_devices(gpt_fsdp, fsdp):
   """Each device computes its share of the batch: XLA's per-device FLOPs within 15% of
@@ -264,6 +272,7 @@ def test_transformer_flops_per_device_are_the_hand_count_over_the_devices(gpt_fs
   assert f"XLA / hand = {r.flops / r.hand_flops:.2f}x" in row
 
 
+@pytest.mark.slow
 def test_fsdp_shards_the_state_gathers_weights_and_reduce_scatters_gradients(gpt_fsdp):
   dp, fsdp = gpt_fsdp[1], gpt_fsdp[4]
   assert dp.collectives["all-gather"] == dp.collectives["reduce-scatter"] == 0

@@ -27,6 +27,7 @@ def test_a_busy_machine_is_refused_before_timing(spinner, capsys):
   common.check_machine(allow_busy=True, sample_seconds=0.5)  # the override times anyway
 
 
+@pytest.mark.slow
 def test_load_that_appears_while_timing_withholds_the_ratio(capsys):
   others = common.OtherProcesses()
   spin = []

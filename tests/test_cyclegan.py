@@ -152,6 +152,7 @@ def _tiny_config(**overrides):
   return override(c, overrides)
 
 
+@pytest.mark.slow
 def test_train_step_wires_cycle_and_identity_losses_to_the_right_generators():
   config = _tiny_config()
   rng = np.random.default_rng(0)
@@ -230,6 +231,7 @@ def test_demo_domains_are_edge_maps_and_faces_of_disjoint_images(tfds_dir):
   assert np.median(batch["image_b"]) > np.median(batch["image_a"]) + 0.4
 
 
+@pytest.mark.slow
 def test_horse2zebra_trains_and_resumes_under_mock_data(tfds_dir, tmp_path):
   """The tfds preset, shrunk to tiny widths, through the shared loop: 2 steps, then a resumed
   run to 4 that matches an uninterrupted one; evals log the held-out cycle error."""

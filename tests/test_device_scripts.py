@@ -18,6 +18,7 @@ import device_data  # noqa: E402
 import device_train  # noqa: E402
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", ["device_bundle.sh", "device_train.sh", "device_bench.sh"])
 def test_shell_syntax(script):
   proc = subprocess.run(["bash", "-n", os.path.join(SCRIPTS, script)], capture_output=True, text=True)
@@ -73,6 +74,7 @@ def test_stage_overrides_name_existing_config_keys(model, scale, tmp_path):
                            "gpt": "python_stdlib_text"}[model]
 
 
+@pytest.mark.slow
 def test_entry_points_import_without_tensorflow():
   # What the stage process imports itself (the trainings run as `python -m experiments.X`, whose
   # modules tests/test_no_tensorflow.py covers; each defines --workdir, so not all in one process).

@@ -192,6 +192,7 @@ def test_task_guidance_minus_1_equals_the_null_label():
 
 # --- the task ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_train_steps_lower_the_loss_and_sharded_equals_single_device():
   config = tiny_config(**{"ema.decay": 0.0, "model.dropout": 0.0})
   batch = _batch()

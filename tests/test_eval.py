@@ -132,6 +132,7 @@ def test_converted_network_matches_stored_pytorch_values(inception_weights):
   np.testing.assert_allclose(out["pool3"].sum(1), ROW_SUMS, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_loop_hook_and_cli_write_eval_gen_metrics(tfds_dir, tmp_path, capsys, monkeypatch):
   """A tiny digits GAN with an eval_gen block (FCD-digits + held-out D accuracy, no Inception:
   too slow for CPU tests); then the CLI on its checkpoint."""
@@ -212,6 +213,7 @@ def test_memorisation_is_the_share_of_ngrams_found_verbatim():
   np.testing.assert_array_equal(words("to be or not to be"), [0, 1, 2, 3, 0, 1])
 
 
+@pytest.mark.slow
 def test_vae_eval_gen_in_loop_and_cli_and_dacc_needs_a_discriminator(tfds_dir, tmp_path, monkeypatch):
   """The generator metrics run for a VAE exactly as for a GAN (FCD-digits here: Inception is too
   slow for CPU tests); dacc, which needs a discriminator, is a one-line error."""

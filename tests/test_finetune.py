@@ -13,6 +13,8 @@ from genai_jax.train import state as state_lib
 from genai_jax.train.loop import train_and_evaluate
 from tests.helpers import override
 
+pytestmark = pytest.mark.slow  # pre-training and fine-tuning runs
+
 
 def tiny_text_config(preset, **overrides):
   from experiments.configs import gpt_shakespeare

@@ -32,12 +32,13 @@ def test_dcgan_parameter_counts_match_the_paper_network():
 def test_dcgan_shapes_and_ranges(size, width):
   g, d = dcgan.Generator(width=width, image_size=size, channels=1), dcgan.Discriminator(width=width)
   z = jax.random.normal(jax.random.PRNGKey(0), (4, 100))
-  gv = g.init(jax.random.PRNGKey(1), z, train=False)
-  x = g.apply(gv, z, train=False)
+  # jitted: one compile per call instead of op-by-op dispatch (the test's cost on a CPU)
+  gv = jax.jit(lambda k, z: g.init(k, z, train=False))(jax.random.PRNGKey(1), z)
+  x = jax.jit(lambda v, z: g.apply(v, z, train=False))(gv, z)
   chex.assert_shape(x, (4, size, size, 1))
   assert float(jnp.abs(x).max()) <= 1.0
-  dv = d.init(jax.random.PRNGKey(2), x, train=False)
-  logits = d.apply(dv, x, train=False)
+  dv = jax.jit(lambda k, x: d.init(k, x, train=False))(jax.random.PRNGKey(2), x)
+  logits = jax.jit(lambda v, x: d.apply(v, x, train=False))(dv, x)
   chex.assert_shape(logits, (4,))
   chex.assert_type(logits, jnp.float32)
 

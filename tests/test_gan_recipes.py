@@ -63,6 +63,7 @@ def test_config_errors_name_the_fix():
       tasks.get_task(tiny_gan_config(**overrides))
 
 
+@pytest.mark.slow
 def test_n_dis_steps_d_n_times_per_g_step_and_lazy_r1_every_third_d_step():
   config = tiny_gan_config(n_dis=2, **{"objective.r1_weight": 1.0, "objective.r1_every": 3,
                                        "objective.loss": "hinge"})
@@ -75,12 +76,14 @@ def test_n_dis_steps_d_n_times_per_g_step_and_lazy_r1_every_third_d_step():
   assert float(history[0]["r1"]) == 0.0 and float(history[1]["r1"]) > 0.0
 
 
+@pytest.mark.slow
 def test_wgan_gp_trains_and_reports_the_penalty():
   config = tiny_gan_config(**{"objective.loss": "wgan_gp", "augment.policy": "translation,cutout,color"})
   _, state, history = run_steps(config, jax.devices()[:1], 2, _batch(config))
   assert all(np.isfinite(float(m["gp"])) and float(m["gp"]) > 0 for m in history)
 
 
+@pytest.mark.slow
 def test_ema_matches_a_hand_loop_and_sampling_uses_it():
   decay, start = 0.9, 2
   config = tiny_gan_config(**{"ema.decay": decay, "ema.start_step": start})

@@ -3,6 +3,7 @@
 import chex
 import jax
 import numpy as np
+import pytest
 
 from genai_jax import tasks
 from genai_jax.train import sharding
@@ -24,6 +25,7 @@ def _run(config, devices, steps, batch):
   return jax.device_get(state), history
 
 
+@pytest.mark.slow
 def test_train_steps_lower_d_loss_on_a_fixed_batch():
   config = tiny_gan_config()
   batch = _fixed_batch(config)
@@ -35,6 +37,7 @@ def test_train_steps_lower_d_loss_on_a_fixed_batch():
   assert float(history[-1]["d_real"]) > float(history[0]["d_real"])
 
 
+@pytest.mark.slow
 def test_step_sharded_over_8_devices_equals_1_device():
   config = tiny_gan_config()
   assert len(jax.devices()) == 8
@@ -48,6 +51,7 @@ def test_step_sharded_over_8_devices_equals_1_device():
   assert int(state8.step) == 3
 
 
+@pytest.mark.slow
 def test_fsdp_layout_shards_params_and_matches():
   config = tiny_gan_config()
   batch = _fixed_batch(config, seed=2)

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from genai_jax import host_memory
 
 # Runs in a fresh process: the settings must precede JAX's first computation. The barriers
@@ -42,6 +44,7 @@ def _probe(**env):
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_large_temporaries_reuse_pages_on_cpu():
   if host_memory._glibc() is None:
     import pytest

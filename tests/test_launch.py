@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # the launch scripts run as subprocesses
+
 NAME, ZONE = "genai-v4", "us-central2-b"
 WHERE = [f"--name={NAME}", f"--zone={ZONE}"]
 RUN = ["run", *WHERE, "--accelerator-type=v4-32", "experiments.dcgan_celeba",

@@ -141,6 +141,7 @@ def compilation_cache(tmp_path):
     jax.config.update(k, v)
 
 
+@pytest.mark.slow
 def test_train_resume_samples_and_sampling_cli(tfds_dir, tmp_path, compilation_cache):
   full, split = str(tmp_path / "full"), str(tmp_path / "split")
   result = train_and_evaluate(tiny_lm_config(num_steps=6, **{"eval_gen.at_end": True}), full,
@@ -173,6 +174,7 @@ def test_train_resume_samples_and_sampling_cli(tfds_dir, tmp_path, compilation_c
   assert len(out) == 2 and all(o.startswith("def ") and len(o) == 14 for o in out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["demo", "mlm_demo", "gru_demo"])
 def test_a_few_train_steps_lower_the_loss(tfds_dir, preset):
   config = tiny_lm_config(preset, **{"optimizer.warmup_steps": 1, "optimizer.learning_rate": 1e-2})
@@ -191,6 +193,7 @@ def test_a_few_train_steps_lower_the_loss(tfds_dir, preset):
 
 @pytest.mark.parametrize("model", [{}, {"model.remat": "full", "model.scan_layers": True}],
                          ids=["unrolled", "remat+scan"])
+@pytest.mark.slow
 def test_fsdp_layout_gives_the_same_loss_as_one_device(tfds_dir, model):
   """Weights gathered where used and gradients reduce-scattered (sharding.gathered) compute the
   single-device step, also with the blocks rematerialised and scanned."""
@@ -230,6 +233,7 @@ def test_generate_draws_unconditional_token_samples(tfds_dir, preset, length):
   assert out.prompt_len == 1 and out.tokens.dtype == np.int32
 
 
+@pytest.mark.slow
 def test_lstm_cell_trains_and_samples_with_its_c_h_carries(tfds_dir):
   """model.rnn_cell='lstm' (the PTB presets' Zaremba LSTM): a few steps lower the loss, and
   incremental sampling threads each layer's (c, h) carry."""

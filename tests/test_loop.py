@@ -19,6 +19,7 @@ def _losses(workdir):
   return {r["step"]: (r["d_loss"], r["g_loss"]) for r in rows if r["split"] == "train"}
 
 
+@pytest.mark.slow
 def test_outputs_and_resume_reproduce_an_uninterrupted_run(tfds_dir, tmp_path):
   full, split = str(tmp_path / "full"), str(tmp_path / "split")
   result = train_and_evaluate(tiny_gan_config(num_steps=6), full)
@@ -36,12 +37,14 @@ def test_outputs_and_resume_reproduce_an_uninterrupted_run(tfds_dir, tmp_path):
     assert got[step] == pytest.approx(want[step], rel=1e-6, abs=1e-7), step
 
 
+@pytest.mark.slow
 def test_keep_n_checkpoints(tfds_dir, tmp_path):
   train_and_evaluate(tiny_gan_config(num_steps=5, checkpoint_every=1, eval_every=5,
                                      keep_checkpoints=2), str(tmp_path))
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["4", "5"]
 
 
+@pytest.mark.slow
 def test_nan_stops_with_step_and_loss(tfds_dir, tmp_path):
   config = tiny_gan_config(num_steps=20, **{"optimizer.learning_rate": 1e38})
   with pytest.raises(NonFiniteLossError, match=r"(d_loss|g_loss) became (nan|inf) at step \d+"):
@@ -73,6 +76,7 @@ def _cli(*args, env=None):
                         env={**os.environ, "JAX_PLATFORMS": "cpu", **(env or {})})
 
 
+@pytest.mark.slow
 def test_cli_bad_config_key_is_one_clear_line(tmp_path):
   r = _cli("--config=experiments/configs/dcgan_celeba.py:demo", "--config.model.widht=3",
            f"--workdir={tmp_path}")
@@ -81,6 +85,7 @@ def test_cli_bad_config_key_is_one_clear_line(tmp_path):
   assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_cli_without_celeba_explains_how_to_prepare_it(tmp_path):
   r = _cli(f"--workdir={tmp_path / 'w'}", env={"TFDS_DATA_DIR": str(tmp_path / "empty")})
   assert r.returncode == 1

@@ -84,6 +84,7 @@ def test_save_npz_is_atomic_and_leaves_no_temporary_file(tmp_path):
   assert os.listdir(tmp_path / "sub") == ["stats.npz"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
 def test_a_stop_during_start_up_ends_the_process_at_once_with_one_line(sig):
   # The main thread is busy (here: in a long sleep; in a run: XLA compiling, a dataset being
@@ -104,6 +105,7 @@ def test_a_stop_during_start_up_ends_the_process_at_once_with_one_line(sig):
   assert time.time() - t0 < 30
 
 
+@pytest.mark.slow
 def test_after_start_up_the_signals_behave_as_before():
   # Disarmed (the loop's first step), SIGINT is a KeyboardInterrupt and SIGTERM ends the process
   # with the default action, as without the guard.

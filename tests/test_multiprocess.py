@@ -13,6 +13,8 @@ from genai_jax.train.loop import train_and_evaluate
 from tests.conftest import REPO
 from tests.helpers import tiny_gan_config
 
+pytestmark = pytest.mark.slow  # two JAX processes train and cross-restore
+
 
 def _free_port():
   with socket.socket() as s:

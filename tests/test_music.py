@@ -147,6 +147,7 @@ def _chorale_config(**overrides):
   return override(c, overrides)
 
 
+@pytest.mark.slow
 def test_masked_model_of_chorales_trains_writes_midi_and_statistics(tfds_dir, tmp_path):
   from experiments import bach_chorales as experiment
   from genai_jax.train.loop import train_and_evaluate
@@ -176,6 +177,7 @@ def test_bach_chorales_audio_tiny_builder(tfds_dir):
   assert pipelines.recorded_rate(builder, "audio") == bach_chorales.SAMPLE_RATE  # from metadata
 
 
+@pytest.mark.slow
 def test_maskgit_choice_temperature_randomises_the_order_of_commitment():
   import jax
   from genai_jax import generate

@@ -12,6 +12,8 @@ import pytest
 from tests import no_tensorflow
 from tests.helpers import override
 
+pytestmark = pytest.mark.slow  # every test runs Python subprocesses without TensorFlow (CLIs, demos)
+
 # The modules the training (experiments.*), evaluation (genai_jax.eval) and sampling
 # (genai_jax.sample_lm, genai_jax.sample) commands import, their lazy imports included.
 CLI_MODULES = [

@@ -214,6 +214,7 @@ def test_a_tfrecord_dataset_names_the_conversion(tmp_path):
       pipelines.get_builder(cfg)
 
 
+@pytest.mark.slow
 def test_reading_imports_no_tensorflow(tfds_dir):
   import subprocess
   import sys

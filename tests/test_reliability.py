@@ -55,6 +55,7 @@ def _saved_steps(procs):
   return [int(m.group(1)) for m in steps], outs
 
 
+@pytest.mark.slow
 def test_sigterm_stops_every_process_of_a_two_process_run_at_one_step(tfds_dir, tmp_path):
   from genai_jax.data import pipelines
   pipelines.get_builder(tiny_gan_config().data)  # prepared once, before the workers start
@@ -90,6 +91,7 @@ def _cli(workdir, tfds_dir, *flags, preexec_fn=None):
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_once_and_a_second_ctrl_c_quits_at_once(tfds_dir, tmp_path, capsys):
   workdir = str(tmp_path / "w")
   proc = _cli(workdir, tfds_dir, "--config.num_steps=100000", "--config.checkpoint_every=100000")
@@ -109,6 +111,7 @@ def test_ctrl_c_saves_once_and_a_second_ctrl_c_quits_at_once(tfds_dir, tmp_path,
   assert max(_train_rows(workdir)) == saved + 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("first", ["SIGINT", "SIGTERM"])
 def test_a_second_ctrl_c_quits_at_once(first):
   # The handler of a one-process training run, alone in a process: the first SIGINT or SIGTERM
@@ -132,6 +135,7 @@ def _largest_file(directory):
   return max(files, key=os.path.getsize)
 
 
+@pytest.mark.slow
 def test_damaged_checkpoint_is_moved_aside_and_its_step_saved_again(tfds_dir, tmp_path, capsys):
   ref, run = str(tmp_path / "ref"), str(tmp_path / "run")
   train_and_evaluate(tiny_gan_config(num_steps=8, checkpoint_every=2), ref)
@@ -182,6 +186,7 @@ def _limit_file_size():
   resource.setrlimit(resource.RLIMIT_FSIZE, (80_000, 80_000))
 
 
+@pytest.mark.slow
 def test_a_failed_checkpoint_save_stops_the_run_with_one_line(tfds_dir, tmp_path):
   # A file-size limit makes the async checkpoint write fail like a full disk would.
   from genai_jax.data import pipelines
@@ -224,6 +229,7 @@ def _one_error_line(r, *needles):
   return lines[0]
 
 
+@pytest.mark.slow
 def test_cli_mistakes_end_in_one_line_without_creating_directories(tmp_path):
   typo = tmp_path / "no_such_run"
   r, seconds = _run_cli("genai_jax.eval", f"--workdir={typo}", "--metrics=fcd")
@@ -246,6 +252,7 @@ def test_cli_mistakes_end_in_one_line_without_creating_directories(tmp_path):
   _one_error_line(r, "is a file, not a directory")
 
 
+@pytest.mark.slow
 def test_resuming_with_a_different_model_names_the_keys(tfds_dir, tmp_path):
   from genai_jax.errors import ConfigError
   workdir = str(tmp_path / "w")
@@ -259,6 +266,7 @@ def test_resuming_with_a_different_model_names_the_keys(tfds_dir, tmp_path):
   assert max(_train_rows(workdir)) == 4
 
 
+@pytest.mark.slow
 def test_a_non_finite_eval_metric_stops_the_run(tfds_dir, tmp_path, monkeypatch):
   import dataclasses
   import jax.numpy as jnp

@@ -125,6 +125,7 @@ def test_jnp_log_mel_is_samples_log_mel():
     np.testing.assert_allclose(want, samples.log_mel(row, 16_000), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_classifier_learns_the_digits_and_is_cached(classifier, monkeypatch):
   from genai_jax.eval import sc09_classifier
   cfg, variables, acc, cache = classifier
@@ -134,6 +135,7 @@ def test_classifier_learns_the_digits_and_is_cached(classifier, monkeypatch):
   assert acc2 == acc and sc09_classifier.fingerprint(again) == sc09_classifier.fingerprint(variables)
 
 
+@pytest.mark.slow
 def test_inception_score_and_frechet_distance_on_the_classifier(classifier):
   from genai_jax.eval import fid, sc09_classifier
   cfg, variables, _, _ = classifier
@@ -174,6 +176,7 @@ def _tone_task(length, noise=False):
   return Task(init=lambda rng: jnp.zeros(()), train_step=None, generate=generate)
 
 
+@pytest.mark.slow
 def test_evaluator_scores_audio_with_is_sc09_and_fd_sc09(classifier):
   from genai_jax.eval.audio_evaluator import AudioEvaluator
   cfg, _, acc, cache = classifier
@@ -189,6 +192,7 @@ def test_evaluator_scores_audio_with_is_sc09_and_fd_sc09(classifier):
   assert f"test accuracy {acc:.3f}" in tones.notes[0] and "not FID" in tones.notes[0]
 
 
+@pytest.mark.slow
 def test_sc09_metrics_on_other_data_or_lengths_are_one_line_config_errors(classifier):
   from genai_jax.errors import ConfigError
   from genai_jax.eval.audio_evaluator import AudioEvaluator

@@ -209,6 +209,7 @@ def _sngan_task_config(**overrides):
                             **overrides})
 
 
+@pytest.mark.slow
 def test_sngan_power_iteration_state_trains_and_is_checkpointed(tmp_path):
   config = _sngan_task_config()
   shape = (8, 32, 32, config.model.channels)
@@ -339,10 +340,11 @@ def test_shared_embedding_cbn_starts_unconditional_and_one_step_conditions_it():
     g = sngan.ResNetGenerator(width=16, image_size=32, channels=1, num_classes=4,
                               shared_embedding=shared)
     z = jax.random.normal(jax.random.PRNGKey(1), (8, 8))
-    variables = g.init(jax.random.PRNGKey(2), z, y, train=False)
+    variables = jax.jit(lambda k: g.init(k, z, y, train=False))(jax.random.PRNGKey(2))
     params, stats = variables["params"], variables["batch_stats"]
-    out = lambda p, labels: g.apply({"params": p, "batch_stats": stats}, z, labels, train=True,
-                                    mutable=["batch_stats"])[0]
+    # jitted: one compile per model instead of op-by-op dispatch (the test's cost on a CPU)
+    out = jax.jit(lambda p, labels: g.apply({"params": p, "batch_stats": stats}, z, labels,
+                                            train=True, mutable=["batch_stats"])[0])
     chex.assert_trees_all_close(out(params, y), out(params, jnp.zeros_like(y)), atol=1e-6)
     if shared:
       assert params["shared"]["embedding"].shape == (4, shared)
@@ -352,7 +354,7 @@ def test_shared_embedding_cbn_starts_unconditional_and_one_step_conditions_it():
     # One Adam step (lr 1e-3) pushing class 1's images up: how far apart do the classes move?
     loss = lambda p: -jnp.mean(out(p, y) * (y == 1)[:, None, None, None])
     tx = optax.adam(1e-3)
-    updates, _ = tx.update(jax.grad(loss)(params), tx.init(params), params)
+    updates, _ = tx.update(jax.jit(jax.grad(loss))(params), tx.init(params), params)
     new = optax.apply_updates(params, updates)
     spreads[shared] = float(jnp.abs(out(new, jnp.ones_like(y)) - out(new, jnp.zeros_like(y))).mean())
   assert spreads[0] > 0 and spreads[32] > 5 * spreads[0], spreads

@@ -15,6 +15,8 @@ import pytest
 from tests.conftest import REPO
 from tests.test_reliability import _free_port
 
+pytestmark = pytest.mark.slow  # two-process runs stopped at each start-up phase
+
 LINE = "before the first step: nothing to save; rerun the same command"
 # The digits demo (MLP GAN, 28x28) with FCD-digits only at the end: its first start prepares the
 # embedded digits and trains the evaluation classifier, the two slow phases before compilation.

@@ -55,6 +55,7 @@ def test_credentials_found_let_the_check_pass(no_credentials, monkeypatch, tmp_p
   storage.check_reachable("gs://b/x")
 
 
+@pytest.mark.slow
 def test_the_training_command_with_a_gs_workdir_and_no_credentials(tmp_path):
   if storage._on_google_cloud():
     pytest.skip("this machine is a Google Cloud VM: its metadata server provides credentials")

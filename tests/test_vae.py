@@ -171,6 +171,7 @@ def test_mlp_shapes_and_sample_sets(trained_mlp):
   _check_sample_sets(jax.jit(task.sample)(state, _digits_batch()), manifold=True)
 
 
+@pytest.mark.slow
 def test_conv_vae_with_gaussian_likelihood_trains_and_samples():
   config = tiny_vae_config(**{"model.name": "conv", "objective.likelihood": "gaussian",
                               "objective.binarize": "none", "optimizer.learning_rate": 3e-3})
@@ -239,6 +240,7 @@ def _train_losses(workdir):
   return {r["step"]: r["loss"] for r in rows if r["split"] == "train"}
 
 
+@pytest.mark.slow
 def test_loop_writes_grids_checkpoints_metrics_and_resumes_exactly(tfds_dir, tmp_path):
   full, split = str(tmp_path / "full"), str(tmp_path / "split")
   result = train_and_evaluate(tiny_vae_config(**{"model.latent_size": 2}), full)

