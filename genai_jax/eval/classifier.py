@@ -104,7 +104,7 @@ def load_or_train(data_cfg, cache_dir: str) -> tuple[dict, float]:
   process 0, while the others wait to read it)."""
   if data_cfg.name not in DATASETS:
     raise ConfigError(f"the digit classifier trains on {sorted(DATASETS)}, not data.name="
-                      f"{data_cfg.name!r}; set --config.data.name to one of them")
+                      f"{data_cfg.name!r}; set data.name to one of them", keys=("data.name",))
   path = cache_path(data_cfg, cache_dir)
   return multihost.leader_first(f"the digits classifier {path}",
                                 lambda: _load_or_train(data_cfg, path))
