@@ -18,11 +18,6 @@ from genai_jax.train import optimizers
 NUM_STEPS = 6  # short, so every schedule moves within the updates compared
 UPDATES = 8  # past NUM_STEPS: the end of each schedule counts too
 
-DCGAN_PRESETS = ("", "demo", "mnist_mlp", "mnist_conv", "digits_demo", "sngan_cifar10",
-                 "sngan_celeba64", "biggan_cifar10_cond", "cond_mnist", "cond_digits_demo",
-                 "demo_fewshot")
-
-
 # --- the optimisers as each family built them before the shared builder ---------------------
 
 def _gan_reference(opt, which, decay_steps):
@@ -85,7 +80,7 @@ def _same(a, b):
 
 
 def _gan_configs():
-  out = [(f"dcgan_celeba:{p}", dcgan_celeba.get_config(p)) for p in DCGAN_PRESETS]
+  out = [(f"dcgan_celeba:{p}", dcgan_celeba.get_config(p)) for p in dcgan_celeba.PRESETS]
   out += [(f"seed_gans:{p}", seed_gans.get_config(p)) for p in seed_gans.PRESETS]
   out += [(f"wavegan:{p}", wavegan_config.get_config(p))
           for p in getattr(wavegan_config, "PRESETS", ("",))]
@@ -126,7 +121,7 @@ def test_cyclegan_presets_keep_their_optimisers(preset, fraction):
   _same(cyclegan.make_optimizer(config), _cyclegan_reference(config.optimizer, NUM_STEPS))
 
 
-@pytest.mark.parametrize("preset", ("",) + diffusion_config.PRESETS)
+@pytest.mark.parametrize("preset", tuple(diffusion_config.PRESETS))
 def test_diffusion_presets_keep_their_optimisers(preset):
   config = diffusion_config.get_config(preset)
   config.num_steps = NUM_STEPS
