@@ -20,6 +20,10 @@ from genai_jax.train import checkpoint as ckpt_lib
 from genai_jax.train import workdir as workdir_lib
 from tests.helpers import override, run_steps, tiny_gan_config
 
+# Every test samples from checkpoints that short trainings through the loop wrote (and one runs
+# the command in a subprocess): the slow tier.
+pytestmark = pytest.mark.slow
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = 8  # diffusion images
 GAN_SIZE = 32  # sngan_resnet's smallest
