@@ -156,3 +156,22 @@ def test_bad_impl_is_one_line():
   x, w = jnp.zeros((1, 3, 3, 2)), jnp.zeros((3, 3, 2, 2))
   with pytest.raises(ValueError, match="unknown conv impl 'fast'"):
     conv_transpose(x, w, (2, 2), impl="fast")
+
+
+def test_keras_conv_generator_same_params_and_outputs_either_impl():
+  from genai_jax.models.mlp_gan import KerasConvGenerator
+  z = jnp.asarray(np.random.default_rng(12).normal(size=(3, 10)), jnp.float32)
+  fast, plain = (KerasConvGenerator(width=8, image_size=8, conv_impl=i) for i in ("subpixel", "xla"))
+  variables = fast.init(jax.random.PRNGKey(0), z)
+  chex.assert_trees_all_equal(variables, plain.init(jax.random.PRNGKey(0), z))
+  assert "ConvTranspose_1" in variables["params"]  # flax's names: checkpoints carry over
+  _close(fast.apply(variables, z, train=False), plain.apply(variables, z, train=False), 1.0)
+
+
+def test_keras_conv_bad_impl_names_the_key():
+  from genai_jax.errors import ConfigError
+  from genai_jax.models.mlp_gan import KerasConvGenerator
+  with pytest.raises(ConfigError, match="model.conv_impl 'fast'") as e:
+    KerasConvGenerator(width=8, image_size=8, conv_impl="fast").init(
+        jax.random.PRNGKey(0), jnp.zeros((1, 4)))
+  assert e.value.keys == ("model.conv_impl",)
