@@ -132,7 +132,8 @@ def test_subpixel_modules_are_drop_ins_for_flax():
   rng = np.random.default_rng(10)
   x = jnp.asarray(rng.normal(size=(2, 7, 7, 12)), jnp.float32)
   for ours, theirs in [
-      (SubpixelConvTranspose(16, (5, 5), (2, 2), "SAME"), nn.ConvTranspose(16, (5, 5), (2, 2), "SAME")),
+      (SubpixelConvTranspose(16, (5, 5), (2, 2), "SAME"),
+       nn.ConvTranspose(16, (5, 5), (2, 2), "SAME")),
       (SubpixelConv(16, (5, 5), (2, 2), "SAME"), nn.Conv(16, (5, 5), (2, 2), "SAME"))]:
     key = jax.random.PRNGKey(0)
     p_ours, p_theirs = ours.init(key, x), theirs.init(key, x)
@@ -161,7 +162,8 @@ def test_bad_impl_is_one_line():
 def test_keras_conv_generator_same_params_and_outputs_either_impl():
   from genai_jax.models.mlp_gan import KerasConvGenerator
   z = jnp.asarray(np.random.default_rng(12).normal(size=(3, 10)), jnp.float32)
-  fast, plain = (KerasConvGenerator(width=8, image_size=8, conv_impl=i) for i in ("subpixel", "xla"))
+  fast, plain = (KerasConvGenerator(width=8, image_size=8, conv_impl=i)
+                 for i in ("subpixel", "xla"))
   variables = fast.init(jax.random.PRNGKey(0), z)
   chex.assert_trees_all_equal(variables, plain.init(jax.random.PRNGKey(0), z))
   assert "ConvTranspose_1" in variables["params"]  # flax's names: checkpoints carry over
