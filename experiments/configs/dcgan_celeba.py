@@ -62,7 +62,7 @@ def base() -> ml_collections.ConfigDict:
   # Read by some models only; None means the chosen model's default (in brackets). Setting a key
   # the chosen model does not read is an error, not a silently ignored setting.
   c.model.width = placeholder(int)  # dcgan (64: ngf = ndf), conv (64), keras_conv (128), sngan, wavegan (64: d)
-  c.model.conv_impl = placeholder(str)  # dcgan, wavegan: subpixel (fast, exact) | xla (textbook lowering)
+  c.model.conv_impl = placeholder(str)  # dcgan, wavegan, keras_conv: subpixel (fast, exact) | xla (textbook lowering)
   # BatchNorm running-average decay in flax/Keras semantics; PyTorch's momentum is 1 minus it.
   # dcgan (0.9 = PyTorch 0.1), conv (0.9), keras_conv (0.8), sngan_resnet (0.9)
   c.model.bn_momentum = placeholder(float)

@@ -18,7 +18,9 @@ compute it in a form XLA's CPU backend runs fast:
 ``lhs_dilation`` / ``window_strides``) for comparison; tests check both agree.
 """
 
-from typing import Any, Callable
+import itertools
+import math
+from typing import Any, Callable, Sequence, Union
 
 import flax.linen as nn
 import jax
@@ -27,6 +29,7 @@ from jax import lax
 
 Array = jax.Array
 Initializer = Callable[..., Array]
+Padding = Union[str, Sequence[tuple[int, int]]]
 
 _DN = ("NHWC", "HWIO", "NHWC")
 # Output phase r of a k=4, s=2, p=1 transposed conv reads padded-input taps (m+r, m+r+1)
@@ -128,6 +131,208 @@ def down_conv_4x4(x: Array, w: Array, impl: str = "subpixel") -> Array:
   # w[2t+p, 2u+q] -> k[t, u, (p, q, ci)]
   k = w.reshape(2, 2, 2, 2, cin, -1).transpose(0, 2, 1, 3, 4, 5).reshape(2, 2, 4 * cin, -1)
   return _conv2x2(xs, k)
+
+
+# --- any kernel size and stride -------------------------------------------------------------------
+
+
+def _spec(nd: int) -> tuple[str, str, str]:
+  sp = "HWD"[:nd]
+  return "N" + sp + "C", sp + "IO", "N" + sp + "C"
+
+
+def _check_impl(impl: str) -> None:
+  if impl not in ("subpixel", "xla"):
+    raise ValueError(f"unknown conv impl {impl!r}; use 'subpixel' or 'xla'")
+
+
+def _tap_matmuls(views: list, taps: list, w: Array) -> Array:
+  """sum_i views[i] @ w[taps[i]] with views [N, Cin] and w [*K, Cin, Cout] -> [N, Cout].
+
+  With few input channels the views are concatenated and multiplied once (K = taps * Cin
+  instead of a skinny Cin)."""
+  cin = views[0].shape[-1]
+  if cin <= _FEW_CHANNELS and len(views) > 1:
+    return jnp.concatenate(views, -1) @ jnp.concatenate([w[t] for t in taps], 0)
+  out = None
+  for v, t in zip(views, taps):
+    out = v @ w[t] if out is None else out + v @ w[t]
+  return out
+
+
+def conv_transpose_padding(kernel: Sequence[int], strides: Sequence[int], padding: Padding
+                           ) -> tuple[tuple[int, int], ...]:
+  """The (low, high) padding of the dilated input that ``lax.conv_transpose`` uses for 'SAME'
+  or 'VALID' (explicit pairs pass through). A PyTorch ConvTranspose(k, s, p, output_padding=q)
+  is ``(k - 1 - p, k - 1 - p + q)`` with the kernel flipped."""
+  if not isinstance(padding, str):
+    return tuple((int(lo), int(hi)) for lo, hi in padding)
+  pads = []
+  for k, s in zip(kernel, strides):
+    if padding == "SAME":
+      total = k + s - 2
+      lo = k - 1 if s > k - 1 else math.ceil(total / 2)
+    elif padding == "VALID":
+      total, lo = k + s - 2 + max(k - s, 0), k - 1
+    else:
+      raise ValueError(f"padding {padding!r}: use 'SAME', 'VALID' or (low, high) pairs")
+    pads.append((lo, total - lo))
+  return tuple(pads)
+
+
+def conv_transpose(x: Array, w: Array, strides: Sequence[int], padding: Padding = "SAME",
+                   impl: str = "subpixel") -> Array:
+  """``lax.conv_transpose(x, w, strides, padding)`` (channels last, ``transpose_kernel=False``:
+  what ``flax.linen.ConvTranspose`` computes) for any kernel size and stride, exactly.
+
+  The sub-pixel form: output phase r (o = s*m + r) of a stride-s transposed convolution reads
+  only the taps t = (pad_lo - r) mod s + s*j of the kernel, so it is an ordinary stride-1
+  convolution of the undilated input with a sub-kernel of about k/s taps. Each of the s**d
+  phases runs as one matmul per tap over a shifted view of the input (the views are shared
+  between phases), then depth-to-space interleaves the phases. No dilated convolution is left,
+  forward or backward, and no zero tap is multiplied (on the CPU this beat one convolution to
+  s**d * Cout channels with zero-filled sub-kernels, and XLA's own convolutions).
+
+  Args:
+    x: [B, *S, Cin], d = 1 or 2 spatial dims (any d works).
+    w: [*K, Cin, Cout] (flax's ConvTranspose layout); PyTorch's ``weight[ci, co, *k]`` is
+      ``w[*reversed(k), ci, co]`` with ``padding = (k - 1 - p, k - 1 - p + output_padding)``.
+    strides: d ints.
+    padding: 'SAME', 'VALID' or d (low, high) pairs on the dilated input (``lax`` semantics).
+    impl: 'subpixel' or 'xla' (``lax.conv_transpose`` itself, for reference).
+
+  Returns:
+    [B, *S_out, Cout], x's dtype, S_out = (S - 1) * s + 1 + lo + hi - k + 1 (S * s for 'SAME').
+  """
+  _check_impl(impl)
+  nd = x.ndim - 2
+  kernel, strides = tuple(w.shape[:nd]), tuple(strides)
+  if impl == "xla":
+    return lax.conv_transpose(x, w, strides, padding, dimension_numbers=_spec(nd))
+  b, cout = x.shape[0], w.shape[-1]
+  plan = []  # per spatial dim: ([(first tap, input offset, taps) per phase], phase length M)
+  for d, (k, s, (lo, hi), size) in enumerate(
+      zip(kernel, strides, conv_transpose_padding(kernel, strides, padding), x.shape[1:-1])):
+    out_len = (size - 1) * s + 1 + lo + hi - k + 1
+    if out_len <= 0:
+      raise ValueError(f"conv_transpose: empty output along spatial dim {d} (size {size}, "
+                       f"kernel {k}, stride {s}, padding {(lo, hi)})")
+    # Phase r reads input m + off + j with tap t0 + s*j (from o + t - lo = s*i).
+    phases = [((lo - r) % s, (r + (lo - r) % s - lo) // s, max(0, -(-(k - (lo - r) % s) // s)))
+              for r in range(s)]
+    plan.append((phases, -(-out_len // s), out_len))
+  # Pad (or crop: lax.pad takes negative widths) so every live phase's views are in range.
+  pads = []
+  for (phases, m, _), size in zip(plan, x.shape[1:-1]):
+    live = [(off, n) for _, off, n in phases if n] or [(0, 1)]
+    lo_pad = -min(off for off, _ in live)
+    pads.append((lo_pad, max(off + n - 1 for off, n in live) + m + lo_pad - size))
+  xp = lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0)] + [(lo, hi, 0) for lo, hi in pads]
+               + [(0, 0, 0)])
+  ms = tuple(m for _, m, _ in plan)
+  views = {}  # start offsets -> [B * prod(M), Cin]; shared between phases
+
+  def view(starts):
+    if starts not in views:
+      views[starts] = xp[(slice(None),) + tuple(slice(st, st + m) for st, m in zip(starts, ms))
+                         ].reshape(-1, x.shape[-1])
+    return views[starts]
+
+  outs = []
+  for phase in itertools.product(*(ph for ph, _, _ in plan)):
+    if any(n == 0 for _, _, n in phase):  # k < s: this phase gets no tap
+      outs.append(jnp.zeros((b * math.prod(ms), cout), x.dtype))
+      continue
+    js = list(itertools.product(*(range(n) for _, _, n in phase)))
+    vs = [view(tuple(off + j + lp for (_, off, _), j, (lp, _) in zip(phase, jj, pads)))
+          for jj in js]
+    taps = [tuple(t0 + s * j for (t0, _, _), j, s in zip(phase, jj, strides)) for jj in js]
+    outs.append(_tap_matmuls(vs, taps, w))
+  # [B, *M, *s, Cout] -> [B, M0, s0, M1, s1, ..., Cout] -> [B, *(M * s), Cout], cropped.
+  z = jnp.stack(outs, 1).reshape(b, *ms, *strides, cout)
+  z = z.transpose(0, *itertools.chain(*((1 + d, 1 + nd + d) for d in range(nd))), 2 * nd + 1)
+  y = z.reshape(b, *(m * s for m, s in zip(ms, strides)), cout)
+  return y[(slice(None),) + tuple(slice(0, out_len) for _, _, out_len in plan)]
+
+
+def conv_strided(x: Array, w: Array, strides: Sequence[int], padding: Padding = "SAME",
+                 impl: str = "subpixel") -> Array:
+  """``lax.conv_general_dilated(x, w, strides, padding)`` (channels last: what
+  ``flax.linen.Conv`` computes) for any kernel size and stride, exactly, as one matmul per tap
+  over a strided view of the padded input, summed.
+
+  Args:
+    x: [B, *S, Cin]; w: [*K, Cin, Cout]; strides: d ints; padding: 'SAME', 'VALID' or d
+    (low, high) pairs; impl: 'subpixel' (the views) or 'xla' (the plain op).
+
+  Returns:
+    [B, *S_out, Cout], S_out = (S + lo + hi - K) // s + 1.
+  """
+  _check_impl(impl)
+  nd = x.ndim - 2
+  kernel, strides = tuple(w.shape[:nd]), tuple(strides)
+  if impl == "xla":
+    return lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=_spec(nd))
+  pads = (lax.padtype_to_pads(x.shape[1:-1], kernel, strides, padding)
+          if isinstance(padding, str) else tuple(tuple(p) for p in padding))
+  outs = tuple((size + lo + hi - k) // s + 1 for size, k, s, (lo, hi)
+               in zip(x.shape[1:-1], kernel, strides, pads))
+  if min(outs) <= 0:
+    raise ValueError(f"conv_strided: empty output {outs} (input {x.shape[1:-1]}, kernel "
+                     f"{kernel}, strides {strides}, padding {pads})")
+  xp = lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0)] + [
+      (lo, s * (m - 1) + k - size - lo, 0)
+      for (lo, _), s, m, k, size in zip(pads, strides, outs, kernel, x.shape[1:-1])] + [(0, 0, 0)])
+  taps = list(itertools.product(*(range(k) for k in kernel)))
+  views = [lax.slice(xp, (0, *t, 0), (x.shape[0], *(ti + s * (m - 1) + 1 for ti, s, m
+                                                   in zip(t, strides, outs)), x.shape[-1]),
+                     (1, *strides, 1)).reshape(-1, x.shape[-1]) for t in taps]
+  return _tap_matmuls(views, taps, w).reshape(x.shape[0], *outs, w.shape[-1])
+
+
+class SubpixelConvTranspose(nn.Module):
+  """``flax.linen.ConvTranspose`` (same parameters, names, shapes and initialisers: a drop-in
+  whose checkpoints are interchangeable with it) computed by ``conv_transpose``; ``impl='xla'``
+  runs the plain ``lax.conv_transpose``."""
+  features: int
+  kernel_size: Sequence[int]
+  strides: Sequence[int]
+  padding: Padding = "SAME"
+  use_bias: bool = True
+  impl: str = "subpixel"
+  kernel_init: Initializer = nn.linear.default_kernel_init
+  bias_init: Initializer = nn.initializers.zeros_init()
+  dtype: Any = None
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    w = self.param("kernel", self.kernel_init, (*self.kernel_size, x.shape[-1], self.features))
+    b = self.param("bias", self.bias_init, (self.features,)) if self.use_bias else None
+    x, w, b = nn.dtypes.promote_dtype(x, w, b, dtype=self.dtype)
+    y = conv_transpose(x, w, self.strides, self.padding, self.impl)
+    return y if b is None else y + b
+
+
+class SubpixelConv(nn.Module):
+  """``flax.linen.Conv`` with strides (same parameters and names) computed by ``conv_strided``;
+  ``impl='xla'`` runs the plain ``lax.conv_general_dilated``."""
+  features: int
+  kernel_size: Sequence[int]
+  strides: Sequence[int]
+  padding: Padding = "SAME"
+  use_bias: bool = True
+  impl: str = "subpixel"
+  kernel_init: Initializer = nn.linear.default_kernel_init
+  bias_init: Initializer = nn.initializers.zeros_init()
+  dtype: Any = None
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    w = self.param("kernel", self.kernel_init, (*self.kernel_size, x.shape[-1], self.features))
+    b = self.param("bias", self.bias_init, (self.features,)) if self.use_bias else None
+    x, w, b = nn.dtypes.promote_dtype(x, w, b, dtype=self.dtype)
+    y = conv_strided(x, w, self.strides, self.padding, self.impl)
+    return y if b is None else y + b
 
 
 class UpConv4x4(nn.Module):

@@ -21,9 +21,10 @@ import jax.numpy as jnp
 
 from genai_jax.errors import ConfigError
 from genai_jax.models.dcgan import DCGAN_INIT, _batch_norm, unconditional
-from genai_jax.models.layers import DownConv4x4, UpConv4x4, activation
+from genai_jax.models.layers import DownConv4x4, SubpixelConvTranspose, UpConv4x4, activation
 
 OUTPUTS = ("tanh", "sigmoid")
+CONV_IMPLS = ("subpixel", "xla")  # keras_conv's transposed convolutions (layers.conv_transpose)
 
 
 def _check_output(output: str) -> None:
@@ -141,6 +142,10 @@ class KerasConvGenerator(nn.Module):
   The seed's first ConvT has stride 1, so its G emits S/2 x S/2 (14 x 14) images into a D built
   for S x S (28 x 28); here the first ConvT has stride 2, which makes the output S x S with
   exactly the seed's layers and parameter count (a stride does not change a kernel's size).
+
+  ``conv_impl='subpixel'`` computes both ConvTs as sub-pixel convolutions (layers.conv_transpose:
+  exact, same parameters as flax's ConvTranspose); 'xla' runs flax's ConvTranspose op, which
+  XLA's CPU backend runs 15-60x slower here (its dilated-convolution gradients).
   """
   width: int = 128
   kernel_size: int = 5
@@ -150,6 +155,7 @@ class KerasConvGenerator(nn.Module):
   image_size: int = 28
   channels: int = 1
   dtype: Any = None
+  conv_impl: str = "subpixel"
 
   @nn.compact
   def __call__(self, z: jax.Array, y: Optional[jax.Array] = None, *, train: bool = True
@@ -159,14 +165,20 @@ class KerasConvGenerator(nn.Module):
       raise ConfigError(f"the keras_conv GAN needs model.image_size divisible by 4, got "
                         f"{self.image_size}; set model.image_size and data.image_size",
                         keys=("model.image_size",))
+    if self.conv_impl not in CONV_IMPLS:
+      raise ConfigError(f"unknown model.conv_impl {self.conv_impl!r} for keras_conv; set it to "
+                        f"one of {list(CONV_IMPLS)}", keys=("model.conv_impl",))
     s, k, dt = self.image_size // 4, (self.kernel_size,) * 2, self.dtype
     z = z if dt is None else z.astype(dt)
     x = nn.Dense(s * s * self.width, kernel_init=_KERAS_INIT, dtype=dt)(z)
     x = x.reshape(-1, s, s, self.width)
-    x = nn.ConvTranspose(self.width, k, (2, 2), "SAME", kernel_init=_KERAS_INIT, dtype=dt)(x)
-    x = activation(self.activation)(x)
+    # Named as flax names nn.ConvTranspose, so params and checkpoints are the same either way.
+    up = lambda i: SubpixelConvTranspose(self.width, k, (2, 2), "SAME", impl=self.conv_impl,
+                                         kernel_init=_KERAS_INIT, dtype=dt,
+                                         name=f"ConvTranspose_{i}")
+    x = activation(self.activation)(up(0)(x))
     x = _batch_norm(train, dt, self.bn_momentum, epsilon=1e-3)(x)
-    x = nn.ConvTranspose(self.width, k, (2, 2), "SAME", kernel_init=_KERAS_INIT, dtype=dt)(x)
+    x = up(1)(x)
     x = nn.Conv(self.channels, (self.out_kernel,) * 2, padding="SAME", kernel_init=_KERAS_INIT,
                 dtype=dt)(x)
     return jnp.tanh(x.astype(jnp.float32))

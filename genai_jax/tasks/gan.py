@@ -94,11 +94,11 @@ MODELS = {
     "keras_conv": registry.Entry(
         lambda s: (mlp_gan.KerasConvGenerator(s["width"], s["kernel_size"], s["out_kernel"],
                                               s["activation"], s["bn_momentum"], s["image_size"],
-                                              s["channels"], s["dtype"]),
+                                              s["channels"], s["dtype"], s["conv_impl"]),
                    mlp_gan.KerasConvDiscriminator(s["width"], s["kernel_size"], s["activation"],
                                                   s["dtype"])),
         {"width": 128, "kernel_size": 5, "out_kernel": 7, "activation": "leaky_relu:0.01",
-         "bn_momentum": 0.8}),
+         "bn_momentum": 0.8, "conv_impl": "subpixel"}),
     # WaveGAN (Donahue et al. 2019): 1-D transposed convs to 16 * 4**layers samples, phase
     # shuffle in D, no batch norm (for WGAN-GP); the paper's d = 64, 5 layers, n = 2.
     "wavegan": registry.Entry(_wavegan, {"width": 64, "layers": 5, "phase_shuffle": 2,
