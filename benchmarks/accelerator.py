@@ -15,11 +15,15 @@ demo's 4x128 context 128, so the whole table takes a few minutes on 2 cores.
 Each row's config reads the family's embedded demo data (``on_disk``: faces, digits, text as
 bytes) at the row's shapes, and besides the bare step runs through ``train_and_evaluate``
 (``measure_loop``: the loader reading and decoding from disk, the batch copied to the devices
-ahead of the step, metrics one step late, checkpoints at the preset's interval, evaluation off): the ``loop`` column and ``l/s``, the loop's rate over the bare step's (``--no-loop``: the
-bare step only, on random batches of the same shapes).
+ahead of the step, metrics fetched at log steps, checkpoints at the preset's interval,
+evaluation off): the ``loop`` column, ``l/s`` the loop's rate over the bare step's, and ``cpu``
+the bare step's CPU seconds a step over the loop's (all of the process's threads), the ratio
+that other jobs on a shared machine barely move (``--no-loop``: the bare step only, on random
+batches of the same shapes).
 
-Per row: images/s or tokens/s (median of ``--rounds`` rounds of ``--steps`` steps, each step's
-metrics read one step late as the loop does), achieved TFLOP/s and MFU against the device's peak
+Per row: images/s or tokens/s (median of ``--rounds`` rounds of ``--steps`` steps, more if they
+take under ``--min_round_s``, step N
+dispatched before waiting for step N-1, as the loop does), achieved TFLOP/s and MFU against the device's peak
 for the row's compute dtype (the chip table of ``genai_jax.aot.topologies``; on a CPU the
 vector-ISA estimate of ``benchmarks.lm_throughput``), and peak device memory
 (``memory_stats()['peak_bytes_in_use']`` where the backend tracks it, otherwise XLA's compiled
@@ -29,7 +33,9 @@ the backend reports none (XLA:GPU), from the same step compiled for the host CPU
 
 import argparse
 import math
+import os
 import statistics
+import time
 
 import jax
 import numpy as np
@@ -105,13 +111,16 @@ def on_disk(config):
 
 
 def measure_loop(config, steps: int, rounds: int, workdir: str, checkpoint_every=None) -> dict:
-  """The loop's rate: ``config`` through ``train_and_evaluate`` (data read from disk and decoded
-  by the loader, each step's metrics read one step late, a checkpoint every ``checkpoint_every``
-  steps (default: the preset's own), evaluation off), ``(rounds + 2) * steps`` steps. The rate is the steps of the ``rounds`` middle
-  log intervals over their time (the first interval includes compiling; the last, the final
-  evaluation and save), from the loop's own ``perf`` rows."""
-  import json
-  import os
+  """The loop's time per step: ``config`` through ``train_and_evaluate`` (data read from disk and
+  decoded by the loader, metrics fetched at log steps, a checkpoint every ``checkpoint_every``
+  steps (default: the preset's own), evaluation off), ``(rounds + 2) * steps`` steps logged every
+  ``steps``. Over the ``rounds`` middle log intervals (the first includes compiling; the last, the
+  final save): ``loop_step_s``, wall-clock seconds a step, taken where the loop takes its own
+  ``perf`` rate (``Progress.rate``), and ``loop_cpu_s``, this process's CPU seconds a step (all
+  threads: loader, prefetch, saves), which other jobs on a shared machine barely change."""
+  import time
+  from unittest import mock
+  from genai_jax.train import writers
   from genai_jax.train.loop import train_and_evaluate
   c = config.copy_and_resolve_references()
   c.update(num_steps=(rounds + 2) * steps, log_every=steps,
@@ -119,14 +128,20 @@ def measure_loop(config, steps: int, rounds: int, workdir: str, checkpoint_every
            eval_every=10**9, eval_batches=0, keep_checkpoints=1)
   if "eval_gen" in c:
     c.eval_gen.update(every=0, at_end=False)
-  train_and_evaluate(c, workdir)
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    perf = {r["step"]: r["steps_per_s"] for r in map(json.loads, f) if r["split"] == "perf"}
-  middle = [(s, perf[s]) for s in range(2 * steps, (rounds + 2) * steps, steps) if s in perf]
-  if not middle:
-    return {"loop_step_s": None}
-  seconds = sum(steps / rate for _, rate in middle)
-  return {"loop_step_s": seconds / (steps * len(middle))}
+  marks, rate = {}, writers.Progress.rate
+
+  def timed_rate(progress, step):  # called once a log step, as the loop times its perf rows
+    marks[step] = (time.perf_counter(), time.process_time())
+    return rate(progress, step)
+
+  with mock.patch.object(writers.Progress, "rate", timed_rate):
+    train_and_evaluate(c, workdir)
+  first, last = steps, (rounds + 1) * steps
+  if first not in marks or last not in marks:
+    return {"loop_step_s": None, "loop_cpu_s": None}
+  n = last - first
+  return {"loop_step_s": (marks[last][0] - marks[first][0]) / n,
+          "loop_cpu_s": (marks[last][1] - marks[first][1]) / n}
 
 
 def _batch(config, mesh):
@@ -163,9 +178,11 @@ def _flops(compiled, step, abstract_state, batch) -> tuple:
   return (cost or {}).get("flops"), "XLA (host CPU compile)"
 
 
-def measure(config, steps: int, rounds: int, with_loop: bool = True) -> dict:
+def measure(config, steps: int, rounds: int, with_loop: bool = True,
+            min_round_s: float = 0.0) -> dict:
   """Times ``config``'s train step on all local devices (and, ``with_loop``, the same config
-  through the training loop: ``measure_loop``); returns the row's figures."""
+  through the training loop: ``measure_loop``, logging every round's steps); returns the row's
+  figures. A round is ``steps`` steps, more if that takes under ``min_round_s`` seconds."""
   from genai_jax import tasks
   from genai_jax.train import sharding
   from genai_jax.train import state as state_lib
@@ -182,32 +199,43 @@ def measure(config, steps: int, rounds: int, with_loop: bool = True) -> dict:
     counted = tasks.get_task(counted_config)
   flops, flops_src = _flops(compiled, counted.train_step, spec.abstract, batch)
   box = [spec.init(jax.random.PRNGKey(0)), None]
+  cpu = []  # CPU seconds of each timed round
 
   def run(n):
+    t0 = time.process_time()
     for _ in range(n):
       box[0], metrics = compiled(box[0], batch)
-      if box[1] is not None:
-        jax.device_get(box[1])  # the loop reads each step's metrics one step late
+      if box[1] is not None:  # step N dispatched, then wait for N-1 (no transfer): the least
+        jax.block_until_ready(box[1])  # a loop must do to stay one step ahead, as ours does
       box[1] = metrics
     jax.block_until_ready(box[1])
+    cpu.append(time.process_time() - t0)
 
   run(2)  # warm up
+  t0 = time.perf_counter()
+  run(3)
+  if min_round_s:  # tiny steps: rounds long enough to time on a shared machine
+    steps = max(steps, math.ceil(min_round_s * 3 / (time.perf_counter() - t0)))
+  print(f"rounds of {steps} steps", flush=True)
+  cpu.clear()
   items = config.batch_size * task.items_per_example
   show = lambda s: f"{items * steps / s:,.0f} {task.unit}/s"  # noqa: E731
   seconds = common.alternate_rounds(run, None, steps, rounds, show)
-  loop = {"loop_step_s": None}
+  loop = {"loop_step_s": None, "loop_cpu_s": None}
   if with_loop:  # the loop between two sets of bare rounds: both see the same machine
     import tempfile
     with tempfile.TemporaryDirectory() as workdir:
       loop = measure_loop(config, steps, rounds, workdir)
     seconds += common.alternate_rounds(run, None, steps, rounds, show)
   step_s = statistics.median(seconds) / steps
+  step_cpu_s = statistics.median(cpu) / steps
   # The device's peak is the process's: exact for this row only when the row ran alone (--isolate).
   stats = jax.local_devices()[0].memory_stats() or {}
   m = compiled.memory_analysis()
   estimate = (m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes +
               m.temp_size_in_bytes)
-  return {"step_s": step_s, "rate": items / step_s, "unit": task.unit, "flops": flops, **loop,
+  return {"steps": steps, "step_s": step_s, "step_cpu_s": step_cpu_s, "rate": items / step_s, "unit": task.unit,
+          "flops": flops, **loop,
           "flops_src": flops_src, "peak_bytes": stats.get("peak_bytes_in_use"),
           "estimate_bytes": estimate, "dtype": tasks.compute_dtype(config).name}
 
@@ -229,11 +257,12 @@ def device_peak(dtype: str, override_tflops=None) -> tuple:
   return c.peak(dtype) * n, f"{n} x {c.name} {c.peak(dtype) / 1e12:.0f} TFLOP/s {dtype}"
 
 
-def _row(index: int, sizes: str, steps: int, rounds: int, peak_tflops, with_loop=True) -> dict:
+def _row(index: int, sizes: str, steps: int, rounds: int, peak_tflops, with_loop=True,
+         min_round_s: float = 0.0) -> dict:
   label, config = configs(sizes)[index]
   print(f"--- {label}, batch {config.batch_size}, {config.model.get('dtype', 'float32')}",
         flush=True)
-  r = measure(on_disk(config) if with_loop else config, steps, rounds, with_loop)
+  r = measure(on_disk(config) if with_loop else config, steps, rounds, with_loop, min_round_s)
   peak, how = device_peak(r["dtype"], peak_tflops)
   achieved = r["flops"] / r["step_s"] if r["flops"] else None
   r.update(label=label, batch=config.batch_size, achieved=achieved, peak=peak, peak_src=how,
@@ -268,6 +297,9 @@ def main():
                  help="default: cpu on a CPU, accelerator otherwise")
   p.add_argument("--steps", type=int, default=None, help="steps per timed round")
   p.add_argument("--rounds", type=int, default=3)
+  p.add_argument("--min_round_s", type=float, default=1.0,
+                 help="a row whose --steps take less runs more steps a round (tiny steps time "
+                      "badly on a shared machine); 0: exactly --steps")
   p.add_argument("--peak_tflops", type=float, default=None, help="per device, overrides the table")
   p.add_argument("--only", default="", help="run only the rows whose label contains this")
   p.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
@@ -283,22 +315,25 @@ def main():
   steps = a.steps or (10 if sizes == "cpu" else 20)  # 10: a loop interval long enough to time
   if a.row is not None:
     import json
-    print(_RESULT + json.dumps(_row(a.row, sizes, steps, a.rounds, a.peak_tflops, a.loop)),
-          flush=True)
+    print(_RESULT + json.dumps(_row(a.row, sizes, steps, a.rounds, a.peak_tflops, a.loop,
+                                    a.min_round_s)), flush=True)
     return
   isolate = dev.platform != "cpu" if a.isolate is None else a.isolate
   print(f"jax {jax.__version__} on {dev.platform} ({dev.device_kind}) x{jax.device_count()}, "
-        f"sizes={sizes}, {a.rounds} rounds of {steps} steps", flush=True)
+        f"sizes={sizes}, {a.rounds} rounds of {steps} steps; load average "
+        f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
   argv = [f"--sizes={sizes}", f"--steps={steps}", f"--rounds={a.rounds}",
+          f"--min_round_s={a.min_round_s}",
           "--loop" if a.loop else "--no-loop"]
   argv += [f"--peak_tflops={a.peak_tflops}"] if a.peak_tflops else []
   results = []
   def line(r):
     peak_mem = f"{r['peak_bytes'] / 2**20:,.0f} MiB" if r["peak_bytes"] and isolate else "n/a"
     mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] else "n/a"
-    loop_s = r.get("loop_step_s")
+    loop_s, loop_cpu = r.get("loop_step_s"), r.get("loop_cpu_s")
     loop = (f"{r['rate'] * r['step_s'] / loop_s:>11,.0f} "
             f"{r['step_s'] / loop_s:>5.2f}" if loop_s else f"{'n/a':>11} {'n/a':>5}")
+    loop += f" {r['step_cpu_s'] / loop_cpu:>5.2f}" if loop_cpu else f" {'n/a':>5}"
     return (f"{r['label']:<30} {r['batch']:>5} {r['dtype']:<8} {r['step_s'] * 1e3:8.1f} "
             f"{r['rate']:>11,.0f} {r['unit'] + '/s':<8} {loop} {(r['achieved'] or 0) / 1e12:8.3g} "
             f"{mfu:>6} {peak_mem:>10} {r['estimate_bytes'] / 2**20:>6,.0f} MiB")
@@ -306,12 +341,12 @@ def main():
   for i, (label, _) in enumerate(configs(sizes)):
     if a.only in label:
       r = (_isolated_row(i, argv) if isolate
-           else _row(i, sizes, steps, a.rounds, a.peak_tflops, a.loop))
+           else _row(i, sizes, steps, a.rounds, a.peak_tflops, a.loop, a.min_round_s))
       if r:
         results.append(r)
         print("= " + line(r), flush=True)  # each row as it lands: a cut-off run keeps its rows
   print(f"\n{'step':<30} {'batch':>5} {'dtype':<8} {'ms/step':>8} {'throughput':>20} "
-        f"{'loop':>11} {'l/s':>5} {'TFLOP/s':>8} {'MFU':>6} {'peak mem':>10} {'XLA est':>10}")
+        f"{'loop':>11} {'l/s':>5} {'cpu':>5} {'TFLOP/s':>8} {'MFU':>6} {'peak mem':>10} {'XLA est':>10}")
   for r in results:
     print(line(r))
   peaks = sorted({r["dtype"] + ": " + r["peak_src"] for r in results})
@@ -320,8 +355,13 @@ def main():
         "; MFU = FLOPs per step / step time / peak; peak mem: the device's own peak for the row "
         "(n/a unless rows run --isolate on a device that tracks it); XLA est: arguments + outputs "
         "- aliases + temporaries of the compiled step; loop: the same config through "
-        "train_and_evaluate (embedded data from disk, metrics one step late, checkpoints at the "
-        "preset's interval, no evaluation) and l/s its rate over the bare step's")
+        "train_and_evaluate (embedded data from disk, metrics fetched at log steps, checkpoints at "
+        "the preset's interval, no evaluation), l/s its rate over the bare step's and cpu the "
+        "bare step's CPU seconds a step over the loop's (all threads; robust to other jobs on a "
+        "shared machine)")
+  load = os.getloadavg()
+  print(f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1/5/15 min) on "
+        f"{os.cpu_count()} cores at the end")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,33 @@ def test_outputs_and_resume_reproduce_an_uninterrupted_run(tfds_dir, tmp_path):
 
 
 @pytest.mark.slow
+def test_metrics_fetched_at_log_steps_equal_those_read_every_step(tfds_dir, tmp_path):
+  every = train_and_evaluate(tiny_gan_config(num_steps=7), str(tmp_path / "every"))
+  # Logged: step 1, the log steps 4, the evaluations at 3 and 6, the last step 7.
+  sparse = train_and_evaluate(tiny_gan_config(num_steps=7, log_every=4), str(tmp_path / "sparse"))
+  want, got = _losses(tmp_path / "every"), _losses(tmp_path / "sparse")
+  assert sorted(got) == [1, 3, 4, 6, 7]
+  assert {s: want[s] for s in got} == got  # the same values, bit for bit
+  assert sparse == every
+
+
+@pytest.mark.slow
+def test_nan_is_named_at_its_first_step_and_never_checkpointed(tfds_dir, tmp_path):
+  nan = {"optimizer.learning_rate": 1e38, "num_steps": 12, "eval_every": 1000}
+  with pytest.raises(NonFiniteLossError) as every:  # each step's metrics fetched: the reference
+    train_and_evaluate(tiny_gan_config(**nan, checkpoint_every=1000), str(tmp_path / "every"))
+  # Metrics fetched at log steps (every 5) and before each save (every 2): the same first step
+  # and loss, and no checkpoint of a state at or after it.
+  with pytest.raises(NonFiniteLossError) as sparse:
+    train_and_evaluate(tiny_gan_config(**nan, log_every=5, checkpoint_every=2),
+                       str(tmp_path / "sparse"))
+  assert str(sparse.value) == str(every.value)
+  bad = int(str(every.value).split(" at step ")[1].split()[0])
+  saved = [int(n) for n in os.listdir(tmp_path / "sparse" / "checkpoints") if n.isdigit()]
+  assert all(s < bad for s in saved), (saved, bad)
+
+
+@pytest.mark.slow
 def test_keep_n_checkpoints(tfds_dir, tmp_path):
   train_and_evaluate(tiny_gan_config(num_steps=5, checkpoint_every=1, eval_every=5,
                                      keep_checkpoints=2), str(tmp_path))

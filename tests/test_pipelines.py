@@ -58,6 +58,31 @@ def test_stream_resumes_exactly_at_any_step(tfds_dir):
   assert not np.array_equal(other, batches[0])
 
 
+@pytest.mark.parametrize("preset,labels", [("demo", False), ("digits_demo", True)])
+def test_batches_gathered_from_the_decoded_cache_equal_decoding_every_time(tfds_dir, preset,
+                                                                          labels):
+  cfg = dcgan_celeba.get_config(preset).data
+  with cfg.unlocked():
+    cfg.update(random_flip=True, labels=labels, cache_mb=1024)
+  from genai_jax.data import loader
+  batch = 64
+  epoch = pipelines.get_builder(cfg).info.splits["train"].num_examples // batch + 1
+  gathers = []
+  gather = loader.DecodedCache.gather
+  with mock.patch.object(loader.DecodedCache, "gather", autospec=True,
+                         side_effect=lambda *a: gathers.append(1) or gather(*a)):
+    cached = pipelines.image_batches(cfg, "train", batch, train=True, seed=2, start_step=1)
+    cfg.cache_mb = 0  # every example decoded from its record, every epoch
+    decoded = pipelines.image_batches(cfg, "train", batch, train=True, seed=2, start_step=1)
+    for _ in range(2 * epoch + 12):  # later epochs gathered from memory (decoding runs ahead)
+      want, got = next(decoded), next(cached)
+      assert want.keys() == got.keys()
+      for k in want:
+        np.testing.assert_array_equal(got[k], want[k])
+        assert got[k].dtype == want[k].dtype
+  assert gathers  # the cached path ran
+
+
 def test_epochs_are_reshuffled_permutations(tfds_dir):
   cfg = dcgan_celeba.get_config("demo").data
   cfg.random_flip = False

@@ -45,7 +45,7 @@ import functools
 import itertools
 import os
 import threading
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -63,6 +63,9 @@ def indices(n: int, positions: np.ndarray, *, train: bool, seed: int, shard: int
   positions = np.asarray(positions, np.int64)
   if not train:
     return positions % n
+  first, last = int(positions.min()), int(positions.max())
+  if first // n == last // n:  # one epoch (the usual batch)
+    return epoch_order(n, seed, first // n, shard)[positions % n]
   out = np.empty_like(positions)
   epochs = positions // n
   for e in np.unique(epochs):
@@ -95,13 +98,25 @@ def concat(chunks: Sequence) -> object:
   return np.concatenate(chunks)
 
 
+class Inline:
+  """A batch job cheap enough (a gather from memory) to run in the consumer's own thread when
+  its batch is due: handing it to a worker would cost more host time than it saves."""
+
+  def __init__(self, job: Callable[[], object]):
+    self.job = job
+
+  def result(self):
+    return self.job()
+
+
 def threaded(batch_jobs: Callable[[int], Sequence[Callable[[], object]]], start: int = 0,
              stop: Optional[int] = None, *, threads: int = 0, prefetch: int = 4) -> Iterator:
   """Yields ``concat([job() for job in batch_jobs(t)])`` for t = start, start + 1, ... (< stop),
   with the jobs of the next ``prefetch`` batches running on ``threads`` worker threads (0: one
-  per core). The order of batches and of jobs within a batch is kept, so the output does not
-  depend on the thread count. An exception in a job is raised at its batch. Closing the
-  iterator (or dropping it) cancels the queued work."""
+  per core); ``Inline`` jobs run in the consumer's thread when their batch is due. The order of
+  batches and of jobs within a batch is kept, so the output does not depend on the thread
+  count. An exception in a job is raised at its batch. Closing the iterator (or dropping it)
+  cancels the queued work."""
   pool = concurrent.futures.ThreadPoolExecutor(threads or default_threads(),
                                                thread_name_prefix="genai_jax-data")
   steps = itertools.count(start) if stop is None else iter(range(start, stop))
@@ -110,7 +125,8 @@ def threaded(batch_jobs: Callable[[int], Sequence[Callable[[], object]]], start:
   def submit():
     t = next(steps, None)
     if t is not None:
-      pending.append([pool.submit(job) for job in batch_jobs(t)])
+      pending.append([job if isinstance(job, Inline) else pool.submit(job)
+                      for job in batch_jobs(t)])
 
   try:
     for _ in range(max(1, prefetch)):
@@ -141,6 +157,17 @@ class DecodedCache:
     self.store, self.filled, self.off = None, np.zeros(n, bool), budget <= 0
     self._lock = threading.Lock()
 
+  def has(self, indices: np.ndarray) -> bool:
+    """Whether every example of ``indices`` (int [k]) is cached."""
+    return self.store is not None and bool(self.filled[indices].all())
+
+  def gather(self, indices: np.ndarray):
+    """The cached examples ``indices`` (int [k], all cached: ``has``) stacked on a new axis 0, in
+    one NumPy gather (a copy: augmentations may write to it)."""
+    if isinstance(self.store, dict):
+      return {k: v[indices] for k, v in self.store.items()}
+    return self.store[indices]
+
   def get(self, index: int, make: Callable[[], object]):
     """Example ``index``: from the cache, or ``make()`` (then kept, when it fits)."""
     if self.filled[index]:
@@ -164,3 +191,10 @@ class DecodedCache:
       self.store[index] = x
     self.filled[index] = True
     return x
+
+
+def gather(caches: Mapping[int, DecodedCache], indices: Mapping[int, np.ndarray]) -> object:
+  """The cached examples ``indices[s]`` (int [k_s]) of each shard s (all cached: ``has``),
+  stacked in the mapping's order: one NumPy gather a shard. Per example, Python lookups and a
+  stack cost ~3 us: 0.4 ms a 128-image batch (2-core dev machine), a tenth of a small step."""
+  return concat([caches[s].gather(i) for s, i in indices.items()])

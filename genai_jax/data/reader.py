@@ -323,12 +323,20 @@ def sharded_batches(cfg, split: str, global_batch: int, key: str, decode, *, tra
     return augment(out, np.array([p for _, p, _ in items], np.int64),
                    np.array([s for s, _, _ in items], np.int64))
 
+  def cached_job(positions, idx):  # every example decoded before: one gather, no per-example work
+    out = loader.gather(caches, idx)
+    if augment is None:
+      return out
+    return augment(out, np.concatenate(list(positions.values())),
+                   np.repeat(np.array(list(idx), np.int64), per_shard))
+
   def batch_jobs(step):
-    items = []
-    for s in owned:
-      positions = np.arange(step * per_shard, (step + 1) * per_shard)
-      idx = loader.indices(len(sources[s]), positions, train=train, seed=seed, shard=s)
-      items.extend(zip([s] * per_shard, positions.tolist(), idx.tolist()))
+    positions = {s: np.arange(step * per_shard, (step + 1) * per_shard) for s in owned}
+    idx = {s: loader.indices(len(sources[s]), positions[s], train=train, seed=seed, shard=s)
+           for s in owned}
+    if all(caches[s].has(idx[s]) for s in owned):
+      return [loader.Inline(functools.partial(cached_job, positions, idx))]
+    items = [(s, p, i) for s in owned for p, i in zip(positions[s].tolist(), idx[s].tolist())]
     return [functools.partial(job, c)
             for c in loader.chunks(items, threads or loader.default_threads())]
 

@@ -1,6 +1,7 @@
 """``train_and_evaluate``: the one training loop every model family runs through.
 
-Host work never stalls the device: step N is dispatched before step N-1's metrics are fetched.
+Host work never stalls the device: step N is dispatched before the host waits for step N-1, and
+metrics stay on the device between log steps (see ``train_and_evaluate``).
 Generator metrics (``config.eval_gen``) come in as a hook the entry point builds
 (``genai_jax.eval.runner.eval_gen_hook``): the loop imports nothing from evaluation.
 """
@@ -34,6 +35,47 @@ def _check_finite(metrics: dict, names, step: int, split: str = "train") -> None
           f"{split} {k} became {metrics[k]} at step {step} (not saved); lower "
           f"--config.optimizer.learning_rate, or resume from the last good checkpoint with a "
           f"different --config.seed")
+
+
+class _PendingMetrics:
+  """The device metrics of the steps dispatched since the last fetch, in step order."""
+
+  def __init__(self, finite_metrics):
+    self.finite = tuple(finite_metrics)
+    self.steps = []  # [(step, {name: jax.Array})]
+    self.last = {}  # the host metrics of the newest fetched step
+
+  def add(self, step: int, metrics: dict) -> None:
+    self.steps.append((step, metrics))
+
+  def wait(self, step: int) -> None:
+    """Blocks until ``step`` (if pending) has run: the host never runs more than one step ahead
+    of the device (each dispatched step holds a batch on the device). No transfer."""
+    for s, metrics in reversed(self.steps):
+      if s == step:
+        leaves = jax.tree.leaves(metrics)
+        if leaves:  # one execution's outputs are ready together: one leaf suffices
+          leaves[0].block_until_ready()
+        return
+      if s < step:
+        return
+
+  def fetch(self, upto: int) -> list:
+    """[(step, {name: float})] of the pending steps up to ``upto``, read in one transfer and
+    removed; raises ``NonFiniteLossError`` at the first step with a non-finite finite_metric."""
+    n = 0
+    while n < len(self.steps) and self.steps[n][0] <= upto:
+      n += 1
+    if not n:
+      return []
+    ready, self.steps = self.steps[:n], self.steps[n:]
+    out = []
+    for (step, _), values in zip(ready, jax.device_get([m for _, m in ready])):
+      host = {k: float(v) for k, v in values.items()}
+      _check_finite(host, self.finite, step)
+      out.append((step, host))
+      self.last = host
+    return out
 
 
 def _evaluate(state, eval_step, eval_iter, mesh, num_batches: int) -> dict:
@@ -138,24 +180,38 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       print("baseline | " + " | ".join(f"{k} {v:.4f}" for k, v in reference.items()), flush=True)
   items = config.batch_size * task.items_per_example
   progress = writers.Progress(config.num_steps, start_step, items, task.unit)
-  last_train, last_eval = {}, {}
-  pending = None  # (step, device metrics) of the previous step, fetched one step late
+  last_eval = {}
   sample_batch = None
   t_start = time.perf_counter()
 
-  def record(pending_metrics, always: bool = False) -> dict:
-    """Fetches a step's metrics (stopping on NaN) and logs them at log intervals or if asked."""
-    step, metrics = pending_metrics
-    host = {k: float(v) for k, v in jax.device_get(metrics).items()}
-    _check_finite(host, task.finite_metrics, step)
-    if always or step % config.log_every == 0 or step == start_step + 1:
-      rate = progress.rate(step)  # the loop's own rate since the last log: data, step, saves
-      writer.scalars(step, host, "train")
-      if rate:
-        writer.scalars(step, {"steps_per_s": rate, f"{task.unit}_per_s": rate * items}, "perf")
-      if is_main:
-        progress.line(step, host, rate)
-    return host
+  # Plain ints: a ConfigDict read costs microseconds, and these are read every step.
+  num_steps, log_every = int(config.num_steps), int(config.log_every)
+  eval_every, checkpoint_every = int(config.eval_every), int(config.checkpoint_every)
+  eval_gen = _eval_gen_enabled(config)
+
+  def is_log_step(step: int) -> bool:
+    return step % log_every == 0 or step == start_step + 1
+
+  # Metrics stay on the device until a step that needs them: a log step (fetched one step late,
+  # while the next step runs), an evaluation, a checkpoint, the end. Each fetch reads every step
+  # since the last at once and checks them all in order, so a NaN is still caught at the step it
+  # appeared, at most one log interval later, and never saved in a checkpoint.
+  pending = _PendingMetrics(task.finite_metrics)
+
+  def log(step: int, host: dict) -> None:
+    rate = progress.rate(step)  # the loop's own rate since the last log: data, step, saves
+    writer.scalars(step, host, "train")
+    if rate:
+      writer.scalars(step, {"steps_per_s": rate, f"{task.unit}_per_s": rate * items}, "perf")
+    if is_main:
+      progress.line(step, host, rate)
+
+  def fetch(upto: int, always: bool = False) -> None:
+    """Fetches the metrics of the steps up to ``upto`` (stopping at the first non-finite one)
+    and logs those of log steps, and of ``upto`` itself if ``always``."""
+    for step, host in pending.fetch(upto):
+      if is_log_step(step) or (always and step == upto):
+        log(step, host)
 
   preempted = False
   first_batch = None
@@ -166,7 +222,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       multihost.phase("compile")
       train_step = train_step.lower(state, first_batch).compile()
     multihost.startup_done()  # stops are the loop's from here: a step boundary to save at
-    for step in range(start_step + 1, config.num_steps + 1):
+    for step in range(start_step + 1, num_steps + 1):
       if checkpoints.reached_preemption(step - 1):
         preempted = True
         process = (f" (process {jax.process_index()} of {jax.process_count()})"
@@ -175,8 +231,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
           print(f"preempted before the first step: nothing to save; rerun the same command"
                 f"{process}", flush=True)
           break
-        if pending is not None:
-          last_train, pending = record(pending), None
+        fetch(step - 1)
         if checkpoints.latest_step() != step - 1:
           checkpoints.save(step - 1, state, force=True)
         checkpoints.wait()  # on disk before we say so
@@ -189,13 +244,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       else:
         batch = next(train_iter)
       state, metrics = train_step(state, batch)  # dispatched asynchronously
-      if pending is not None:
-        last_train = record(pending)  # the previous step's, while this one runs
-      pending = (step, metrics)
+      pending.add(step, metrics)
+      if step - 1 > start_step and is_log_step(step - 1):
+        fetch(step - 1)  # the previous step's, while this one runs
+      else:
+        pending.wait(step - 1)  # at most this step ahead of the device, as a fetch would be
 
-      is_last = step == config.num_steps
-      if step % config.eval_every == 0 or is_last:
-        last_train, pending = record(pending, always=True), None
+      is_last = step == num_steps
+      if step % eval_every == 0 or is_last:
+        fetch(step, always=True)
         if eval_step is not None:
           eval_iter = pipelines.batches(config.data, config.data.eval_split, config.batch_size,
                                         train=False, seed=config.seed)
@@ -211,7 +268,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                 config.data, config.data.eval_split, config.batch_size, train=False)), mesh)
           _write_samples(state, sample_fn, sample_batch, writer, workdir, step)
         writer.flush()
-      if _eval_gen_due(config, step, is_last):
+      if eval_gen and _eval_gen_due(config, step, is_last):
+        fetch(step)  # a diverged model stops here, before minutes of sampling
         gen_metrics = evaluate_generator(state, step)
         writer.scalars(step, gen_metrics, "eval_gen")
         bad = [k for k, v in gen_metrics.items() if not np.isfinite(v)]
@@ -221,10 +279,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         if is_main:
           print(f"eval_gen step {step} | " + " | ".join(f"{k} {v:.4f}" for k, v in gen_metrics.items()),
                 flush=True)
-      if step % config.checkpoint_every == 0 or is_last:
+      if step % checkpoint_every == 0 or is_last:
+        fetch(step)  # never save a state whose step went non-finite
         checkpoints.save(step, state, force=is_last)
-    if pending is not None:
-      last_train = record(pending)
+    fetch(num_steps)
   finally:
     train_iter.close()
     checkpoints.close()
@@ -232,4 +290,4 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   if is_main and config.num_steps > start_step and not preempted:
     print(f"done: {config.num_steps - start_step} steps in {time.perf_counter() - t_start:.1f}s; "
           f"outputs in {workdir}", flush=True)
-  return {**last_train, **{f"eval/{k}": v for k, v in last_eval.items()}}
+  return {**pending.last, **{f"eval/{k}": v for k, v in last_eval.items()}}

@@ -10,11 +10,20 @@ import queue
 import threading
 from typing import Iterator, Mapping
 
+import jax
 import numpy as np
 
 from genai_jax.train import sharding
 
 _END = object()
+
+
+def _to_devices(batch: Mapping[str, np.ndarray], mesh) -> dict:
+  """``sharding.global_batch(batch, mesh)``; on one process, where the batch is all local, as one
+  ``device_put`` of the whole dict (the same arrays, about half the host time)."""
+  if jax.process_count() > 1:
+    return sharding.global_batch(batch, mesh)
+  return jax.device_put({k: np.asarray(v) for k, v in batch.items()}, sharding.batch_sharding(mesh))
 
 
 class DevicePrefetch:
@@ -42,7 +51,7 @@ class DevicePrefetch:
   def _fill(self, host_batches, mesh) -> None:
     try:
       for batch in host_batches:
-        if not self._put(sharding.global_batch(batch, mesh)):
+        if not self._put(_to_devices(batch, mesh)):
           return
       self._put(_END)
     except BaseException as e:  # handed to the consumer, raised there
