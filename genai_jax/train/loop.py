@@ -33,8 +33,8 @@ def _check_finite(metrics: dict, names, step: int, split: str = "train") -> None
     if k in metrics and not np.isfinite(metrics[k]):
       raise NonFiniteLossError(
           f"{split} {k} became {metrics[k]} at step {step} (not saved); lower "
-          f"--config.optimizer.learning_rate, or resume from the last good checkpoint with a "
-          f"different --config.seed")
+          f"optimizer.learning_rate, or resume from the last good checkpoint with a "
+          f"different seed", keys=("optimizer.learning_rate", "seed"))
 
 
 class _PendingMetrics:
