@@ -102,6 +102,35 @@ def timed(run, steps: int) -> float:
   return time.perf_counter() - t0
 
 
+def torch_gan_runner(net_g, net_d, real, noise):
+  """(run, torch version, threads) for the PyTorch DCGAN example's training step: Adam 2e-4
+  (0.5, 0.999) on both nets, D on real then detached fake (BCE with logits), then G; ``real`` a
+  fixed batch [B, C, H, W], ``noise()`` a fresh batch of G's inputs. ``run(n)`` takes n steps."""
+  import torch
+  from torch import nn
+  opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+  opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+  loss = nn.BCEWithLogitsLoss()
+  ones, zeros = torch.ones(real.shape[0]), torch.zeros(real.shape[0])
+
+  def step():
+    fake = net_g(noise())
+    opt_d.zero_grad()
+    err_d = loss(net_d(real).view(-1), ones) + loss(net_d(fake.detach()).view(-1), zeros)
+    err_d.backward()
+    opt_d.step()
+    opt_g.zero_grad()
+    err_g = loss(net_d(fake).view(-1), ones)
+    err_g.backward()
+    opt_g.step()
+    return err_d.item(), err_g.item()  # the example reads both losses every step
+
+  def run(n):
+    for _ in range(n):
+      step()
+  return run, torch.__version__, torch.get_num_threads()
+
+
 def torch_reference(make, warmup: int):
   """``make()`` -> (run, torch version, threads), warmed up; None with a note when torch is
   not importable (it is not a dependency)."""

@@ -70,29 +70,8 @@ def torch_runner(batch, width, size):
     elif isinstance(m, nn.BatchNorm2d):
       nn.init.normal_(m.weight, 1.0, 0.02)
       nn.init.zeros_(m.bias)
-  opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
-  opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
-  loss = nn.BCEWithLogitsLoss()
   real = torch.rand(batch, 3, size, size) * 2 - 1
-  ones, zeros = torch.ones(batch), torch.zeros(batch)
-
-  def step():
-    z = torch.randn(batch, 100, 1, 1)
-    fake = net_g(z)
-    opt_d.zero_grad()
-    err_d = loss(net_d(real).view(-1), ones) + loss(net_d(fake.detach()).view(-1), zeros)
-    err_d.backward()
-    opt_d.step()
-    opt_g.zero_grad()
-    err_g = loss(net_d(fake).view(-1), ones)
-    err_g.backward()
-    opt_g.step()
-    return err_d.item(), err_g.item()  # the example reads both losses every step
-
-  def run(n):
-    for _ in range(n):
-      step()
-  return run, torch.__version__, torch.get_num_threads()
+  return common.torch_gan_runner(net_g, net_d, real, lambda: torch.randn(batch, 100, 1, 1))
 
 
 def main():

@@ -72,28 +72,8 @@ def torch_runner(batch, width=128, size=28, k=5, out_kernel=7, z_dim=100):
   net_d = nn.Sequential(nn.Conv2d(1, width, k, 2, k // 2), nn.LeakyReLU(0.01),
                         nn.Conv2d(width, width, k, 2, k // 2), nn.LeakyReLU(0.01),
                         nn.Flatten(), nn.Linear(s * s * width, 1))
-  opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
-  opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
-  loss = nn.BCEWithLogitsLoss()
   real = torch.rand(batch, 1, size, size) * 2 - 1
-  ones, zeros = torch.ones(batch), torch.zeros(batch)
-
-  def step():
-    fake = net_g(torch.randn(batch, z_dim))
-    opt_d.zero_grad()
-    err_d = loss(net_d(real).view(-1), ones) + loss(net_d(fake.detach()).view(-1), zeros)
-    err_d.backward()
-    opt_d.step()
-    opt_g.zero_grad()
-    err_g = loss(net_d(fake).view(-1), ones)
-    err_g.backward()
-    opt_g.step()
-    return err_d.item(), err_g.item()  # the loop reads both losses every step
-
-  def run(n):
-    for _ in range(n):
-      step()
-  return run, torch.__version__, torch.get_num_threads()
+  return common.torch_gan_runner(net_g, net_d, real, lambda: torch.randn(batch, z_dim))
 
 
 def main():

@@ -303,36 +303,21 @@ class SubpixelConvTranspose(nn.Module):
   kernel_init: Initializer = nn.linear.default_kernel_init
   bias_init: Initializer = nn.initializers.zeros_init()
   dtype: Any = None
+  _op = staticmethod(conv_transpose)  # SubpixelConv: conv_strided
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
     w = self.param("kernel", self.kernel_init, (*self.kernel_size, x.shape[-1], self.features))
     b = self.param("bias", self.bias_init, (self.features,)) if self.use_bias else None
     x, w, b = nn.dtypes.promote_dtype(x, w, b, dtype=self.dtype)
-    y = conv_transpose(x, w, self.strides, self.padding, self.impl)
+    y = self._op(x, w, self.strides, self.padding, self.impl)
     return y if b is None else y + b
 
 
-class SubpixelConv(nn.Module):
+class SubpixelConv(SubpixelConvTranspose):
   """``flax.linen.Conv`` with strides (same parameters and names) computed by ``conv_strided``;
   ``impl='xla'`` runs the plain ``lax.conv_general_dilated``."""
-  features: int
-  kernel_size: Sequence[int]
-  strides: Sequence[int]
-  padding: Padding = "SAME"
-  use_bias: bool = True
-  impl: str = "subpixel"
-  kernel_init: Initializer = nn.linear.default_kernel_init
-  bias_init: Initializer = nn.initializers.zeros_init()
-  dtype: Any = None
-
-  @nn.compact
-  def __call__(self, x: Array) -> Array:
-    w = self.param("kernel", self.kernel_init, (*self.kernel_size, x.shape[-1], self.features))
-    b = self.param("bias", self.bias_init, (self.features,)) if self.use_bias else None
-    x, w, b = nn.dtypes.promote_dtype(x, w, b, dtype=self.dtype)
-    y = conv_strided(x, w, self.strides, self.padding, self.impl)
-    return y if b is None else y + b
+  _op = staticmethod(conv_strided)
 
 
 class UpConv4x4(nn.Module):
