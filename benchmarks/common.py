@@ -102,6 +102,30 @@ def timed(run, steps: int) -> float:
   return time.perf_counter() - t0
 
 
+def jax_train_runner(config, batch: dict):
+  """``run(n)``: n train steps of ``config``'s task (built, sharded and compiled as the loop does)
+  on one fixed batch (``{key: np.ndarray}``, global), blocking on the last step's metrics;
+  ``run.step``/``run.args`` expose the compiled step and its arguments (benchmarks.profile_step)."""
+  import jax
+  from genai_jax import tasks
+  from genai_jax.train import sharding
+  from genai_jax.train import state as state_lib
+  mesh = sharding.make_mesh()
+  task = tasks.get_task(config)
+  spec = state_lib.sharded_init(task, mesh)
+  state = spec.init(jax.random.PRNGKey(0))
+  step = state_lib.compile_train_step(task, mesh, spec.shardings)
+  data = sharding.global_batch(batch, mesh)
+  box = [state]
+
+  def run(n):
+    for _ in range(n):
+      box[0], metrics = step(box[0], data)
+    jax.block_until_ready(metrics)
+  run.step, run.args = step, lambda: (box[0], data)
+  return run
+
+
 def torch_gan_runner(net_g, net_d, real, noise):
   """(run, torch version, threads) for the PyTorch DCGAN example's training step: Adam 2e-4
   (0.5, 0.999) on both nets, D on real then detached fake (BCE with logits), then G; ``real`` a

@@ -19,28 +19,12 @@ from benchmarks import common
 
 def jax_runner(batch, width, size, impl, dtype):
   from experiments.configs import dcgan_celeba
-  from genai_jax import tasks
-  from genai_jax.train import sharding
-  from genai_jax.train import state as state_lib
   c = dcgan_celeba.get_config()
   c.batch_size = batch
   c.model.update(width=width, image_size=size, conv_impl=impl, dtype=dtype)
-  mesh = sharding.make_mesh()
-  task = tasks.get_task(c)
-  spec = state_lib.sharded_init(task, mesh)
-  state = spec.init(jax.random.PRNGKey(0))
-  step = state_lib.compile_train_step(task, mesh, spec.shardings)
   rng = np.random.default_rng(0)
-  data = sharding.global_batch(
-      {"image": rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)}, mesh)
-  box = [state]
-
-  def run(n):
-    for _ in range(n):
-      box[0], metrics = step(box[0], data)
-    jax.block_until_ready(metrics)
-  run.step, run.args = step, lambda: (box[0], data)  # for benchmarks.profile_step
-  return run
+  images = rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
+  return common.jax_train_runner(c, {"image": images})
 
 
 def torch_runner(batch, width, size):
