@@ -85,6 +85,20 @@ def test_audio_batches_pad_to_wavegan_length_and_carry_labels(archive):
   assert train["audio"].shape == (8, 16_384, 1) and set(train) == {"audio", "label"}
 
 
+@pytest.mark.slow  # a subprocess
+def test_a_prepared_sc09_reads_without_tensorflow(archive):
+  from tests import no_tensorflow
+  cfg, _ = archive
+  code = ("import json, sys, ml_collections\n"
+          "from genai_jax.data import pipelines\n"
+          "cfg = ml_collections.ConfigDict({**json.loads(sys.argv[1]), 'labels': True})\n"
+          "b = next(pipelines.batches(cfg, 'validation', 4, train=False))\n"
+          "print(b['audio'].shape, b['label'].dtype)\n")
+  r = no_tensorflow.run(["-c", code, cfg.to_json()], timeout=300)
+  assert not no_tensorflow.attempts(r.stderr), r.stderr[-3000:]
+  assert r.returncode == 0 and r.stdout.split() == ["(4,", "16384,", "1)", "int32"], r.stderr[-3000:]
+
+
 def test_mock_data_path(tfds_dir):
   cfg = ml_collections.ConfigDict({"kind": "audio", "name": "sc09", "data_dir": "", "shards": 2,
                                    "shuffle_buffer": 8, "labels": True})

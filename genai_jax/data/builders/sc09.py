@@ -128,9 +128,12 @@ def read_wav(data: bytes, path: str) -> np.ndarray:
 
 class Sc09(tfds.core.GeneratorBasedBuilder):
   """SC09: the spoken digits zero..nine of Speech Commands, from the manually placed archive."""
-  VERSION = tfds.core.Version("1.0.0")
+  VERSION = tfds.core.Version("1.1.0")
+  # Not tfds.features.Audio: its constructor needs TensorFlow (tf.dtypes), so a dataset with one
+  # cannot be opened where TensorFlow is absent (the accelerator images). The rate is metadata.
   RELEASE_NOTES = {"1.0.0": "Digit words of the Speech Commands archive; the archive's own "
-                            "validation/testing lists."}
+                            "validation/testing lists.",
+                   "1.1.0": "int16 samples as a Tensor feature, sample_rate in the metadata."}
   BUILDER_CONFIGS = [
       tfds.core.BuilderConfig(name="v0.02", description="speech_commands_v0.02.tar.gz"),
       tfds.core.BuilderConfig(name="v0.01", description="speech_commands_v0.01.tar.gz"),
@@ -145,9 +148,10 @@ class Sc09(tfds.core.GeneratorBasedBuilder):
         description="SC09: the spoken digits zero..nine of Speech Commands, 1 s (or shorter) "
                     "16 kHz int16 clips, split by the archive's validation and testing lists.",
         features=tfds.features.FeaturesDict({
-            "audio": tfds.features.Audio(shape=(None,), dtype=np.int16, sample_rate=SAMPLE_RATE),
+            "audio": tfds.features.Tensor(shape=(None,), dtype=np.int16),
             "label": tfds.features.ClassLabel(names=DIGITS),
             "speaker": tfds.features.Text()}),
+        metadata=tfds.core.MetadataDict(sample_rate=SAMPLE_RATE),
         supervised_keys=("audio", "label"),
         homepage="https://arxiv.org/abs/1804.03209",
         citation="Warden, Speech Commands: A Dataset for Limited-Vocabulary Speech Recognition, "
