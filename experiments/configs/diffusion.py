@@ -184,9 +184,8 @@ def cifar10_edm() -> ml_collections.ConfigDict:
 
   How the backbone differs from DDPM++ (EDM's SongUNet, ~56M parameters): resolution changes by a
   stride-2 conv and nearest-neighbour + conv (DDPM++: residual down/up blocks with a [1, 1] FIR
-  filter); no skip scaling by 1/sqrt(2); the middle is res-attention-res at 8x8; no
-  augmentation pipeline nor its conditioning (EDM trains CIFAR-10 with non-leaking augmentation,
-  p = 0.12). Our net has 53,634,563 parameters (tests/test_dit.py checks the count by hand).
+  filter); no skip scaling by 1/sqrt(2); no augmentation pipeline nor its conditioning (EDM
+  trains CIFAR-10 with non-leaking augmentation, p = 0.12). Our net has 53,634,563 parameters (tests/test_dit.py checks the count by hand).
 
   Run: python -m experiments.diffusion --config=experiments/configs/diffusion.py:cifar10_edm --workdir=W
   Expect: the anchor FID 1.97 at 35 evaluations (EDM Table 2, VP, unconditional; 50k samples vs
