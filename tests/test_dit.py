@@ -108,7 +108,8 @@ def test_dit_learns_and_fsdp_equals_single_device():
   assert after < before, (before, after)
   _, state8, hist8 = run_steps(config, jax.devices(), 3, batch, fsdp=8)
   np.testing.assert_allclose([h["loss"] for h in hist8], [h["loss"] for h in hist1], rtol=1e-4)
-  for a, b in zip(jax.tree.leaves(nn.unbox(state8.params)), jax.tree.leaves(nn.unbox(state1.params))):
+  leaves = lambda state: jax.tree.leaves(nn.unbox(state.params))
+  for a, b in zip(leaves(state8), leaves(state1)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-4, rtol=1e-4)
 
 
@@ -229,8 +230,8 @@ def test_paper_presets_read_mock_data_and_take_a_step(tfds_dir, preset):
   assert jax.tree.structure(new) == jax.tree.structure(abstract)
   assert {k: v.shape for k, v in metrics.items()} == {"loss": (), "grad_norm": ()}
 
-  config = override(diffusion_configs.get_config(preset),
-                    {"model.image_size": 16, "data.image_size": 16, "batch_size": 8, **SMALL[preset]})
+  small = {"model.image_size": 16, "data.image_size": 16, "batch_size": 8, **SMALL[preset]}
+  config = override(diffusion_configs.get_config(preset), small)
   with tfds.testing.mock_data(num_examples=16), \
        mock.patch.object(tfds.core.DatasetBuilder, "is_prepared", return_value=True):
     batch = next(pipelines.image_batches(config.data, config.data.train_split, 8, train=True,

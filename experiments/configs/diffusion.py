@@ -1,7 +1,8 @@
 """Diffusion and flow matching (DDPM, v-prediction, EDM, rectified flow) with a U-Net or a DiT.
 
 Embedded-data presets (demo, digits_cond) and the paper presets (cifar10_ddpm, cifar10_edm,
-dit_s2_celeba64; none trained here yet: no accelerator run). One function per preset, each with its command, the result to expect and the wall
+dit_s2_celeba64; none trained here yet: no accelerator run). One function per preset, each with
+its command, the result to expect and the wall
 time measured or "not measured yet"; ``get_config(NAME)`` looks NAME up in ``PRESETS`` (at the
 bottom) and every function returns a locked ConfigDict (a misspelt key is an error). What each
 objective and sampler key means: genai_jax/tasks/diffusion.py. Guidance convention:
@@ -155,8 +156,8 @@ def cifar10_ddpm() -> ml_collections.ConfigDict:
 
   Run: python -m experiments.diffusion --config=experiments/configs/diffusion.py:cifar10_ddpm --workdir=W
   Expect: the anchor FID 3.17 (50k samples vs the training set; Ho et al. Table 1); not reproduced
-  here (no accelerator run). Time: not measured yet. AOT (docs/diffusion.md#ahead-of-time):
-  HBM per device and FLOPs per step on v4-8 and h100x8.
+  here (no accelerator run). Time: not measured yet. AOT (docs/diffusion.md#ahead-of-time): the
+  v4-8 and h100x8 compiles did not finish on the shared 2-core machine; not measured yet.
   """
   c = base()
   c.update(num_steps=800_000, batch_size=128, eval_every=10_000, checkpoint_every=10_000)
@@ -185,12 +186,14 @@ def cifar10_edm() -> ml_collections.ConfigDict:
   How the backbone differs from DDPM++ (EDM's SongUNet, ~56M parameters): resolution changes by a
   stride-2 conv and nearest-neighbour + conv (DDPM++: residual down/up blocks with a [1, 1] FIR
   filter); no skip scaling by 1/sqrt(2); no augmentation pipeline nor its conditioning (EDM
-  trains CIFAR-10 with non-leaking augmentation, p = 0.12). Our net has 53,634,563 parameters (tests/test_dit.py checks the count by hand).
+  trains CIFAR-10 with non-leaking augmentation, p = 0.12). Our net has 53,634,563 parameters
+  (tests/test_dit.py checks the count by hand).
 
   Run: python -m experiments.diffusion --config=experiments/configs/diffusion.py:cifar10_edm --workdir=W
   Expect: the anchor FID 1.97 at 35 evaluations (EDM Table 2, VP, unconditional; 50k samples vs
   the training set); not reproduced here (no accelerator run), and the backbone differences
-  above may cost some of it. Time: not measured yet. AOT: docs/diffusion.md#ahead-of-time.
+  above may cost some of it. Time: not measured yet. AOT (docs/diffusion.md#ahead-of-time): not
+  measured yet (the compiles did not finish on the shared 2-core machine).
   """
   c = base()
   c.update(num_steps=390_625, batch_size=512, eval_every=10_000, checkpoint_every=10_000)
@@ -219,8 +222,9 @@ def dit_s2_celeba64() -> ml_collections.ConfigDict:
   Run: python -m experiments.diffusion --config=experiments/configs/diffusion.py:dit_s2_celeba64 --workdir=W
   Expect: no published figure for this pairing. Anchors nearby: DiT-S/2 reaches FID 68.4 on
   ImageNet 256 latents after 400k steps (DiT Table 4, class-conditional, no guidance); not
-  reproduced here (no accelerator run). Time: not measured yet.
-  AOT: docs/diffusion.md#ahead-of-time.
+  reproduced here (no accelerator run). Time: not measured yet. AOT on v4-8 (float32, batch 256,
+  data parallel): peak 28.74 GiB of 32 GiB HBM per chip, 12.4 TFLOP per chip per step (a hand
+  count gives 12.1); h100x8 not measured yet (docs/diffusion.md#ahead-of-time).
   """
   c = base()
   c.update(num_steps=400_000, batch_size=256, eval_every=10_000, checkpoint_every=10_000)
