@@ -2,11 +2,11 @@
 
 Embedded-data presets (demo, digits_cond) and the paper presets (cifar10_ddpm, cifar10_edm,
 dit_s2_celeba64; none trained here yet: no accelerator run). One function per preset, each with
-its command, the result to expect and the wall
-time measured or "not measured yet"; ``get_config(NAME)`` looks NAME up in ``PRESETS`` (at the
-bottom) and every function returns a locked ConfigDict (a misspelt key is an error). What each
-objective and sampler key means: genai_jax/tasks/diffusion.py. Guidance convention:
-out = (1 + w) out(y) - w out(null); w = 0 is the conditional model.
+its command, the result to expect and the wall time measured or "not measured yet";
+``get_config(NAME)`` looks NAME up in ``PRESETS`` (at the bottom) and every function returns a
+locked ConfigDict (a misspelt key is an error). What each objective and sampler key means:
+genai_jax/tasks/diffusion.py. Guidance convention: out = (1 + w) out(y) - w out(null); w = 0 is
+the conditional model.
 """
 
 import ml_collections
