@@ -152,7 +152,7 @@ class DiT(nn.Module):
     patches = patchify(cast(x), p)  # [B, T, p * p * C]
     t = patches.shape[1]
     h = _dense(d, (None, "embed"), self.dtype, "patch_embed")(patches.reshape(b * t, -1))
-    pos = sincos_2d(self.image_size // p, d)
+    pos = sincos_2d(x.shape[1] // p, d)  # the input's grid (image_size: checked by the task)
     h = _constrain(h.reshape(b, t, d) + jnp.asarray(pos, h.dtype)[None])
 
     c = timestep_embedding(noise_label, FREQUENCY_DIM)
