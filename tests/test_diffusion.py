@@ -215,7 +215,7 @@ def test_train_steps_lower_the_loss_and_sharded_equals_single_device():
      r"unknown diffusion schedule 'sqrt'; set objective.schedule"),
     ({"sampler.name": "dpm"}, r"unknown diffusion sampler 'dpm'; set sampler.name"),
     ({"sampler.name": "ddim"}, r"sampler 'ddim' does not sample objective 'flow'.*\['euler', 'heun'\]"),
-    ({"model.name": "dit"}, r"unknown diffusion model 'dit'; set model.name"),
+    ({"model.name": "vit"}, r"unknown diffusion model 'vit'; set model.name"),
     ({"objective.name": "score"}, r"unknown diffusion objective 'score'"),
     ({"sampler.steps": 0}, r"sampler.steps=0 must be at least 1"),
     ({"model.channel_mult": (1, 2, 2, 2, 2)}, r"image_size=8 must be divisible by 16 for 5 U-Net"),

@@ -4,8 +4,9 @@
 network output (eps, v, EDM's F or a velocity; the task decides). Residual blocks take a
 time embedding (sinusoidal features of the noise label, then an MLP) plus, for a class-conditional
 net, a learned class embedding; the embedding sets each block's GroupNorm scale and shift (ADM's
-use_scale_shift_norm). Self-attention at the resolutions in ``attention_res``; dropout inside
-the residual blocks. Upsampling is nearest-neighbour then a 3x3 conv (no conv_transpose: slow
+use_scale_shift_norm) or, with ``scale_shift=False``, is added to the block's activations before
+that norm (DDPM). Self-attention at the resolutions in ``attention_res``; dropout inside the
+residual blocks. Upsampling is nearest-neighbour then a 3x3 conv (no conv_transpose: slow
 gradients on XLA CPU). The last conv of each residual branch, of attention and of the output is
 zero-initialised, so the net starts as a near-identity stack.
 
@@ -35,17 +36,25 @@ def _groups(channels: int) -> int:
 
 
 class ResBlock(nn.Module):
+  """x [B, H, W, Cin], emb [B, E] -> [B, H, W, out_channels]. ``scale_shift``: the embedding sets
+  the second GroupNorm's scale and shift (ADM); else it is added before that norm (DDPM)."""
   out_channels: int
   dropout: float = 0.0
   dtype: Any = None
+  scale_shift: bool = True
 
   @nn.compact
   def __call__(self, x, emb, train: bool):
     h = nn.silu(nn.GroupNorm(_groups(x.shape[-1]), dtype=self.dtype)(x))
     h = nn.Conv(self.out_channels, (3, 3), dtype=self.dtype)(h)
-    scale, shift = jnp.split(nn.Dense(2 * self.out_channels, dtype=self.dtype)(nn.silu(emb)), 2, -1)
-    h = nn.GroupNorm(_groups(self.out_channels), dtype=self.dtype)(h)
-    h = h * (1 + scale[:, None, None]) + shift[:, None, None]
+    if self.scale_shift:
+      mod = nn.Dense(2 * self.out_channels, dtype=self.dtype)(nn.silu(emb))
+      scale, shift = jnp.split(mod, 2, -1)
+      h = nn.GroupNorm(_groups(self.out_channels), dtype=self.dtype)(h)
+      h = h * (1 + scale[:, None, None]) + shift[:, None, None]
+    else:
+      h = h + nn.Dense(self.out_channels, dtype=self.dtype)(nn.silu(emb))[:, None, None]
+      h = nn.GroupNorm(_groups(self.out_channels), dtype=self.dtype)(h)
     h = nn.Dropout(self.dropout, deterministic=not train)(nn.silu(h))
     h = nn.Conv(self.out_channels, (3, 3), kernel_init=nn.initializers.zeros, dtype=self.dtype)(h)
     if x.shape[-1] != self.out_channels:
@@ -81,6 +90,7 @@ class UNet(nn.Module):
   num_heads: int = 1
   num_classes: int = 0
   dtype: Any = None
+  scale_shift: bool = True  # ADM's embedding as GroupNorm scale and shift; False: DDPM's addition
 
   @nn.compact
   def __call__(self, x, noise_label, y=None, train: bool = False):
@@ -99,7 +109,7 @@ class UNet(nn.Module):
     res = x.shape[1]
     for level, mult in enumerate(self.channel_mult):
       for _ in range(self.num_res_blocks):
-        h = ResBlock(self.width * mult, self.dropout, self.dtype)(h, emb, train)
+        h = ResBlock(self.width * mult, self.dropout, self.dtype, self.scale_shift)(h, emb, train)
         if res in self.attention_res:
           h = Attention(self.num_heads, self.dtype)(h)
         skips.append(h)
@@ -108,14 +118,14 @@ class UNet(nn.Module):
         res //= 2
         skips.append(h)
 
-    h = ResBlock(h.shape[-1], self.dropout, self.dtype)(h, emb, train)
+    h = ResBlock(h.shape[-1], self.dropout, self.dtype, self.scale_shift)(h, emb, train)
     h = Attention(self.num_heads, self.dtype)(h)
-    h = ResBlock(h.shape[-1], self.dropout, self.dtype)(h, emb, train)
+    h = ResBlock(h.shape[-1], self.dropout, self.dtype, self.scale_shift)(h, emb, train)
 
     for level, mult in reversed(list(enumerate(self.channel_mult))):
       for _ in range(self.num_res_blocks + 1):
         h = jnp.concatenate([h, skips.pop()], axis=-1)
-        h = ResBlock(self.width * mult, self.dropout, self.dtype)(h, emb, train)
+        h = ResBlock(self.width * mult, self.dropout, self.dtype, self.scale_shift)(h, emb, train)
         if res in self.attention_res:
           h = Attention(self.num_heads, self.dtype)(h)
       if level:

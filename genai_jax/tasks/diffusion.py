@@ -1,4 +1,4 @@
-"""Diffusion and flow-matching family: one network, four objectives, four samplers.
+"""Diffusion and flow-matching family: a U-Net or DiT backbone, four objectives, four samplers.
 
 ``objective.name`` picks what the network learns (genai_jax/objectives/diffusion.py):
   ddpm_eps  DDPM noise prediction on the ``objective.schedule`` (linear | cosine) of T steps;
@@ -32,6 +32,7 @@ import json
 from typing import Any
 
 import flax
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -40,7 +41,7 @@ import optax
 from genai_jax import data, samples
 from genai_jax.errors import ConfigError
 from genai_jax.models import registry
-from genai_jax.models import unet
+from genai_jax.models import dit, unet
 from genai_jax.objectives import diffusion as diff
 from genai_jax.tasks.base import Task
 from genai_jax.train import optimizers, sharding
@@ -53,16 +54,44 @@ _EVAL_KEY = 0  # eval noise: the same for every eval of a run
 
 
 def _unet(s):
+  levels = len(s["channel_mult"])
+  if int(s["image_size"]) % 2 ** (levels - 1):
+    raise ConfigError(f"model.image_size={s['image_size']} must be divisible by "
+                      f"{2 ** (levels - 1)} for {levels} U-Net levels; change "
+                      f"model.channel_mult or the image size", keys=("model.channel_mult",))
   return unet.UNet(channels=s["channels"], width=s["width"], channel_mult=tuple(s["channel_mult"]),
                    num_res_blocks=s["num_res_blocks"], attention_res=tuple(s["attention_res"]),
                    dropout=s["dropout"], num_heads=s["num_heads"],
-                   num_classes=int(s.get("num_classes") or 0), dtype=s.get("dtype"))
+                   num_classes=int(s.get("num_classes") or 0), dtype=s.get("dtype"),
+                   scale_shift=bool(s["scale_shift"]))
 
 
-# name -> the model keys it reads, with their defaults. DiT is not built yet.
+def _dit(s):
+  size, p = int(s["image_size"]), int(s["patch_size"])
+  d, heads = int(s["hidden"]), int(s["num_heads"])
+  if p < 1 or size % p:
+    raise ConfigError(f"model.image_size={size} must be divisible by model.patch_size={p}; set "
+                      f"model.patch_size to a divisor of {size}",
+                      keys=("model.patch_size", "model.image_size"))
+  if heads < 1 or d % heads:
+    raise ConfigError(f"model.hidden={d} must be divisible by model.num_heads={heads}; change "
+                      f"either", keys=("model.hidden", "model.num_heads"))
+  if d % 4:
+    raise ConfigError(f"model.hidden={d} must be divisible by 4 (the 2-D sin-cos position "
+                      f"embedding); set model.hidden to a multiple of 4", keys=("model.hidden",))
+  return dit.DiT(channels=s["channels"], image_size=size, patch_size=p, hidden=d,
+                 depth=int(s["depth"]), num_heads=heads, mlp_ratio=int(s["mlp_ratio"]),
+                 num_classes=int(s.get("num_classes") or 0), dtype=s.get("dtype"))
+
+
+# name -> the model keys it reads, with their defaults (a builder raises a one-line ConfigError
+# for settings its network cannot take). DiT's defaults are DiT-S/2.
 MODELS = {
     "unet": registry.Entry(_unet, {"width": 64, "channel_mult": (1, 2, 2), "num_res_blocks": 2,
-                                   "attention_res": (16,), "dropout": 0.1, "num_heads": 1}),
+                                   "attention_res": (16,), "dropout": 0.1, "num_heads": 1,
+                                   "scale_shift": True}),
+    "dit": registry.Entry(_dit, {"patch_size": 2, "hidden": 384, "depth": 12, "num_heads": 6,
+                                 "mlp_ratio": 4}),
 }
 
 
@@ -95,12 +124,7 @@ def _check(config) -> tuple:
   if o.name.startswith("ddpm") and int(s.steps) > int(o.timesteps):
     raise ConfigError(f"sampler.steps={s.steps} exceeds objective.timesteps={o.timesteps}; set "
                       f"sampler.steps <= {o.timesteps}", keys=("sampler.steps",))
-  _, model = model_settings(config)  # unknown name or key
-  levels = len(model["channel_mult"])
-  if int(model["image_size"]) % 2 ** (levels - 1):
-    raise ConfigError(f"model.image_size={model['image_size']} must be divisible by "
-                      f"{2 ** (levels - 1)} for {levels} U-Net levels; change "
-                      f"model.channel_mult or the image size", keys=("model.channel_mult",))
+  make_model(config)  # an unknown name or key, or settings the backbone cannot take
   num_classes = int(config.model.get("num_classes", None) or 0)
   if num_classes and not config.data.get("labels", False):
     raise ConfigError(f"model.num_classes={num_classes} needs labelled batches; set "
@@ -123,8 +147,9 @@ def model_settings(config) -> tuple[registry.Entry, dict]:
   return registry.settings("diffusion", MODELS, config.model, SHARED_KEYS)
 
 
-def make_model(config) -> unet.UNet:
-  """The backbone of ``config.model`` (looked up in ``MODELS``)."""
+def make_model(config) -> nn.Module:
+  """The backbone of ``config.model`` (looked up in ``MODELS``): a ``unet.UNet`` or ``dit.DiT``,
+  both (x [B, S, S, C], noise_label float32 [B], y int32 [B] or None) -> float32 [B, S, S, C]."""
   entry, settings = model_settings(config)
   return entry.build(settings)
 
