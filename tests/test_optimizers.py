@@ -53,10 +53,11 @@ def _cyclegan_reference(opt, num_steps):
 
 
 def _diffusion_reference(opt):
-  return optax.chain(optax.clip_by_global_norm(float(opt.grad_clip)),
-                     optax.adam(optax.linear_schedule(0.0, opt.learning_rate,
-                                                      max(int(opt.warmup), 1)),
-                                b1=opt.b1, b2=opt.b2))
+  adam = optax.adam(optax.linear_schedule(0.0, opt.learning_rate, max(int(opt.warmup), 1)),
+                    b1=opt.b1, b2=opt.b2)
+  if opt.grad_clip is None:  # the paper presets (EDM, DiT) do not clip: added with the builder
+    return adam
+  return optax.chain(optax.clip_by_global_norm(float(opt.grad_clip)), adam)
 
 
 def _updates(tx):
