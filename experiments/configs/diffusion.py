@@ -129,7 +129,8 @@ def digits_cond() -> ml_collections.ConfigDict:
 
   Run: python -m experiments.diffusion --config=experiments/configs/diffusion.py:digits_cond --workdir=W
   Expect: ends with the image metrics and FCD-digits of 200 samples; not measured yet.
-  Time: not measured yet.
+  Time: about 1.7 s a step on 2 shared CPU cores (87 steps in 2.5 min, load 4-7, 5 Dec 2026), so
+  some 85 min for the 3,000 steps: not yet run to the end.
   """
   c = base()
   c.update(num_steps=3_000, batch_size=64, log_every=100, eval_every=500, checkpoint_every=500,
