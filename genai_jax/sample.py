@@ -26,23 +26,32 @@ from absl import app, flags
 
 from genai_jax import cli
 
-_CONFIG = cli.define_config(None, "The run's config (file:preset and overrides); default: "
-                            "<workdir>/config.json.", "see python -m genai_jax.sample --help")
-_WORKDIR = flags.DEFINE_string("workdir", None, "The run's workdir (holds config.json and "
-                               "checkpoints/).")
-_NUM = flags.DEFINE_integer("num", 64, "Samples in the grid.")
-_STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the newest).")
-_SEED = flags.DEFINE_integer("seed", 0, "Noise seed.")
-_OUT = flags.DEFINE_string("out", None, "PNG path (local or gs://); default: "
-                           "<workdir>/samples/sample_step<N>.png.")
-_STEPS = flags.DEFINE_integer("steps", None, "Sampler steps (diffusion; default: the run's "
-                              "sampler.steps).")
-_GUIDANCE = flags.DEFINE_float("guidance", None, "Classifier-free guidance weight w, out = "
-                               "(1 + w) out(y) - w out(null) (class-conditional diffusion; "
-                               "default: the run's sampler.guidance).")
-_LABEL = flags.DEFINE_string("label", None, "Class-conditional models: a class index for the "
-                             "whole grid, or 'all' (the default): row r = class r.")
-_BATCH = flags.DEFINE_integer("batch_size", 64, "Samples drawn per call.")
+def _define_flags() -> dict:
+  """The command's flags, defined only when it runs as ``python -m genai_jax.sample``: importing
+  the module (for ``sample_grid``) defines none, so it can share a process with the other
+  commands, which define some of the same names (--workdir, --config)."""
+  return {
+      "config": cli.define_config(None, "The run's config (file:preset and overrides); default: "
+                                  "<workdir>/config.json.", "see python -m genai_jax.sample --help"),
+      "workdir": flags.DEFINE_string("workdir", None, "The run's workdir (holds config.json and "
+                                     "checkpoints/)."),
+      "num": flags.DEFINE_integer("num", 64, "Samples in the grid."),
+      "step": flags.DEFINE_integer("step", None, "Checkpoint step (default: the newest)."),
+      "seed": flags.DEFINE_integer("seed", 0, "Noise seed."),
+      "out": flags.DEFINE_string("out", None, "PNG path (local or gs://); default: "
+                                 "<workdir>/samples/sample_step<N>.png."),
+      "steps": flags.DEFINE_integer("steps", None, "Sampler steps (diffusion; default: the run's "
+                                    "sampler.steps)."),
+      "guidance": flags.DEFINE_float("guidance", None, "Classifier-free guidance weight w, out = "
+                                     "(1 + w) out(y) - w out(null) (class-conditional diffusion; "
+                                     "default: the run's sampler.guidance)."),
+      "label": flags.DEFINE_string("label", None, "Class-conditional models: a class index for "
+                                   "the whole grid, or 'all' (the default): row r = class r."),
+      "batch_size": flags.DEFINE_integer("batch_size", 64, "Samples drawn per call."),
+  }
+
+
+_FLAGS = {}  # filled by _define_flags when the module runs as the command
 
 ALL = "all"
 
@@ -226,13 +235,15 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
   cli.setup_run()
   from genai_jax import errors
+  f = {name: holder.value for name, holder in _FLAGS.items()}
   with errors.friendly():
     path, step, labels = sample_grid(
-        _WORKDIR.value, _NUM.value, _STEP.value, _SEED.value, _OUT.value, _STEPS.value,
-        _GUIDANCE.value, _LABEL.value, _BATCH.value, _CONFIG.value)
+        f["workdir"], f["num"], f["step"], f["seed"], f["out"], f["steps"], f["guidance"],
+        f["label"], f["batch_size"], f["config"])
   rows = "" if labels is None or len(set(labels.tolist())) < 2 else ", row r = class r"
-  print(f"wrote {path} ({_NUM.value} samples of step {step}{rows})", flush=True)
+  print(f"wrote {path} ({f['num']} samples of step {step}{rows})", flush=True)
 
 
 if __name__ == "__main__":
+  _FLAGS.update(_define_flags())
   app.run(main, flags_parser=cli.flags_parser("see python -m genai_jax.sample --help"))

@@ -25,6 +25,7 @@ def tiny_text_config(preset, **overrides):
   c.optimizer.update(learning_rate=1e-2, min_learning_rate=1e-3, warmup_steps=2)
   c.update(batch_size=16, log_every=10, eval_every=1000, checkpoint_every=1000, eval_batches=4,
            num_samples=2)
+  c.eval_gen.update(every=0, at_end=False)  # no generator metrics: what is tested is the weights
   return override(c, overrides)
 
 
