@@ -167,6 +167,7 @@ def test_guidance_weight_0_is_conditional_and_minus_1_unconditional():
   assert np.all(np.abs(np.asarray(run(2.0)).mean(0) + MU) > np.abs(MU) * 2)
 
 
+@pytest.mark.slow
 def test_task_guidance_minus_1_equals_the_null_label():
   # The task's guided pass (doubled batch, null label num_classes) at w = -1 must equal an
   # unguided draw with every label null; random weights (the EMA copy, which sampling reads),

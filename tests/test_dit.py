@@ -98,6 +98,7 @@ def test_dit_params_carry_logical_axes_and_fsdp_shards_the_width():
   assert qkv.value.spec == jax.sharding.PartitionSpec("fsdp", None)
 
 
+@pytest.mark.slow
 def test_dit_learns_and_fsdp_equals_single_device():
   config = tiny_dit_config(**{"ema.decay": 0.0})
   batch = _batch()
@@ -217,6 +218,7 @@ SMALL = {"cifar10_ddpm": {"model.width": 32, "model.num_res_blocks": 1},
          "dit_s2_celeba64": {"model.hidden": 64, "model.depth": 2, "model.num_heads": 2}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", sorted(SMALL))
 def test_paper_presets_read_mock_data_and_take_a_step(tfds_dir, preset):
   """The preset's tfds dataset (mock records) through its pipeline into one compiled train step
