@@ -268,6 +268,7 @@ def test_attention_res_places_one_block_in_g_and_in_d_and_bad_values_are_config_
                  jnp.zeros((2, 8)))
 
 
+@pytest.mark.slow
 def test_conditional_outputs_depend_on_y_and_unconditional_models_accept_y_none():
   z = jax.random.normal(jax.random.PRNGKey(0), (4, 8))
   y0, y1 = jnp.zeros((4,), jnp.int32), jnp.array([1, 2, 3, 1], jnp.int32)
@@ -329,6 +330,7 @@ def test_registry_builds_sngan_and_refuses_keys_a_model_does_not_read():
     sngan.widths(48, None, None)
 
 
+@pytest.mark.slow
 def test_shared_embedding_cbn_starts_unconditional_and_one_step_conditions_it():
   """BigGAN's shared class embedding: at init every class sees the same BN (gain 1, bias 0);
   one Adam step on a class-dependent target makes the classes differ by about E times the

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from genai_jax.models import wavegan
 
@@ -53,6 +54,7 @@ def test_small_networks_run_and_d_shuffles_only_with_its_rng():
   assert not jnp.allclose(shuffled, plain)
 
 
+@pytest.mark.slow
 def test_subpixel_layers_equal_the_textbook_strided_convolutions_with_gradients():
   key = jax.random.PRNGKey(1)
   z = jax.random.normal(key, (2, 100))
