@@ -181,18 +181,21 @@ def chunks(items: Sequence, parts: int) -> list:
 
 
 class DecodedCache:
-  """One shard's decoded examples (arrays, or dicts of arrays, of one shape), kept after their
-  first decode when the whole shard fits ``budget`` bytes: small datasets are then decoded once,
-  and later epochs only gather and augment. Threads may fill it concurrently (an example decoded
-  twice is stored twice, identically)."""
+  """``n`` decoded examples (arrays, or dicts of arrays, of one shape; a process's shards, end to
+  end), kept after their first decode when all ``n`` fit ``budget`` bytes: small datasets are
+  then decoded once, and later epochs only gather and augment. Threads may fill it concurrently
+  (an example decoded twice is stored twice, identically)."""
 
   def __init__(self, n: int, budget: float):
     self.n, self.budget = n, budget
     self.store, self.filled, self.off = None, np.zeros(n, bool), budget <= 0
+    self.count = 0  # examples filled: all n, and ``has`` needs no lookup
     self._lock = threading.Lock()
 
   def has(self, indices: np.ndarray) -> bool:
     """Whether every example of ``indices`` (int [k]) is cached."""
+    if self.count == self.n:
+      return True
     return self.store is not None and bool(self.filled[indices].all())
 
   def gather(self, indices: np.ndarray):
@@ -223,5 +226,8 @@ class DecodedCache:
         self.store[k][index] = v
     else:
       self.store[index] = x
-    self.filled[index] = True
+    with self._lock:  # after the store: an example counts once it can be gathered
+      if not self.filled[index]:
+        self.filled[index] = True
+        self.count += 1
     return x
