@@ -22,10 +22,13 @@ decoded cache below. Switch to grain's processes if uncached small images or a p
 augmentation ever bound a run.
 
 Small datasets are decoded once. When a task separates a deterministic decode from its random
-augmentation (images: decode, crop, resize vs flip / random crop), each shard's decoded
-examples are kept in memory if the shards this process reads fit ``data.cache_mb`` (default
-1024 MiB per iterator; 0: never), and later epochs gather from memory and augment a whole
-chunk with NumPy.
+augmentation (images: decode, crop, resize vs flip / random crop), the decoded examples of
+the shards this process reads are kept in memory, in one array, if they fit ``data.cache_mb``
+(default 1024 MiB per iterator; 0: never), and later epochs gather each batch from memory in
+one NumPy gather (``BatchIndex`` gives its indices) and augment it with NumPy. A cached
+[128, 28, 28, 1] float32 batch over 8 shards (the MLP VAE row of ``make bench-accel``) costs
+the consumer thread 38 us, of which the gather is 29 (117 us with a cache and an index lookup
+per shard; 2-core dev machine, 5 Dec 2026, thread CPU time).
 
 Throughput (``python -m benchmarks.loader_throughput``; 2-core AMD EPYC dev machine, 4 Dec 2026,
 load average 15 from other jobs, so per-thread figures are images per second of the thread's
@@ -45,7 +48,7 @@ import functools
 import itertools
 import os
 import threading
-from typing import Callable, Iterator, Mapping, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -63,15 +66,46 @@ def indices(n: int, positions: np.ndarray, *, train: bool, seed: int, shard: int
   positions = np.asarray(positions, np.int64)
   if not train:
     return positions % n
-  first, last = int(positions.min()), int(positions.max())
-  if first // n == last // n:  # one epoch (the usual batch)
-    return epoch_order(n, seed, first // n, shard)[positions % n]
-  out = np.empty_like(positions)
-  epochs = positions // n
-  for e in np.unique(epochs):
-    sel = epochs == e
-    out[sel] = epoch_order(n, seed, int(e), shard)[positions[sel] % n]
-  return out
+  first, last = int(positions.min()) // n, int(positions.max()) // n  # epochs
+  if first == last:  # one epoch (the usual batch)
+    return epoch_order(n, seed, first, shard)[positions % n]
+  # The stream of the epochs spanned, end to end: one gather, however many epochs.
+  stream = np.concatenate([epoch_order(n, seed, e, shard) for e in range(first, last + 1)])
+  return stream[positions - first * n]
+
+
+class BatchIndex:
+  """The examples of each batch of a block of shards' streams, as indices into the shards'
+  concatenation (example i of the block's j-th shard is ``offsets[j] + i``): batch t holds
+  positions ``t * per_shard ... (t + 1) * per_shard - 1`` of every shard, in shard order, at
+  the examples ``indices`` gives. Computed ``window`` batches at a time, so that a batch is a
+  view of a table rather than a lookup per shard. Not thread-safe: one consumer."""
+
+  def __init__(self, lengths: Sequence[int], shards: Sequence[int], per_shard: int, *,
+               train: bool, seed: int, window: int = 64):
+    self.lengths, self.shards, self.per_shard = tuple(lengths), tuple(shards), per_shard
+    self.train, self.seed, self.window = train, seed, max(1, window)
+    self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+    self._first, self._table = None, None
+    self._rows = np.tile(np.arange(per_shard, dtype=np.int64), len(self.shards))
+
+  def positions(self, step: int) -> np.ndarray:
+    """int64 [len(shards) * per_shard]: each example's position in its shard's stream, for batch
+    ``step`` (the same positions in every shard)."""
+    return self._rows + step * self.per_shard
+
+  def __call__(self, step: int) -> np.ndarray:
+    """int64 [len(shards) * per_shard]: batch ``step``'s examples, shard by shard (read-only)."""
+    if self._first is None or not 0 <= step - self._first < self.window:
+      per, k = self.per_shard, len(self.shards)
+      positions = np.arange(step * per, (step + self.window) * per, dtype=np.int64)
+      table = np.stack([off + indices(n, positions, train=self.train, seed=self.seed, shard=s)
+                        for n, s, off in zip(self.lengths, self.shards, self.offsets)])
+      # [window, shards, per_shard], batch by batch: a batch is one contiguous row.
+      table = np.ascontiguousarray(table.reshape(k, self.window, per).transpose(1, 0, 2))
+      table.setflags(write=False)  # replaced, never written: a batch's view of it stays valid
+      self._first, self._table = step, table
+    return self._table[step - self._first].reshape(-1)
 
 
 def default_threads() -> int:
@@ -147,18 +181,21 @@ def chunks(items: Sequence, parts: int) -> list:
 
 
 class DecodedCache:
-  """One shard's decoded examples (arrays, or dicts of arrays, of one shape), kept after their
-  first decode when the whole shard fits ``budget`` bytes: small datasets are then decoded once,
-  and later epochs only gather and augment. Threads may fill it concurrently (an example decoded
-  twice is stored twice, identically)."""
+  """``n`` decoded examples (arrays, or dicts of arrays, of one shape; a process's shards, end to
+  end), kept after their first decode when all ``n`` fit ``budget`` bytes: small datasets are
+  then decoded once, and later epochs only gather and augment. Threads may fill it concurrently
+  (an example decoded twice is stored twice, identically)."""
 
   def __init__(self, n: int, budget: float):
     self.n, self.budget = n, budget
     self.store, self.filled, self.off = None, np.zeros(n, bool), budget <= 0
+    self.count = 0  # examples filled: all n, and ``has`` needs no lookup
     self._lock = threading.Lock()
 
   def has(self, indices: np.ndarray) -> bool:
     """Whether every example of ``indices`` (int [k]) is cached."""
+    if self.count == self.n:
+      return True
     return self.store is not None and bool(self.filled[indices].all())
 
   def gather(self, indices: np.ndarray):
@@ -189,12 +226,8 @@ class DecodedCache:
         self.store[k][index] = v
     else:
       self.store[index] = x
-    self.filled[index] = True
+    with self._lock:  # after the store: an example counts once it can be gathered
+      if not self.filled[index]:
+        self.filled[index] = True
+        self.count += 1
     return x
-
-
-def gather(caches: Mapping[int, DecodedCache], indices: Mapping[int, np.ndarray]) -> object:
-  """The cached examples ``indices[s]`` (int [k_s]) of each shard s (all cached: ``has``),
-  stacked in the mapping's order: one NumPy gather a shard. Per example, Python lookups and a
-  stack cost ~3 us: 0.4 ms a 128-image batch (2-core dev machine), a tenth of a small step."""
-  return concat([caches[s].gather(i) for s, i in indices.items()])

@@ -302,41 +302,46 @@ def sharded_batches(cfg, split: str, global_batch: int, key: str, decode, *, tra
     augment: optional ``(batch, positions int64 [k], shards int64 [k]) -> batch``, the random
       part of the preprocessing, run on each stacked chunk of k examples (draws from
       ``preprocess.uniform(seed, shards, positions, ...)``). With it, ``decode`` must not use its
-      position (deterministic per example), and decoded examples are cached in memory when a
-      shard fits (``cfg.cache_mb``, default 1024 MiB per iterator of a process; see ``loader``).
+      position (deterministic per example), and decoded examples are cached in memory when
+      this process's shards fit (``cfg.cache_mb``, default 1024 MiB per iterator; see ``loader``).
   """
   builder = get_builder(cfg)
   shards, per_shard, owned = owned_shards(cfg, global_batch)
   sources = {s: open_shard(builder, split, key, s, shards, extra, cfg.name, encoded) for s in owned}
   threads = int(cfg.get("threads", 0) or 0)
-  budget = float(cfg.get("cache_mb", 1024)) * 2**20 / len(owned) if augment is not None else 0
-  caches = {s: loader.DecodedCache(len(sources[s]), budget) for s in owned}
+  lengths = [len(sources[s]) for s in owned]
+  index = loader.BatchIndex(lengths, owned, per_shard, train=train, seed=seed)
+  # One cache for the block of shards (example i of shard owned[j] at index.offsets[j] + i):
+  # a cached batch is then one gather, whatever the shard count.
+  budget = float(cfg.get("cache_mb", 1024)) * 2**20 if augment is not None else 0
+  cache = loader.DecodedCache(sum(lengths), budget)
+  shard_of = np.repeat(np.array(owned, np.int64), per_shard)  # each row's shard, every batch
+  shard_of.setflags(write=False)
 
   def one(s, p, i):
     ex = sources[s][i]
     return decode(p, (ex[key], {k: ex[k] for k in extra}) if extra else ex[key], s)
 
-  def job(items):  # [(shard, position, index)] -> stacked examples
-    out = loader.stack([caches[s].get(i, functools.partial(one, s, p, i)) for s, p, i in items])
+  def job(items):  # [(shard, position, index in the shard, index in the cache)] -> stacked examples
+    out = loader.stack([cache.get(g, functools.partial(one, s, p, i)) for s, p, i, g in items])
     if augment is None:
       return out
-    return augment(out, np.array([p for _, p, _ in items], np.int64),
-                   np.array([s for s, _, _ in items], np.int64))
+    return augment(out, np.array([p for _, p, _, _ in items], np.int64),
+                   np.array([s for s, _, _, _ in items], np.int64))
 
-  def cached_job(positions, idx):  # every example decoded before: one gather, no per-example work
-    out = loader.gather(caches, idx)
+  def cached_job(step, idx):  # every example decoded before: one gather, no per-example work
+    out = cache.gather(idx)
     if augment is None:
       return out
-    return augment(out, np.concatenate(list(positions.values())),
-                   np.repeat(np.array(list(idx), np.int64), per_shard))
+    return augment(out, index.positions(step), shard_of)
 
   def batch_jobs(step):
-    positions = {s: np.arange(step * per_shard, (step + 1) * per_shard) for s in owned}
-    idx = {s: loader.indices(len(sources[s]), positions[s], train=train, seed=seed, shard=s)
-           for s in owned}
-    if all(caches[s].has(idx[s]) for s in owned):
-      return [loader.Inline(functools.partial(cached_job, positions, idx))]
-    items = [(s, p, i) for s in owned for p, i in zip(positions[s].tolist(), idx[s].tolist())]
+    idx = index(step)
+    if cache.has(idx):
+      return [loader.Inline(functools.partial(cached_job, step, idx))]
+    items = [(s, p, g - off, g) for s, off, p, g in zip(
+        shard_of.tolist(), np.repeat(index.offsets, per_shard).tolist(),
+        index.positions(step).tolist(), idx.tolist())]
     return [functools.partial(job, c)
             for c in loader.chunks(items, threads or loader.default_threads())]
 

@@ -60,17 +60,22 @@ class _PendingMetrics:
       if s < step:
         return
 
-  def fetch(self, upto: int) -> list:
-    """[(step, {name: float})] of the pending steps up to ``upto``, read in one transfer and
-    removed; raises ``NonFiniteLossError`` at the first step with a non-finite finite_metric."""
+  def fetch(self, upto: int, logged: Callable[[int], bool] = lambda step: True) -> list:
+    """[(step, {name: float})] of the pending steps up to ``upto``, read together and removed;
+    raises ``NonFiniteLossError`` at the first step with a non-finite finite_metric. Of a step
+    neither ``logged`` nor the newest, only the finite_metrics are read (each metric is a
+    transfer of its own, ~9 us of host time on a CPU: a visible share of a millisecond step)."""
     n = 0
     while n < len(self.steps) and self.steps[n][0] <= upto:
       n += 1
     if not n:
       return []
     ready, self.steps = self.steps[:n], self.steps[n:]
+    newest = ready[-1][0]
+    wanted = [m if step == newest or logged(step) else
+              {k: m[k] for k in self.finite if k in m} for step, m in ready]
     out = []
-    for (step, _), values in zip(ready, jax.device_get([m for _, m in ready])):
+    for (step, _), values in zip(ready, jax.device_get(wanted)):
       host = {k: float(v) for k, v in values.items()}
       _check_finite(host, self.finite, step)
       out.append((step, host))
@@ -209,8 +214,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   def fetch(upto: int, always: bool = False) -> None:
     """Fetches the metrics of the steps up to ``upto`` (stopping at the first non-finite one)
     and logs those of log steps, and of ``upto`` itself if ``always``."""
-    for step, host in pending.fetch(upto):
-      if is_log_step(step) or (always and step == upto):
+    logged = lambda step: is_log_step(step) or (always and step == upto)  # noqa: E731
+    for step, host in pending.fetch(upto, logged):
+      if logged(step):
         log(step, host)
 
   preempted = False

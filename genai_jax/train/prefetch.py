@@ -18,56 +18,75 @@ from genai_jax.train import sharding
 _END = object()
 
 
-def _to_devices(batch: Mapping[str, np.ndarray], mesh) -> dict:
-  """``sharding.global_batch(batch, mesh)``; on one process, where the batch is all local, as one
-  ``device_put`` of the whole dict (the same arrays, about half the host time)."""
+def _to_devices(batch: Mapping[str, np.ndarray], mesh, to) -> dict:
+  """``sharding.global_batch(batch, mesh)``; on one process, where the batch is all local, each
+  array's device shards sliced from it directly (``make_array_from_callback`` with ``to``, the
+  batch sharding: the same arrays in about half the host time of ``device_put`` or
+  ``make_array_from_process_local_data``, ~60 vs ~110 us a [128, 28, 28, 1] float32 batch on a
+  2-core CPU)."""
   if jax.process_count() > 1:
     return sharding.global_batch(batch, mesh)
-  return jax.device_put({k: np.asarray(v) for k, v in batch.items()}, sharding.batch_sharding(mesh))
+  out = {}
+  for k, v in batch.items():
+    v = np.asarray(v)
+    out[k] = jax.make_array_from_callback(v.shape, to, v.__getitem__)
+  return out
 
 
 class DevicePrefetch:
   """Iterates ``{key: jax.Array}`` global batches (``sharding.global_batch``) of ``host_batches``,
-  ``size`` ahead. An exception of the host iterator (a damaged file) is raised by ``next`` in
-  the order it happened. ``close()`` stops the thread (batches read ahead are dropped: the data
-  order is a function of the step, so nothing needs to be put back)."""
+  ``size`` ready ahead and one more in the making. An exception of the host iterator (a damaged
+  file) is raised by ``next`` in the order it happened. ``close()`` stops the thread (batches
+  read ahead are dropped: the data order is a function of the step, so nothing needs to be put
+  back).
+
+  The hand-over is two C-level ``SimpleQueue``s (the batches, and a token per free place)
+  rather than a ``queue.Queue``, whose Python-level condition variables cost the thread tens of
+  microseconds a batch, a visible share of a small step (the MLP VAE's 7 ms on 2 CPU cores)."""
 
   def __init__(self, host_batches: Iterator[Mapping[str, np.ndarray]], mesh, size: int = 2):
-    self._queue = queue.Queue(maxsize=size)
+    self._items = queue.SimpleQueue()
+    self._free = queue.SimpleQueue()  # one token per batch the thread may make
+    for _ in range(size + 1):
+      self._free.put(None)
     self._stop = threading.Event()
     self._thread = threading.Thread(target=self._fill, args=(host_batches, mesh),
                                     name="genai_jax-device-prefetch", daemon=True)
     self._thread.start()
 
-  def _put(self, item) -> bool:
+  def _wait_for_room(self) -> bool:
     while not self._stop.is_set():
       try:
-        self._queue.put(item, timeout=0.1)
+        self._free.get(timeout=0.1)
         return True
-      except queue.Full:
+      except queue.Empty:
         continue
     return False
 
   def _fill(self, host_batches, mesh) -> None:
+    to = sharding.batch_sharding(mesh)
     try:
-      for batch in host_batches:
-        if not self._put(_to_devices(batch, mesh)):
+      batches = iter(host_batches)
+      while self._wait_for_room():
+        batch = next(batches, _END)
+        self._items.put(_END if batch is _END else _to_devices(batch, mesh, to))
+        if batch is _END:
           return
-      self._put(_END)
     except BaseException as e:  # handed to the consumer, raised there
-      self._put(e)
+      self._items.put(e)
 
   def __iter__(self):
     return self
 
   def __next__(self) -> dict:
-    item = self._queue.get()
+    item = self._items.get()
     if item is _END:
-      self._queue.put(_END)
+      self._items.put(_END)
       raise StopIteration
     if isinstance(item, BaseException):
-      self._queue.put(item)  # raised again if asked again
+      self._items.put(item)  # raised again if asked again
       raise item
+    self._free.put(None)
     return item
 
   def close(self) -> None:
