@@ -211,11 +211,12 @@ def test_paper_preset_parameter_counts_match_the_hand_arithmetic():
                                   in_ch=1, scale_shift=True)
 
 
-# --- the paper presets: mock data through one step ----------------------------------------------
+# --- the paper presets and mnist_cond: mock data through one step ----------------------------------------------
 
 SMALL = {"cifar10_ddpm": {"model.width": 32, "model.num_res_blocks": 1},
          "cifar10_edm": {"model.width": 32, "model.num_res_blocks": 1},
-         "dit_s2_celeba64": {"model.hidden": 64, "model.depth": 2, "model.num_heads": 2}}
+         "dit_s2_celeba64": {"model.hidden": 64, "model.depth": 2, "model.num_heads": 2},
+         "mnist_cond": {"model.width": 32, "model.num_res_blocks": 1}}
 
 
 @pytest.mark.slow
@@ -238,7 +239,10 @@ def test_paper_presets_read_mock_data_and_take_a_step(tfds_dir, preset):
        mock.patch.object(tfds.core.DatasetBuilder, "is_prepared", return_value=True):
     batch = next(pipelines.image_batches(config.data, config.data.train_split, 8, train=True,
                                          seed=0))
-  assert batch["image"].shape == (8, 16, 16, 3) and batch["image"].std() > 0.01  # not constant
+  assert batch["image"].shape == (8, 16, 16, config.data.channels)
+  assert batch["image"].std() > 0.01  # not constant
+  if config.data.labels:
+    assert batch["label"].shape == (8,) and batch["label"].dtype == np.int32
   _, state, history = run_steps(config, jax.devices()[:1], 1, batch)
   assert int(state.step) == 1 and np.isfinite(history[0]["loss"])
   assert history[0]["grad_norm"] > 0
