@@ -241,6 +241,27 @@ def _train_losses(workdir):
 
 
 @pytest.mark.slow
+def test_heldout_evaluates_a_checkpoint_as_the_loop_does(tfds_dir, tmp_path):
+  """genai_jax.eval.heldout: the loop's last 'eval' again from the checkpoint (same batches, same
+  numbers); other settings (more batches, a larger k) change only what they should."""
+  from genai_jax.errors import ConfigError
+  from genai_jax.eval import heldout
+  workdir = str(tmp_path / "run")
+  config = tiny_vae_config(num_steps=3)
+  result = train_and_evaluate(config, workdir)
+  step, metrics = heldout.evaluate(config, workdir)
+  assert step == 3
+  for k in ("neg_elbo", "nll_k", "kl", "recon"):
+    assert metrics[k] == pytest.approx(result[f"eval/{k}"], rel=1e-5), k
+  _, tighter = heldout.evaluate(override(config, {"objective.iw_samples": 64}), workdir)
+  assert tighter["nll_k"] < metrics["nll_k"] <= metrics["neg_elbo"]
+  _, two = heldout.evaluate(config, workdir, split=config.data.train_split, num_batches=2)
+  assert set(two) == set(metrics) and two != metrics
+  with pytest.raises(ConfigError, match="batches=0 must be at least 1"):
+    heldout.evaluate(config, workdir, num_batches=0)
+
+
+@pytest.mark.slow
 def test_loop_writes_grids_checkpoints_metrics_and_resumes_exactly(tfds_dir, tmp_path):
   full, split = str(tmp_path / "full"), str(tmp_path / "split")
   result = train_and_evaluate(tiny_vae_config(**{"model.latent_size": 2}), full)
