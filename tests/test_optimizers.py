@@ -38,8 +38,12 @@ def _lm_reference(opt, num_steps):
                                  mask=decay_mask))
 
 
-def _vae_reference(opt):
-  return optax.adam(opt.learning_rate, b1=opt.b1, b2=opt.b2)
+def _vae_reference(opt, num_steps):
+  lr = opt.learning_rate
+  if opt.get("schedule", "constant") == "warmup_cosine":
+    lr = optax.warmup_cosine_decay_schedule(0.0, lr, opt.warmup_steps,
+                                            max(num_steps, opt.warmup_steps + 1), opt.min_learning_rate)
+  return optax.adam(lr, b1=opt.b1, b2=opt.b2)
 
 
 def _cyclegan_reference(opt, num_steps):
@@ -109,7 +113,7 @@ def test_lm_presets_keep_their_optimisers(preset):
 def test_vae_presets_keep_their_optimisers(preset):
   config = vae_mnist.get_config(preset)
   config.num_steps = NUM_STEPS
-  _same(vae.make_optimizer(config), _vae_reference(config.optimizer))
+  _same(vae.make_optimizer(config), _vae_reference(config.optimizer, NUM_STEPS))
 
 
 @pytest.mark.parametrize("preset", cyclegan_config.PRESETS)
