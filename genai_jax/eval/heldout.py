@@ -49,11 +49,10 @@ def evaluate(config, workdir: str, split: Optional[str] = None, num_batches: Opt
   ``config.batch_size`` examples of ``split`` (default ``config.data.eval_split``), read in order
   from the start, as the loop's evaluation reads them."""
   import jax
-  import jax.numpy as jnp
   from genai_jax import tasks
   from genai_jax.data import pipelines
   from genai_jax.errors import ConfigError
-  from genai_jax.train import sharding
+  from genai_jax.train import loop, sharding
   from genai_jax.train import state as state_lib
   tasks.validate(config)
   split = split or config.data.eval_split
@@ -68,11 +67,7 @@ def evaluate(config, workdir: str, split: Optional[str] = None, num_batches: Opt
   step, state = state_lib.restore(config, workdir, step, mesh, task=task)
   eval_step = jax.jit(task.eval_step, out_shardings=sharding.replicated(mesh))
   batches = pipelines.batches(config.data, split, config.batch_size, train=False, seed=config.seed)
-  totals = None
-  for _ in range(num_batches):
-    m = eval_step(state, sharding.global_batch(next(batches), mesh))
-    totals = m if totals is None else jax.tree.map(jnp.add, totals, m)
-  return step, {k: float(v) / num_batches for k, v in jax.device_get(totals).items()}
+  return step, loop.evaluate_batches(state, eval_step, batches, mesh, num_batches)
 
 
 def main(argv):

@@ -83,7 +83,9 @@ class _PendingMetrics:
     return out
 
 
-def _evaluate(state, eval_step, eval_iter, mesh, num_batches: int) -> dict:
+def evaluate_batches(state, eval_step, eval_iter, mesh, num_batches: int) -> dict:
+  """{metric: float}: ``eval_step(state, batch)``'s means averaged over the next ``num_batches``
+  host batches of ``eval_iter`` (each made a global batch on ``mesh``); read back once."""
   totals = None
   for _ in range(num_batches):
     m = eval_step(state, sharding.global_batch(next(eval_iter), mesh))
@@ -262,7 +264,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         if eval_step is not None:
           eval_iter = pipelines.batches(config.data, config.data.eval_split, config.batch_size,
                                         train=False, seed=config.seed)
-          last_eval = _evaluate(state, eval_step, eval_iter, mesh, config.eval_batches)
+          last_eval = evaluate_batches(state, eval_step, eval_iter, mesh, config.eval_batches)
           writer.scalars(step, last_eval, "eval")
           _check_finite(last_eval, last_eval, step, "eval")  # logged, then stop: the model diverged
           if is_main:
