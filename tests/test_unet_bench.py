@@ -107,6 +107,7 @@ def _load_flax_params(net, params):
   assert count["Conv"] == sum(k.startswith("Conv_") for k in params)
 
 
+@pytest.mark.slow  # 4 s with torch installed: the fast tier is at its 3-minute limit
 @pytest.mark.parametrize("scale_shift,num_classes", [(True, 0), (False, 10)])
 def test_twin_computes_our_function(scale_shift, num_classes):
   # One level (no stride-2 conv: the twin pads it (1, 1) where 'SAME' pads (0, 1)), a block with
