@@ -165,15 +165,17 @@ def stage(model: str, scale: str, data_dir: str, out: str, root: str) -> dict:
             "eval_step": evals[-1]["step"] if evals else None, "eval": last_eval,
             "quality": {k: last_eval[k] for k in QUALITY[model] if k in last_eval}}
   if model == "gan":
-    from experiments.class_accuracy import class_accuracy
+    from experiments import class_accuracy
     if scale == "cpu":  # the classifier's 3,000 steps take many minutes on a CPU: a flow check only
       from genai_jax.eval import classifier
       name = cfg_data_name(model, scale, data_dir)
       classifier.DATASETS[name] = CPU_CLASSIFIER_STEPS
       print(f"{model}: --scale=cpu trains the digit classifier {CPU_CLASSIFIER_STEPS} steps (into "
             f"$GENAI_JAX_CACHE, which device_train.sh points at a scratch dir at this scale)")
-    step, acc, test_acc = class_accuracy(workdir, per_class=100)
-    result["quality"].update(class_accuracy=float(acc.mean()), classifier_test_accuracy=test_acc)
+    s = class_accuracy.score(workdir, per_class=100)
+    result["quality"].update(class_accuracy=float(s.per_class_accuracy.mean()),
+                             classifier_test_accuracy=s.classifier_test_accuracy,
+                             fcd=s.fcd, fcd_real_floor=s.fcd_real)
   from benchmarks import accelerator
   cfg = config_of(model, overrides(model, scale, data_dir, 2))
   bare = accelerator.measure(cfg, steps=20 if scale == "gpu" else 3,

@@ -233,14 +233,15 @@ def test_iwae_preset_is_the_papers_network():
   assert _param_count(tasks.get_task(config)) == enc + dec
 
 
-def test_cond_mnist_preset_builds_and_traces_a_step():
+@pytest.mark.parametrize("preset", ["cond_mnist", pytest.param("cond_mnist_cpu", marks=pytest.mark.slow)])
+def test_cond_mnist_preset_builds_and_traces_a_step(preset):
   from experiments.configs import dcgan_celeba
   from genai_jax import tasks
   from genai_jax.data import specs
   from genai_jax.tasks import gan as gan_task
   if "sngan_resnet" not in gan_task.MODELS:
     pytest.skip("needs the sngan_resnet model")
-  config = dcgan_celeba.get_config("cond_mnist")
+  config = dcgan_celeba.get_config(preset)
   assert config.data.name == "pypi_mnist" and config.model.num_classes == 10 and config.data.labels
   task = tasks.get_task(config)
   state = jax.eval_shape(task.init, jax.random.PRNGKey(0))
@@ -248,12 +249,12 @@ def test_cond_mnist_preset_builds_and_traces_a_step():
   assert "d_loss" in metrics
   g = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(state.g_params))
   d = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(state.d_params))
-  assert g > 100_000 and d > 100_000
+  assert (g > 100_000 and d > 100_000) if preset == "cond_mnist" else (g > 25_000 and d > 25_000)
 
 
-@pytest.mark.parametrize("preset", ["plays_gpt", pytest.param("ptb_gru", marks=needs_ptb),
-                                    pytest.param("ptb_lstm", marks=needs_ptb),
-                                    pytest.param("ptb_gpt", marks=needs_ptb)])
+@pytest.mark.parametrize("preset", ["plays_gpt", pytest.param("plays_gpt_cpu", marks=pytest.mark.slow)] + [
+    pytest.param(p, marks=[needs_ptb] + ([pytest.mark.slow] if p.endswith("_small") else []))
+    for p in ("ptb_gru", "ptb_lstm", "ptb_gpt", "ptb_lstm_small", "ptb_gru_small")])
 def test_lm_presets_on_wheel_data_build(tfds_dir, preset):
   """The char GPT on the plays (vocabulary read from the prepared data); the PTB word models
   (10,000 words: every train word but PTB's own <unk> is in the vocabulary)."""
@@ -264,16 +265,18 @@ def test_lm_presets_on_wheel_data_build(tfds_dir, preset):
   task = tasks.get_task(config)
   n = _param_count(task)
   vocab = text.vocabulary(config.data)
-  if preset == "plays_gpt":
-    assert vocab.size == 80 and n == 6 * 12 * 384 ** 2 + (80 + 256) * 384 + 13 * 384
+  if preset.startswith("plays_gpt"):  # no biases: the matrices, token and position tables, norms
+    layers, d, ctx = (6, 384, 256) if preset == "plays_gpt" else (4, 128, 128)
+    assert vocab.size == 80 and n == layers * 12 * d ** 2 + (80 + ctx) * d + (2 * layers + 1) * d
   else:
     assert vocab.size == 10_000 and {"N", "mr.", "n't"} <= set(vocab.words)
     train = text.split_tokens(config.data, "train")
     assert len(train) == 887_521 + 42_068 - 1  # the words and a newline between sentences
     assert (train == 0).sum() == 45_020  # only PTB's own <unk>: every other word is in the vocabulary
-    h = 650
-    gates = {"ptb_gru": 3, "ptb_lstm": 4}.get(preset)
+    h = config.model.gru_hidden
+    gates = {"gru": 3, "lstm": 4}.get(config.model.rnn_cell) if config.task == "gru_lm" else None
     if gates:
+      assert h == (300 if preset.endswith("_small") else 650)
       assert n > 2 * 10_000 * h + 2 * gates * 2 * h * h
 
 
