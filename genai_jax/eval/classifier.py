@@ -136,7 +136,7 @@ def make_extractor(variables: dict, mesh: Optional[object] = None, batch_size: i
 def main(argv=None) -> None:
   import argparse
   import ml_collections
-  from genai_jax import errors
+  from genai_jax import cli, errors  # cli first: it pins JAX to the CPU on a machine without accelerators
   from genai_jax.eval import weights
   p = argparse.ArgumentParser(description="Train (once) and cache the digit classifier.")
   p.add_argument("--name", default="pypi_mnist", help=f"one of {sorted(DATASETS)}")
@@ -144,6 +144,7 @@ def main(argv=None) -> None:
   p.add_argument("--data_dir", default="", help="tfds data dir (default $TFDS_DATA_DIR or ~/tensorflow_datasets)")
   p.add_argument("--cache_dir", default="", help="default: $GENAI_JAX_CACHE or ~/.cache/genai_jax")
   args = p.parse_args(argv)
+  cli.setup_run()
   cfg = ml_collections.ConfigDict({"name": args.name, "data_dir": args.data_dir,
                                    "image_size": args.image_size, "channels": 1,
                                    "center_crop": False, "random_flip": False, "max_value": 255})
