@@ -120,7 +120,9 @@ def seed_mlp_gan() -> ml_collections.ConfigDict:
   batch 32, 20 epochs (37,500 steps).
 
   Run: python -m experiments.seed_gans --config=experiments/configs/seed_gans.py:seed_mlp_gan --workdir=W
-  Expect: not measured yet. Time: not measured yet.
+  Expect (on full MNIST, --config.data.name=pypi_mnist): collapse; D tells real from fake from
+  step 1,000 on and G ends drawing one glyph (1 of 10 classes under the MNIST classifier, FCD
+  1,523; docs/results.md). Time: 1,539 s for the 37,500 steps on 2 shared CPU cores.
   """
   c = _seed()
   c.batch_size = 32

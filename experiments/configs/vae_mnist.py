@@ -282,7 +282,9 @@ def seed_tf_vae() -> ml_collections.ConfigDict:
   batch 32, 20 epochs, the whole test split.
 
   Run: python -m experiments.vae_mnist --config=experiments/configs/vae_mnist.py:seed_tf_vae --workdir=W
-  Expect: not measured yet. Time: not measured yet.
+  Expect (on full MNIST, --config.data.name=pypi_mnist): test neg_elbo 110.87, nll_k 105.95 (BCE
+  on grey levels); samples cover all 10 classes, FCD 428 (docs/results.md). Time: 1,273 s for the
+  37,500 steps on 2 shared CPU cores.
   """
   c = _seed_vae()
   c.batch_size, c.num_steps = 32, 37_500  # 20 epochs of 60,000 at batch 32
@@ -310,7 +312,9 @@ def seed_torch_vae() -> ml_collections.ConfigDict:
   "variance" but uses it as a log-variance (exp of it).
 
   Run: python -m experiments.vae_mnist --config=experiments/configs/vae_mnist.py:seed_torch_vae --workdir=W
-  Expect: not measured yet. Time: not measured yet.
+  Expect (on full MNIST, --config.data.name=pypi_mnist): test neg_elbo 30.61, nll_k 28.80
+  (squared error); samples cover all 10 classes, FCD 479 (docs/results.md). Time: 912 s for the
+  18,750 steps on 2 shared CPU cores.
   """
   c = _seed_vae()
   c.batch_size, c.num_steps = 64, 18_750  # 20 epochs of 60,000 at batch 64
