@@ -321,8 +321,9 @@ def ptb_gru_small() -> ml_collections.ConfigDict:
   """:ptb_lstm_small with GRU cells (the seeds' cell).
 
   Run: GENAI_JAX_ALLOW_PTB=1 python -m experiments.gpt_shakespeare --config=experiments/configs/gpt_shakespeare.py:ptb_gru_small --workdir=W
-  Expect: not measured yet (the LSTM's: test perplexity 138.1). Time: as the LSTM's, about an hour
-  on 2 CPU cores.
+  Expect: test perplexity 117.5 (loss 4.766 nats/word), 113.2 with windows of 350 (the LSTM's:
+  138.1 / 133.8); docs/results.md. Time: about 45 min of steps on 2 CPU cores (3,100-3,500
+  words/s; the measured run was paused and resumed, so its wall time is not a figure).
   """
   c = ptb_lstm_small()
   c.model.rnn_cell = "gru"
