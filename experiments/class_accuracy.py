@@ -109,8 +109,8 @@ def score(workdir: str, per_class: int = 100, step=None, seed: int = 0,
   if len(held_out) < n:
     raise ConfigError(f"the {config.data.eval_split} split holds {len(held_out)} images, fewer "
                       f"than the {n} samples; lower --per_class")
-  real = extract(held_out)
-  real_pred = np.asarray(apply(jnp.asarray(held_out))[1]).argmax(-1)
+  real = classifier.make_extractor(variables, logits=True)(held_out)  # features, classes: one pass
+  real_pred = np.asarray(real["logits"]).argmax(-1)
   share = lambda p: np.bincount(p, minlength=num_classes) / len(p)  # noqa: E731
   acc = None
   if task.num_classes:

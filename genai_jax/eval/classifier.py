@@ -124,13 +124,18 @@ def _load_or_train(data_cfg, path: str) -> tuple[dict, float]:
   return variables, acc
 
 
-def make_extractor(variables: dict, mesh: Optional[object] = None, batch_size: int = 256):
-  """Host function float [N, S, S, 1] in [-1, 1] -> {'features': float32 [N, 128]} (jitted,
-  batches split over ``mesh`` when given; see ``inception.batched_extractor``)."""
+def make_extractor(variables: dict, mesh: Optional[object] = None, batch_size: int = 256,
+                   logits: bool = False):
+  """Host function float [N, S, S, 1] in [-1, 1] -> {'features': float32 [N, 128]}, with
+  ``logits`` also {'logits': float32 [N, 10]} from the same pass (jitted, batches split over
+  ``mesh`` when given; see ``inception.batched_extractor``)."""
   from genai_jax.eval import inception
   model = DigitCNN()
-  return inception.batched_extractor(lambda v, x: {"features": model.apply(v, x)[0]},
-                                     variables, mesh, batch_size)
+
+  def apply(v, x):
+    features, out = model.apply(v, x)
+    return {"features": features, "logits": out} if logits else {"features": features}
+  return inception.batched_extractor(apply, variables, mesh, batch_size)
 
 
 def main(argv=None) -> None:
