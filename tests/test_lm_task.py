@@ -61,6 +61,16 @@ def test_embedded_text_windows_are_a_function_of_seed_and_step(tfds_dir):
   assert not np.array_equal(other_seed, first[0])
   ev = next(pipelines.batches(cfg, "validation", 16, train=False))["tokens"]
   np.testing.assert_array_equal(ev[1], tokens[17:34])  # consecutive windows from the start
+  # data.eval_seq_len: evaluation in longer windows (an RNN's test text in a few streams);
+  # training windows unchanged.
+  long_cfg = tiny_lm_config(**{"data.eval_seq_len": 40}).data
+  ev = next(pipelines.batches(long_cfg, "validation", 16, train=False))["tokens"]
+  assert ev.shape == (16, 41)
+  np.testing.assert_array_equal(ev[1], tokens[41:82])
+  assert next(pipelines.batches(long_cfg, "train", 16, train=True))["tokens"].shape == (16, 17)
+  with pytest.raises(ConfigError, match="lower data.eval_seq_len"):
+    next(pipelines.batches(override(long_cfg, {"eval_seq_len": len(tokens)}), "validation", 16,
+                           train=False))
   # Two processes each read their half of every global batch.
   with mock.patch.object(jax, "process_count", return_value=2), \
        mock.patch.object(jax, "process_index", return_value=1):
@@ -255,3 +265,12 @@ def test_lstm_cell_trains_and_samples_with_its_c_h_carries(tfds_dir):
   assert out.tokens.shape == (3, 1 + 8) and out.tokens.dtype == np.int32
   with pytest.raises(ConfigError, match="model.rnn_cell"):
     tasks.get_task(tiny_lm_config("gru_demo", **{"model.rnn_cell": "rnn"}))
+  # Evaluation in windows longer than training's: any length for an RNN, an error for a GPT.
+  long_config = tiny_lm_config("gru_demo", **{"model.rnn_cell": "lstm", "data.eval_seq_len": 48})
+  long_eval = tasks.get_task(long_config)
+  ev = sharding.global_batch(next(pipelines.batches(long_config.data, "validation", 16,
+                                                    train=False)), mesh)
+  assert ev["tokens"].shape == (16, 49)
+  assert np.isfinite(float(jax.jit(long_eval.eval_step)(state, ev)["loss"]))
+  with pytest.raises(ConfigError, match="data.eval_seq_len=48 is longer"):
+    tasks.get_task(tiny_lm_config("demo", **{"data.eval_seq_len": 48}))

@@ -278,6 +278,10 @@ def test_lm_presets_on_wheel_data_build(tfds_dir, preset):
     if gates:
       assert h == (300 if preset.endswith("_small") else 650)
       assert n > 2 * 10_000 * h + 2 * gates * 2 * h * h
+      # The test text read once, in batch_size streams (Zaremba et al.'s protocol), none twice.
+      test = len(text.split_tokens(config.data, "test"))
+      read = config.eval_batches * config.batch_size * (config.data.eval_seq_len + 1)
+      assert test == 82_429 and test - 32 < read <= test, (test, read)  # words and newlines
 
 
 def test_digit_classifier_takes_full_mnist_and_keeps_the_digits_cache(tmp_path):

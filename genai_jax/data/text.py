@@ -4,7 +4,8 @@ Two ways to cut a split into ``[seq_len + 1]`` windows (``cfg.packing``):
 
 * ``windows`` (tiny_shakespeare, the embedded stdlib text; whole split in host memory): training
   row ``r`` of global batch ``t`` starts at a uniform offset drawn from ``(seed, t)``, as nanoGPT's
-  ``get_batch``; eval batches are consecutive non-overlapping windows from the start. Each
+  ``get_batch``; eval batches are consecutive non-overlapping windows from the start (of
+  ``data.eval_seq_len + 1`` tokens when set: see ``window_len``). Each
   process takes its contiguous block of rows, so batches do not depend on the process count and
   resuming at step ``s`` is exact by construction.
 * ``stream`` (lm1b; sentences): each of ``cfg.shards`` even shards is shuffled per epoch with a
@@ -227,15 +228,24 @@ def split_tokens(cfg, split: str) -> np.ndarray:
                         cfg.get("text_key", "text"), _word_opts(cfg))
 
 
+def window_len(cfg, train: bool) -> int:
+  """Tokens a window predicts: ``data.seq_len`` in training; in evaluation ``data.eval_seq_len``
+  when set (> 0), e.g. an RNN read through the test text in a few long streams, as Zaremba et
+  al. carry its state, rather than in training-length windows each from a zero state."""
+  return int(cfg.seq_len if train else (cfg.get("eval_seq_len", 0) or cfg.seq_len))
+
+
 def window_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
                    start_step: int = 0) -> Iterator[dict]:
-  """``{'tokens': int32 [global_batch / P, seq_len + 1]}`` windows of one in-memory split."""
+  """``{'tokens': int32 [global_batch / P, L + 1]}`` windows of one in-memory split, L =
+  ``window_len`` (seq_len; eval_seq_len in evaluation when set)."""
   tokens = split_tokens(cfg, split)
-  length = cfg.seq_len + 1
+  length = window_len(cfg, train) + 1
   span = len(tokens) - length
   if span <= 0:
+    which = "data.seq_len" if train or not cfg.get("eval_seq_len", 0) else "data.eval_seq_len"
     raise ConfigError(f"split {split!r} of {cfg.name!r} has only {len(tokens)} tokens; "
-                      f"lower data.seq_len below it", keys=("data.seq_len",))
+                      f"lower {which} below it", keys=(which,))
   from genai_jax.data import reader
   rows = reader.process_rows(global_batch)
   ar = np.arange(length)
@@ -254,7 +264,7 @@ def window_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int
 
 def stream_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int = 0,
                    start_step: int = 0) -> Iterator[dict]:
-  """``{'tokens': int32 [global_batch / P, seq_len + 1]}``: sentences byte-encoded, each followed
+  """``{'tokens': int32 [global_batch / P, L + 1]}`` (L: ``window_len``): sentences byte-encoded, each followed
   by a newline, and packed contiguously into rows; sharded as ``reader.sharded_batches`` (each
   shard's sentences in the per-epoch order of ``loader.indices``).
 
@@ -266,7 +276,7 @@ def stream_batches(cfg, split: str, global_batch: int, *, train: bool, seed: int
     raise ConfigError("data.packing='stream' packs bytes; set data.vocab=byte",
                       keys=("data.vocab",))
   key = cfg.get("text_key", "text")
-  length = cfg.seq_len + 1
+  length = window_len(cfg, train) + 1
   builder = reader.get_builder(cfg)
   shards, per_shard, owned = reader.owned_shards(cfg, global_batch)
   sources = {s: reader.open_shard(builder, split, key, s, shards, name=cfg.name) for s in owned}

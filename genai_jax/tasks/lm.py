@@ -136,6 +136,11 @@ def build(config) -> LM:
   entry, settings = model_settings(config)
   vocab = data_lib.vocabulary(config.data)  # text, or piano-roll tokens (data.kind='music')
   seq_len = config.data.seq_len
+  eval_len = int(config.data.get("eval_seq_len", 0) or 0)
+  if eval_len > seq_len and config.task != "gru_lm":  # an RNN reads any length; these, seq_len
+    raise ConfigError(f"data.eval_seq_len={eval_len} is longer than data.seq_len={seq_len}, "
+                      f"the most a {config.task} model reads; set data.eval_seq_len to at most "
+                      f"{seq_len} (0: seq_len)", keys=("data.eval_seq_len",))
   model = entry.build({**settings, "kind": config.task, "vocab_size": vocab.size,
                        "seq_len": seq_len})
   return LM(config.task, model, vocab, seq_len, vocab.size if config.task == "masked_lm" else -1)
