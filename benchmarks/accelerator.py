@@ -15,7 +15,8 @@ demo's 4x128 context 128, so the whole table takes a few minutes on 2 cores.
 Each row's config reads the family's embedded demo data (``on_disk``: faces, digits, text as
 bytes) at the row's shapes, and besides the bare step runs through ``train_and_evaluate``
 (``measure_loop``: the loader reading and decoding from disk, the batch copied to the devices
-ahead of the step, metrics fetched at log steps, checkpoints at the preset's interval,
+ahead of the step (on a CPU handed to the step as NumPy: ``prefetch.device_batches``), metrics
+fetched at log steps, checkpoints at the preset's interval,
 evaluation off): the ``loop`` column, ``l/s`` the loop's rate over the bare step's, and ``cpu``
 the bare step's CPU seconds a step over the loop's (all of the process's threads), the ratio
 that other jobs on a shared machine barely move (``--no-loop``: the bare step only, on random

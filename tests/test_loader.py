@@ -83,3 +83,29 @@ def test_device_prefetch_raises_the_host_error_in_order_and_closes():
   it.close()
   assert time.perf_counter() - t0 < 1 and not any(
       t.name == "genai_jax-device-prefetch" and t.is_alive() for t in threading.enumerate())
+
+
+def test_device_batches_hand_numpy_to_the_step_on_a_cpu_and_prefetch_elsewhere():
+  from unittest import mock
+  mesh = _mesh()
+  host = [{"image": np.full((8, 2, 2, 1), i, np.float32)} for i in range(3)]
+  closed = []
+
+  def source():
+    try:
+      yield from host
+    finally:
+      closed.append(True)
+
+  it = prefetch.device_batches(source(), mesh)
+  assert isinstance(it, prefetch.HostBatches)  # CPU devices, one process: no copy thread
+  first = next(it)
+  assert first is host[0]
+  step = jax.jit(lambda b: b["image"].sum(), in_shardings=(sharding.batch_sharding(mesh),))
+  assert float(step(next(it))) == 8 * 4  # the compiled step places the NumPy batch itself
+  it.close()
+  assert closed == [True]  # the loader is closed with it (its threads stop)
+  with mock.patch.object(jax, "process_count", return_value=2):
+    other = prefetch.device_batches(iter(()), mesh)
+  assert isinstance(other, prefetch.DevicePrefetch)  # several processes: global arrays, ahead
+  other.close()

@@ -337,6 +337,22 @@ def ptb_gru_small() -> ml_collections.ConfigDict:
   return c
 
 
+def ptb_gpt_small() -> ml_collections.ConfigDict:
+  """:ptb_gpt sized for 2 CPU cores: 4 layers, 4 heads, 256 wide (tied embeddings), dropout 0.2,
+  context 70 words, batch 32, 4,000 steps (10 epochs); the test text in 36 x 32 windows of 71 words
+  (81,792 of its 82,429), each read from its first word, as a GPT must.
+
+  Run: GENAI_JAX_ALLOW_PTB=1 python -m experiments.gpt_shakespeare --config=experiments/configs/gpt_shakespeare.py:ptb_gpt_small --workdir=W
+  Expect: not measured yet. Time: not measured yet.
+  """
+  c = ptb_gpt()
+  c.batch_size, c.num_steps = 32, 4_000  # 8.96M words: 10 epochs
+  c.eval_every, c.checkpoint_every, c.eval_batches = 1_000, 500, 36
+  c.model.dropout = 0.2
+  c.data.seq_len = 70
+  return c
+
+
 def plays_gpt_cpu() -> ml_collections.ConfigDict:
   """:demo's 4x128 char GPT (0.8M parameters) on :plays_gpt's data: context 128, batch 32, no
   dropout, 3,000 steps (12.3M chars, 2.9 epochs); all 346,630 validation chars at the end.
@@ -488,7 +504,7 @@ PRESETS = {"": base, "baby_gpt": base, "demo": demo, "mlm": mlm, "mlm_demo": mlm
            "news_gru_demo": news_gru_demo, "news_gpt": news_gpt, "news_gpt_demo": news_gpt_demo,
            "plays_gpt": plays_gpt, "ptb_gru": ptb_gru, "ptb_lstm": ptb_lstm, "ptb_gpt": ptb_gpt,
            "plays_gpt_cpu": plays_gpt_cpu, "ptb_lstm_small": ptb_lstm_small,
-           "ptb_gru_small": ptb_gru_small}
+           "ptb_gru_small": ptb_gru_small, "ptb_gpt_small": ptb_gpt_small}
 
 
 def get_config(preset: str = "") -> ml_collections.ConfigDict:

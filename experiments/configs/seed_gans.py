@@ -149,7 +149,11 @@ def seed_mlp_gan_relu() -> ml_collections.ConfigDict:
   D 784->128->256->1, ReLU; batch 64, 30k steps.
 
   Run: python -m experiments.seed_gans --config=experiments/configs/seed_gans.py:seed_mlp_gan_relu --workdir=W
-  Expect: not measured yet. Time: not measured yet.
+  Expect (on full MNIST, --config.data.name=pypi_mnist): no collapse, unlike :seed_mlp_gan; at
+  step 30,000 held-out D accuracy 0.70 on real and 0.84 on fake digits, all 10 classes in the
+  samples (shares 0.02-0.15) and an FCD of 143.0 against the real floor's 7.03
+  (experiments.class_accuracy; docs/results.md). Time: 147 s for 28,228 of the steps on the idle
+  2-core CPU (16k images/s; the run resumed at 1,772).
   """
   c = _seed()
   c.batch_size = 64

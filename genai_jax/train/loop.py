@@ -170,8 +170,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
            f"(raise --config.num_steps to continue)" if start_step >= config.num_steps else ""),
           flush=True)
 
-  # The next batch is read, decoded and copied to the devices while the current step runs.
-  train_iter = prefetch.DevicePrefetch(
+  # The next batch is read, decoded and (on accelerators) copied to the devices while the
+  # current step runs.
+  train_iter = prefetch.device_batches(
       pipelines.batches(config.data, config.data.train_split, config.batch_size, train=True,
                         seed=config.seed, start_step=start_step), mesh)
   train_step = state_lib.compile_train_step(task, mesh, spec.shardings)

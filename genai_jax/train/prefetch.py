@@ -1,9 +1,17 @@
-"""Host batches to global device arrays ahead of the step that uses them.
+"""Host batches to global device arrays ahead of the step that uses them (``device_batches``).
 
-The loop dispatches step N asynchronously and then needs batch N+1: fetched from the loader and
-copied to the devices here, in a background thread, while step N runs, so the step never waits
-for the host-to-device copy (on a GPU about 0.3 ms for a 64x64x3 batch of 128, a tenth of a
-DCGAN step at 50k images/s).
+On an accelerator the loop dispatches step N asynchronously and then needs batch N+1: fetched
+from the loader and copied to the devices here, in a background thread, while step N runs, so
+the step never waits for the host-to-device copy (on a GPU about 0.3 ms for a 64x64x3 batch of
+128, a tenth of a DCGAN step at 50k images/s).
+
+On a CPU backend there is nothing to overlap: the step runs synchronously on every core
+(``host_memory``: async dispatch off), so a thread that copies batches only takes cores from the
+step, and its work runs several times slower among the step's threads than alone. There the
+loader's NumPy batches go straight into the compiled step, whose C++ dispatch copies them
+(``HostBatches``); the loader's own threads still decode ahead. Measured on the MLP VAE row of
+``make bench-accel`` (2-core CPU, idle, 3 alternating runs): the loop at 0.94-1.02 of the bare
+step's rate, against 0.86-0.93 through the thread (docs/results.md).
 """
 
 import queue
@@ -31,6 +39,35 @@ def _to_devices(batch: Mapping[str, np.ndarray], mesh, to) -> dict:
     v = np.asarray(v)
     out[k] = jax.make_array_from_callback(v.shape, to, v.__getitem__)
   return out
+
+
+def device_batches(host_batches: Iterator[Mapping[str, np.ndarray]], mesh, size: int = 2):
+  """The loop's train batches from ``host_batches``: ``HostBatches`` (NumPy, copied by the
+  step's dispatch) on one process whose devices are CPUs, else ``DevicePrefetch`` (global device
+  arrays, ``size`` ahead). Either iterates and has ``close()``."""
+  if jax.process_count() == 1 and all(d.platform == "cpu" for d in mesh.devices.flat):
+    return HostBatches(host_batches)
+  return DevicePrefetch(host_batches, mesh, size)
+
+
+class HostBatches:
+  """``host_batches`` as they are (``{key: np.ndarray}``, the global batch on one process), for a
+  compiled step that places them itself; ``close()`` closes the loader (its threads stop)."""
+
+  def __init__(self, host_batches: Iterator[Mapping[str, np.ndarray]]):
+    self._source = host_batches
+    self._it = iter(host_batches)
+
+  def __iter__(self):
+    return self
+
+  def __next__(self) -> Mapping[str, np.ndarray]:
+    return next(self._it)
+
+  def close(self) -> None:
+    for it in (self._it, self._source):
+      if hasattr(it, "close"):
+        it.close()
 
 
 class DevicePrefetch:
