@@ -254,7 +254,7 @@ def test_cond_mnist_preset_builds_and_traces_a_step(preset):
 
 @pytest.mark.parametrize("preset", ["plays_gpt", pytest.param("plays_gpt_cpu", marks=pytest.mark.slow)] + [
     pytest.param(p, marks=[needs_ptb] + ([pytest.mark.slow] if p.endswith("_small") else []))
-    for p in ("ptb_gru", "ptb_lstm", "ptb_gpt", "ptb_lstm_small", "ptb_gru_small")])
+    for p in ("ptb_gru", "ptb_lstm", "ptb_gpt", "ptb_lstm_small", "ptb_gru_small", "ptb_gpt_small")])
 def test_lm_presets_on_wheel_data_build(tfds_dir, preset):
   """The char GPT on the plays (vocabulary read from the prepared data); the PTB word models
   (10,000 words: every train word but PTB's own <unk> is in the vocabulary)."""
