@@ -348,7 +348,9 @@ def ptb_gpt_small() -> ml_collections.ConfigDict:
   (81,792 of its 82,429), each read from its first word, as a GPT must.
 
   Run: GENAI_JAX_ALLOW_PTB=1 python -m experiments.gpt_shakespeare --config=experiments/configs/gpt_shakespeare.py:ptb_gpt_small --workdir=W
-  Expect: not measured yet. Time: not measured yet.
+  Expect: test perplexity 154.4 / 123.8 / 110.3 / 104.9 (loss 4.653 nats/word) at steps 1k-4k
+  (docs/results.md; the GRU's 112.3 reads the test text in carried streams). Time: 2,167 s on 2
+  CPU cores (~5,200 words/s), the first 15 minutes shared with the test suite's fast tier.
   """
   c = ptb_gpt()
   c.batch_size, c.num_steps = 32, 4_000  # 8.96M words: 10 epochs

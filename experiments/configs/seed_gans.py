@@ -105,8 +105,8 @@ def seed_keras_conv_mnist() -> ml_collections.ConfigDict:
 def seed_keras_conv_digits() -> ml_collections.ConfigDict:
   """:seed_keras_conv_mnist on the embedded digits, 3,000 steps. XLA's CPU transposed
   convolutions (model.conv_impl=xla) ran it at about 2 images/s; the sub-pixel default runs the
-  step at 33-49 images/s on 2 busy CPU cores (xla: 1.0), about PyTorch's speed
-  (benchmarks/keras_conv_throughput.py, docs/results.md).
+  step at 33-49 images/s on 2 busy CPU cores (xla: 1.0), and at 131 images/s on the idle
+  machine, 0.67x PyTorch's 195 (benchmarks/keras_conv_throughput.py, docs/results.md).
 
   Run: python -m experiments.seed_gans --config=experiments/configs/seed_gans.py:seed_keras_conv_digits --workdir=W
   Expect: at step 10, d_loss 0.922, g_loss 0.875, D(x) 0.748, D(G(z)) 0.464 (docs/results.md).
