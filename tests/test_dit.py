@@ -55,7 +55,7 @@ def test_patchify_inverts_and_position_embedding_is_sincos():
                                                      np.sin(1 * w), np.cos(1 * w)]), rtol=1e-6)
 
 
-@pytest.mark.parametrize("dtype", [None, jnp.bfloat16])
+@pytest.mark.parametrize("dtype", [None, pytest.param(jnp.bfloat16, marks=pytest.mark.slow)])
 def test_dit_shapes_and_adaln_zero_start(dtype):
   model = dit.DiT(channels=3, image_size=8, patch_size=2, hidden=32, depth=2, num_heads=4,
                   num_classes=10, dtype=dtype)

@@ -28,7 +28,8 @@ def test_dcgan_parameter_counts_match_the_paper_network():
   assert g_vars["params"]["project"].shape == (4, 4, 100, 512)
 
 
-@pytest.mark.parametrize("size,width", [(32, 8), (16, 4)])
+# 32 px adds a layer pair, not a code path: in the slow tier (the fast tier's 3 minutes).
+@pytest.mark.parametrize("size,width", [pytest.param(32, 8, marks=pytest.mark.slow), (16, 4)])
 def test_dcgan_shapes_and_ranges(size, width):
   g, d = dcgan.Generator(width=width, image_size=size, channels=1), dcgan.Discriminator(width=width)
   z = jax.random.normal(jax.random.PRNGKey(0), (4, 100))
@@ -57,7 +58,9 @@ def test_bad_image_size_is_a_clear_error():
 
 
 @pytest.mark.parametrize("pair", [(mlp_gan.MLPGenerator(), mlp_gan.MLPDiscriminator()),
-                                  (mlp_gan.ConvGenerator(width=8), mlp_gan.ConvDiscriminator(width=8))])
+                                  pytest.param((mlp_gan.ConvGenerator(width=8),
+                                                mlp_gan.ConvDiscriminator(width=8)),
+                                               marks=pytest.mark.slow)])
 def test_mnist_gans_shapes(pair):
   g, d = pair
   z = jnp.ones((3, 100))
