@@ -55,7 +55,6 @@ class HostBatches:
   compiled step that places them itself; ``close()`` closes the loader (its threads stop)."""
 
   def __init__(self, host_batches: Iterator[Mapping[str, np.ndarray]]):
-    self._source = host_batches
     self._it = iter(host_batches)
 
   def __iter__(self):
@@ -65,9 +64,8 @@ class HostBatches:
     return next(self._it)
 
   def close(self) -> None:
-    for it in (self._it, self._source):
-      if hasattr(it, "close"):
-        it.close()
+    if hasattr(self._it, "close"):  # a generator: its finally blocks stop the loader's threads
+      self._it.close()
 
 
 class DevicePrefetch:
