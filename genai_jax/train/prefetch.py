@@ -10,8 +10,9 @@ On a CPU backend there is nothing to overlap: the step runs synchronously on eve
 step, and its work runs several times slower among the step's threads than alone. There the
 loader's NumPy batches go straight into the compiled step, whose C++ dispatch copies them
 (``HostBatches``); the loader's own threads still decode ahead. Measured on the MLP VAE row of
-``make bench-accel`` (2-core CPU, idle, 3 alternating runs): the loop at 0.94-1.02 of the bare
-step's rate, against 0.86-0.93 through the thread (docs/results.md).
+``make bench-accel`` (2-core CPU, idle, 5 alternating runs of ``--rounds=5 --min_round_s=2``):
+the loop at a median 0.97 (0.91-0.97) of the bare step's rate, against 0.91 (0.90-0.94) through
+the thread (docs/results.md).
 """
 
 import queue
