@@ -2,9 +2,11 @@
 
   python -m benchmarks.profile_step dcgan [--repeats 3 --steps 3 --top 15]
   python -m benchmarks.profile_step lm    [--repeats 3 --steps 3 --top 15]
+  python -m benchmarks.profile_step keras [--repeats 3 --steps 3 --top 15]
 
 The steps are exactly the ones ``benchmarks.dcgan_throughput`` (DCGAN 64x64, batch 64) and
-``benchmarks.lm_throughput`` (char GPT 4L/256d, context 128, batch 16) time.
+``benchmarks.lm_throughput`` (char GPT 4L/256d, context 128, batch 16) and
+``benchmarks.keras_conv_throughput`` (the seeds' Keras conv GAN, 28x28, batch 128) time.
 
 Ours: ``jax.profiler.trace`` of a few steps; XLA's CPU runtime records one event per executed
 HLO instruction (thunk), named after it, on the threads that run them (two on two cores: times
@@ -232,12 +234,12 @@ def top_ops(label, per_op, n, describe=lambda k: k):
 
 def main():
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("model", choices=["dcgan", "lm"])
+  p.add_argument("model", choices=["dcgan", "lm", "keras"])
   p.add_argument("--repeats", type=int, default=3)
   p.add_argument("--steps", type=int, default=3, help="steps per profiled repeat")
   p.add_argument("--top", type=int, default=15, help="list the N most expensive ops of each side")
   p.add_argument("--no-torch", action="store_true")
-  p.add_argument("--impl", default="subpixel", choices=["subpixel", "xla"], help="dcgan: model.conv_impl")
+  p.add_argument("--impl", default="subpixel", choices=["subpixel", "xla"], help="dcgan, keras: model.conv_impl")
   common.add_machine_args(p)
   a = p.parse_args()
   common.check_machine(a.allow_busy)
@@ -247,6 +249,12 @@ def main():
     ours = bench.jax_runner(64, 64, 64, a.impl, "float32")
     make_ref = lambda: bench.torch_runner(64, 64, 64)
     print(f"DCGAN 64x64 width 64, batch 64, float32, conv_impl={a.impl}", flush=True)
+  elif a.model == "keras":
+    from benchmarks import keras_conv_throughput as bench
+    ours = bench.jax_runner(128, a.impl)
+    make_ref = lambda: bench.torch_runner(128)
+    print(f"seed_keras_conv_mnist 28x28x1 width 128, batch 128, float32, conv_impl={a.impl}",
+          flush=True)
   else:
     from benchmarks import lm_throughput as bench
     ns = argparse.Namespace(dropout=0.0, dtype="float32", **bench.PRESETS["small"])

@@ -98,6 +98,19 @@ def test_conv_strided_equals_lax_for_every_kernel_and_stride(k, s):
       _check_against_xla(conv_strided, x, w, (s, s), padding)
 
 
+def test_conv_strided_few_output_channels():
+  """The stride-1 head form (few outputs, many inputs: one wide matmul, a shifted sum, a
+  hand-written gradient) equals the lax op in values and both gradients: an unequal 2-D kernel
+  and a 1-D one with explicit (also negative) padding; test_conv_strided_equals_lax_... covers
+  SAME and VALID at k = 1..6 (its 20 -> 6 cases at stride 1)."""
+  rng = np.random.default_rng(13)
+  for shape, kernel, cout, padding in [((2, 9, 11, 20), (7, 4), 1, "SAME"),
+                                       ((2, 9, 20), (3,), 2, ((2, -1),))]:
+    x = jnp.asarray(rng.normal(size=shape), jnp.float32)
+    w = jnp.asarray(rng.normal(size=(*kernel, shape[-1], cout)), jnp.float32)
+    _check_against_xla(conv_strided, x, w, (1,) * len(kernel), padding)
+
+
 @pytest.mark.parametrize("kernel,strides,padding", [
     ((5, 3), (2, 3), "SAME"), ((2, 4), (3, 1), "VALID"),  # unequal per dim
     ((4, 4), (2, 2), ((2, 2), (2, 2))),  # PyTorch k=4, s=2, p=1 (DCGAN), kernel flipped

@@ -21,7 +21,8 @@ import jax.numpy as jnp
 
 from genai_jax.errors import ConfigError
 from genai_jax.models.dcgan import DCGAN_INIT, _batch_norm, unconditional
-from genai_jax.models.layers import DownConv4x4, SubpixelConvTranspose, UpConv4x4, activation
+from genai_jax.models.layers import (DownConv4x4, SubpixelConv, SubpixelConvTranspose, UpConv4x4,
+                                     activation)
 
 OUTPUTS = ("tanh", "sigmoid")
 CONV_IMPLS = ("subpixel", "xla")  # keras_conv's transposed convolutions (layers.conv_transpose)
@@ -144,8 +145,9 @@ class KerasConvGenerator(nn.Module):
   exactly the seed's layers and parameter count (a stride does not change a kernel's size).
 
   ``conv_impl='subpixel'`` computes both ConvTs as sub-pixel convolutions (layers.conv_transpose:
-  exact, same parameters as flax's ConvTranspose); 'xla' runs flax's ConvTranspose op, which
-  XLA's CPU backend runs 15-60x slower here (its dilated-convolution gradients).
+  exact, same parameters as flax's ConvTranspose) and the last Conv by layers.conv_strided;
+  'xla' runs flax's ConvTranspose and Conv ops, which XLA's CPU backend runs 15-60x (the ConvTs'
+  dilated-convolution gradients) and ~4x (the 128 -> 1 head) slower here.
   """
   width: int = 128
   kernel_size: int = 5
@@ -179,8 +181,10 @@ class KerasConvGenerator(nn.Module):
     x = activation(self.activation)(up(0)(x))
     x = _batch_norm(train, dt, self.bn_momentum, epsilon=1e-3)(x)
     x = up(1)(x)
-    x = nn.Conv(self.channels, (self.out_kernel,) * 2, padding="SAME", kernel_init=_KERAS_INIT,
-                dtype=dt)(x)
+    # nn.Conv's parameters and name; computed as layers.conv_strided (its 128 -> 1 head is a
+    # wide matmul and a shifted sum, ~4x faster than XLA's CPU convolution forward + backward).
+    x = SubpixelConv(self.channels, (self.out_kernel,) * 2, (1, 1), "SAME", impl=self.conv_impl,
+                     kernel_init=_KERAS_INIT, dtype=dt, name="Conv_0")(x)
     return jnp.tanh(x.astype(jnp.float32))
 
 
