@@ -190,11 +190,16 @@ class KerasConvGenerator(nn.Module):
 
 class KerasConvDiscriminator(nn.Module):
   """The seeds' Keras conv discriminator: two Conv(width, k x k, stride 2, 'same') each followed
-  by the activation -> flatten -> Dense(1) (the seed's sigmoid is inside the BCE loss)."""
+  by the activation -> flatten -> Dense(1) (the seed's sigmoid is inside the BCE loss).
+
+  ``conv_impl='subpixel'`` computes the convolutions by layers.conv_strided (flax's names and
+  parameters; the second one's input gradient as a sub-pixel transposed convolution), 'xla' by
+  flax's Conv."""
   width: int = 128
   kernel_size: int = 5
   activation: str = "leaky_relu:0.01"
   dtype: Any = None
+  conv_impl: str = "subpixel"
 
   @nn.compact
   def __call__(self, x: jax.Array, y: Optional[jax.Array] = None, *, train: bool = True
@@ -202,7 +207,8 @@ class KerasConvDiscriminator(nn.Module):
     unconditional(y)
     act, k, dt = activation(self.activation), (self.kernel_size,) * 2, self.dtype
     x = x if dt is None else x.astype(dt)
-    for _ in range(2):
-      x = act(nn.Conv(self.width, k, (2, 2), "SAME", kernel_init=_KERAS_INIT, dtype=dt)(x))
+    for i in range(2):
+      x = act(SubpixelConv(self.width, k, (2, 2), "SAME", impl=self.conv_impl,
+                           kernel_init=_KERAS_INIT, dtype=dt, name=f"Conv_{i}")(x))
     logits = nn.Dense(1, kernel_init=_KERAS_INIT, dtype=dt)(x.reshape(x.shape[0], -1))
     return logits[:, 0].astype(jnp.float32)

@@ -96,7 +96,7 @@ MODELS = {
                                               s["activation"], s["bn_momentum"], s["image_size"],
                                               s["channels"], s["dtype"], s["conv_impl"]),
                    mlp_gan.KerasConvDiscriminator(s["width"], s["kernel_size"], s["activation"],
-                                                  s["dtype"])),
+                                                  s["dtype"], s["conv_impl"])),
         {"width": 128, "kernel_size": 5, "out_kernel": 7, "activation": "leaky_relu:0.01",
          "bn_momentum": 0.8, "conv_impl": "subpixel"}),
     # WaveGAN (Donahue et al. 2019): 1-D transposed convs to 16 * 4**layers samples, phase
