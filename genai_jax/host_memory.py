@@ -37,6 +37,11 @@ _INT_MAX = 2**31 - 1  # mallopt takes an int: trim only a free top above 2 GiB
 
 _applied = None
 
+# glibc's largest heap for a thread other than the main one (HEAP_MAX_SIZE, 64 MiB on 64-bit):
+# a block that does not fit one is a fresh mmap there whatever mallopt says, so a computation
+# with temporaries near that size must run on the main thread for them to be reused.
+THREAD_HEAP_BYTES = 64 << 20
+
 
 def _glibc():
   """The process's C library if it is glibc, else None."""
@@ -78,3 +83,13 @@ def configure_for_cpu() -> bool:
   if platforms == "cpu" or (not platforms and no_accelerator_devices()):
     return reuse_freed_memory()
   return False
+
+
+def needs_calling_thread(temp_bytes: int) -> bool:
+  """Whether a CPU computation with ``temp_bytes`` of temporaries must run on the calling (main)
+  thread for its memory to be reused: when ``reuse_freed_memory`` applied and the temporaries
+  exceed half a worker thread's heap. A computation runs on the calling thread only when its
+  inputs are ready at dispatch; otherwise it runs later on whichever thread readies them (a
+  batch passed as NumPy: the thread that copies it), which then maps and faults in the whole
+  block every step (the Keras conv GAN's 569 MB: 130,000 page faults and 15% of the step)."""
+  return bool(_applied) and temp_bytes > THREAD_HEAP_BYTES // 2

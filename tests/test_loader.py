@@ -109,3 +109,34 @@ def test_device_batches_hand_numpy_to_the_step_on_a_cpu_and_prefetch_elsewhere()
     other = prefetch.device_batches(iter(()), mesh)
   assert isinstance(other, prefetch.DevicePrefetch)  # several processes: global arrays, ahead
   other.close()
+
+
+def test_host_batches_placed_for_a_step_with_big_temporaries(monkeypatch):
+  """A step whose temporaries outgrow a worker thread's heap gets device batches, ready before
+  it is called (so it runs on the calling thread); a small one keeps NumPy (and the overlap)."""
+  from genai_jax import host_memory
+
+  class Compiled:  # what for_step reads of a compiled step
+    def __init__(self, temp):
+      self.temp = temp
+
+    def memory_analysis(self):
+      return type("Analysis", (), {"temp_size_in_bytes": self.temp})()
+
+  mesh = _mesh()
+  big, small = host_memory.THREAD_HEAP_BYTES, host_memory.THREAD_HEAP_BYTES // 4
+  monkeypatch.setattr(host_memory, "_applied", False)
+  assert not host_memory.needs_calling_thread(10 * big)  # malloc left alone: nothing to reuse
+  monkeypatch.setattr(host_memory, "_applied", True)
+  assert host_memory.needs_calling_thread(big) and not host_memory.needs_calling_thread(small)
+
+  host = [{"image": np.full((8, 2, 2, 1), i, np.float32)} for i in range(4)]
+  it = prefetch.device_batches(iter(host), mesh)
+  it.for_step(Compiled(small))
+  assert next(it) is host[0]
+  it.for_step(Compiled(big))
+  placed = next(it)["image"]
+  assert isinstance(placed, jax.Array) and placed.sharding == sharding.batch_sharding(mesh)
+  assert placed.is_ready()  # copied before the step is called, not by its dispatch
+  np.testing.assert_array_equal(np.asarray(placed), host[1]["image"])
+  it.close()

@@ -234,6 +234,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       first_batch = next(train_iter)
       multihost.phase("compile")
       train_step = train_step.lower(state, first_batch).compile()
+      train_iter.for_step(train_step)
     multihost.startup_done()  # stops are the loop's from here: a step boundary to save at
     for step in range(start_step + 1, num_steps + 1):
       if checkpoints.reached_preemption(step - 1):

@@ -12,7 +12,10 @@ loader's NumPy batches go straight into the compiled step, whose C++ dispatch co
 (``HostBatches``); the loader's own threads still decode ahead. Measured on the MLP VAE row of
 ``make bench-accel`` (2-core CPU, idle, 5 alternating runs of ``--rounds=5 --min_round_s=2``):
 the loop at a median 0.97 (0.91-0.97) of the bare step's rate, against 0.91 (0.90-0.94) through
-the thread (docs/results.md).
+the thread (docs/results.md). A step with big temporaries gets its batches placed and ready
+instead (``HostBatches.for_step``): given NumPy it would run on the thread that copies them,
+where its temporaries are fresh pages every step (the Keras conv GAN's loop ran at 0.85 of its
+step).
 """
 
 import queue
@@ -45,24 +48,43 @@ def _to_devices(batch: Mapping[str, np.ndarray], mesh, to) -> dict:
 def device_batches(host_batches: Iterator[Mapping[str, np.ndarray]], mesh, size: int = 2):
   """The loop's train batches from ``host_batches``: ``HostBatches`` (NumPy, copied by the
   step's dispatch) on one process whose devices are CPUs, else ``DevicePrefetch`` (global device
-  arrays, ``size`` ahead). Either iterates and has ``close()``."""
+  arrays, ``size`` ahead). Either iterates and has ``for_step(compiled)`` (call it once the
+  train step is compiled) and ``close()``."""
   if jax.process_count() == 1 and all(d.platform == "cpu" for d in mesh.devices.flat):
-    return HostBatches(host_batches)
+    return HostBatches(host_batches, mesh)
   return DevicePrefetch(host_batches, mesh, size)
 
 
 class HostBatches:
   """``host_batches`` as they are (``{key: np.ndarray}``, the global batch on one process), for a
-  compiled step that places them itself; ``close()`` closes the loader (its threads stop)."""
+  compiled step that places them itself; ``close()`` closes the loader (its threads stop).
 
-  def __init__(self, host_batches: Iterator[Mapping[str, np.ndarray]]):
+  A step given NumPy returns before it runs (its input copy is pending), which overlaps the next
+  batch's gathering with it, and runs on the thread that finishes the copy. That thread's heap
+  cannot hold big temporaries (``host_memory.needs_calling_thread``): for such a step
+  (``for_step``) each batch is placed on the devices and waited for here, so the step runs on
+  the calling thread and reuses its memory."""
+
+  def __init__(self, host_batches: Iterator[Mapping[str, np.ndarray]], mesh):
     self._it = iter(host_batches)
+    self._mesh = mesh
+    self._to = None  # the batch sharding, once batches are placed here
+
+  def for_step(self, compiled) -> None:
+    """Places the batches from now on if ``compiled``'s temporaries need the calling thread."""
+    from genai_jax import host_memory
+    analysis = compiled.memory_analysis()
+    if analysis is not None and host_memory.needs_calling_thread(analysis.temp_size_in_bytes):
+      self._to = sharding.batch_sharding(self._mesh)
 
   def __iter__(self):
     return self
 
-  def __next__(self) -> Mapping[str, np.ndarray]:
-    return next(self._it)
+  def __next__(self):
+    batch = next(self._it)
+    if self._to is None:
+      return batch
+    return jax.block_until_ready(_to_devices(batch, self._mesh, self._to))
 
   def close(self) -> None:
     if hasattr(self._it, "close"):  # a generator: its finally blocks stop the loader's threads
@@ -124,6 +146,9 @@ class DevicePrefetch:
       raise item
     self._free.put(None)
     return item
+
+  def for_step(self, compiled) -> None:
+    """Nothing to adapt: the batches are device arrays already."""
 
   def close(self) -> None:
     self._stop.set()
