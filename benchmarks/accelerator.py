@@ -297,8 +297,11 @@ def main():
   p.add_argument("--sizes", choices=["cpu", "accelerator"], default=None,
                  help="default: cpu on a CPU, accelerator otherwise")
   p.add_argument("--steps", type=int, default=None, help="steps per timed round")
-  p.add_argument("--rounds", type=int, default=3)
-  p.add_argument("--min_round_s", type=float, default=1.0,
+  # 5 rounds of >= 2 s: the loop column times the middle rounds * steps steps, and at 3 rounds of
+  # >= 1 s the 4 ms VAE step's timed stretch (~750 steps) held either no checkpoint save or one
+  # (a save every 1,000 steps), so its ratio jumped between runs; now ~2,500 steps, 2-3 saves.
+  p.add_argument("--rounds", type=int, default=5)
+  p.add_argument("--min_round_s", type=float, default=2.0,
                  help="a row whose --steps take less runs more steps a round (tiny steps time "
                       "badly on a shared machine); 0: exactly --steps")
   p.add_argument("--peak_tflops", type=float, default=None, help="per device, overrides the table")
