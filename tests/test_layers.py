@@ -183,6 +183,22 @@ def test_keras_conv_generator_same_params_and_outputs_either_impl():
   _close(fast.apply(variables, z, train=False), plain.apply(variables, z, train=False), 1.0)
 
 
+@pytest.mark.slow  # the forms themselves are checked in the fast tier (test_conv_strided_...)
+def test_keras_conv_discriminator_same_params_outputs_and_grads_either_impl():
+  from genai_jax.models.mlp_gan import KerasConvDiscriminator
+  x = jnp.asarray(np.random.default_rng(14).normal(size=(2, 8, 8, 1)), jnp.float32)
+  fast, plain = (KerasConvDiscriminator(width=24, conv_impl=i) for i in ("subpixel", "xla"))
+  variables = fast.init(jax.random.PRNGKey(0), x)
+  chex.assert_trees_all_equal(variables, plain.init(jax.random.PRNGKey(0), x))
+  assert {"Conv_0", "Conv_1"} <= set(variables["params"])  # nn.Conv's names
+  loss = lambda d: lambda v, x: jnp.sum(jnp.sin(d.apply(v, x)))  # noqa: E731
+  (out, grads), (ref, ref_grads) = jax.jit(lambda v, x: (
+      (fast.apply(v, x), jax.grad(loss(fast), argnums=(0, 1))(v, x)),
+      (plain.apply(v, x), jax.grad(loss(plain), argnums=(0, 1))(v, x))))(variables, x)
+  _close(out, ref, 1.0)
+  _close(grads, ref_grads, 1.0)  # the second conv's input gradient is the sub-pixel one
+
+
 def test_keras_conv_bad_impl_names_the_key():
   from genai_jax.errors import ConfigError
   from genai_jax.models.mlp_gan import KerasConvGenerator
