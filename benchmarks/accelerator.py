@@ -180,10 +180,11 @@ def _flops(compiled, step, abstract_state, batch) -> tuple:
 
 
 def measure(config, steps: int, rounds: int, with_loop: bool = True,
-            min_round_s: float = 0.0) -> dict:
+            min_round_s: float = 0.0, loop_repeats: int = 3) -> dict:
   """Times ``config``'s train step on all local devices (and, ``with_loop``, the same config
-  through the training loop: ``measure_loop``, logging every round's steps); returns the row's
-  figures. A round is ``steps`` steps, more if that takes under ``min_round_s`` seconds."""
+  through the training loop: ``measure_loop``, logging every round's steps, ``loop_repeats``
+  times, each followed by a set of bare rounds); returns the row's figures, each the median of
+  its measurements. A round is ``steps`` steps, more if that takes under ``min_round_s``."""
   from genai_jax import tasks
   from genai_jax.train import sharding
   from genai_jax.train import state as state_lib
@@ -223,11 +224,16 @@ def measure(config, steps: int, rounds: int, with_loop: bool = True,
   show = lambda s: f"{items * steps / s:,.0f} {task.unit}/s"  # noqa: E731
   seconds = common.alternate_rounds(run, None, steps, rounds, show)
   loop = {"loop_step_s": None, "loop_cpu_s": None}
-  if with_loop:  # the loop between two sets of bare rounds: both see the same machine
+  if with_loop:  # each loop run between two sets of bare rounds: both see the same machine
     import tempfile
-    with tempfile.TemporaryDirectory() as workdir:
-      loop = measure_loop(config, steps, rounds, workdir)
-    seconds += common.alternate_rounds(run, None, steps, rounds, show)
+    loops = []  # a shared machine moves one run's rate by +-5%: the median of a few
+    for _ in range(loop_repeats):
+      with tempfile.TemporaryDirectory() as workdir:
+        loops.append(measure_loop(config, steps, rounds, workdir))
+      seconds += common.alternate_rounds(run, None, steps, rounds, show)
+    for k in loop:
+      values = [x[k] for x in loops if x[k] is not None]
+      loop[k] = statistics.median(values) if values else None
   step_s = statistics.median(seconds) / steps
   step_cpu_s = statistics.median(cpu) / steps
   # The device's peak is the process's: exact for this row only when the row ran alone (--isolate).
@@ -259,11 +265,12 @@ def device_peak(dtype: str, override_tflops=None) -> tuple:
 
 
 def _row(index: int, sizes: str, steps: int, rounds: int, peak_tflops, with_loop=True,
-         min_round_s: float = 0.0) -> dict:
+         min_round_s: float = 0.0, loop_repeats: int = 3) -> dict:
   label, config = configs(sizes)[index]
   print(f"--- {label}, batch {config.batch_size}, {config.model.get('dtype', 'float32')}",
         flush=True)
-  r = measure(on_disk(config) if with_loop else config, steps, rounds, with_loop, min_round_s)
+  r = measure(on_disk(config) if with_loop else config, steps, rounds, with_loop, min_round_s,
+              loop_repeats)
   peak, how = device_peak(r["dtype"], peak_tflops)
   achieved = r["flops"] / r["step_s"] if r["flops"] else None
   r.update(label=label, batch=config.batch_size, achieved=achieved, peak=peak, peak_src=how,
@@ -304,6 +311,9 @@ def main():
   p.add_argument("--min_round_s", type=float, default=2.0,
                  help="a row whose --steps take less runs more steps a round (tiny steps time "
                       "badly on a shared machine); 0: exactly --steps")
+  p.add_argument("--loop_repeats", type=int, default=3,
+                 help="loop runs per row, each followed by a set of bare rounds; the loop "
+                      "column is their median")
   p.add_argument("--peak_tflops", type=float, default=None, help="per device, overrides the table")
   p.add_argument("--only", default="", help="run only the rows whose label contains this")
   p.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
@@ -320,14 +330,14 @@ def main():
   if a.row is not None:
     import json
     print(_RESULT + json.dumps(_row(a.row, sizes, steps, a.rounds, a.peak_tflops, a.loop,
-                                    a.min_round_s)), flush=True)
+                                    a.min_round_s, a.loop_repeats)), flush=True)
     return
   isolate = dev.platform != "cpu" if a.isolate is None else a.isolate
   print(f"jax {jax.__version__} on {dev.platform} ({dev.device_kind}) x{jax.device_count()}, "
         f"sizes={sizes}, {a.rounds} rounds of {steps} steps; load average "
         f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
   argv = [f"--sizes={sizes}", f"--steps={steps}", f"--rounds={a.rounds}",
-          f"--min_round_s={a.min_round_s}",
+          f"--min_round_s={a.min_round_s}", f"--loop_repeats={a.loop_repeats}",
           "--loop" if a.loop else "--no-loop"]
   argv += [f"--peak_tflops={a.peak_tflops}"] if a.peak_tflops else []
   results = []
@@ -345,7 +355,8 @@ def main():
   for i, (label, _) in enumerate(configs(sizes)):
     if a.only in label:
       r = (_isolated_row(i, argv) if isolate
-           else _row(i, sizes, steps, a.rounds, a.peak_tflops, a.loop, a.min_round_s))
+           else _row(i, sizes, steps, a.rounds, a.peak_tflops, a.loop, a.min_round_s,
+                     a.loop_repeats))
       if r:
         results.append(r)
         print("= " + line(r), flush=True)  # each row as it lands: a cut-off run keeps its rows

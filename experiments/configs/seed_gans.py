@@ -85,7 +85,10 @@ def seed_keras_conv_mnist() -> ml_collections.ConfigDict:
   """The seeds' Keras conv GAN on tfds mnist: batch 128, 10 epochs (4,690 steps).
 
   Run: python -m experiments.seed_gans --config=experiments/configs/seed_gans.py:seed_keras_conv_mnist --workdir=W
-  Expect: not measured yet. Time: not measured yet.
+  Expect (on full MNIST, --config.data.name=pypi_mnist): all 10 classes in the samples (shares
+  0.05-0.18) and an FCD of 52.2 against the real floor's 7.03 (experiments.class_accuracy); held-
+  out D accuracy 0.51 on real, 0.99 on fake at the end (docs/results.md). Time: 2,765 s for the
+  last 3,658 steps on the idle 2-core CPU (168-177 images/s; ~58 min for the whole run).
   """
   # G: Dense(7*7*128) -> ConvT 128 5x5 -> LeakyReLU(0.01) -> BatchNorm(momentum 0.8) -> ConvT 128
   # 5x5 s2 -> Conv 1 7x7 tanh; D: Conv 128 5x5 s2 -> LeakyReLU(0.01), twice -> Dense(1) sigmoid.
@@ -104,9 +107,9 @@ def seed_keras_conv_mnist() -> ml_collections.ConfigDict:
 
 def seed_keras_conv_digits() -> ml_collections.ConfigDict:
   """:seed_keras_conv_mnist on the embedded digits, 3,000 steps. XLA's CPU transposed
-  convolutions (model.conv_impl=xla) ran it at about 2 images/s; the sub-pixel default runs the
-  step at 33-49 images/s on 2 busy CPU cores (xla: 1.0), and at 131 images/s on the idle
-  machine, 0.67x PyTorch's 195 (benchmarks/keras_conv_throughput.py, docs/results.md).
+  convolutions (model.conv_impl=xla) ran it at about 2 images/s; the default forms
+  (layers.conv_transpose / conv_strided) run the step at ~175 images/s on the idle 2-core
+  machine, 0.92x PyTorch's (benchmarks/keras_conv_throughput.py, docs/results.md).
 
   Run: python -m experiments.seed_gans --config=experiments/configs/seed_gans.py:seed_keras_conv_digits --workdir=W
   Expect: at step 10, d_loss 0.922, g_loss 0.875, D(x) 0.748, D(G(z)) 0.464 (docs/results.md).
