@@ -258,7 +258,7 @@ def conv_transpose(x: Array, w: Array, strides: Sequence[int], padding: Padding 
 
 def _shifted_sum(yp: Array, kernel: tuple, outs: tuple) -> Array:
   """sum over taps t of yp[:, t0:t0+M0, ..., t, :], yp [B, *P, *K, C] -> [B, *M, C]."""
-  nd, out = len(kernel), None
+  out = None
   for t in itertools.product(*(range(k) for k in kernel)):
     term = yp[(slice(None),) + tuple(slice(ti, ti + m) for ti, m in zip(t, outs)) + t]
     out = term if out is None else out + term
@@ -377,15 +377,15 @@ def conv_strided(x: Array, w: Array, strides: Sequence[int], padding: Padding = 
   if min(outs) <= 0:
     raise ValueError(f"conv_strided: empty output {outs} (input {x.shape[1:-1]}, kernel "
                      f"{kernel}, strides {strides}, padding {pads})")
-  xp = lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0)] + [
-      (lo, s * (m - 1) + k - size - lo, 0)
-      for (lo, _), s, m, k, size in zip(pads, strides, outs, kernel, x.shape[1:-1])] + [(0, 0, 0)])
   cin, cout = w.shape[-2:]
   static_pads = tuple((int(lo), int(hi)) for lo, hi in pads)
   if all(s == 1 for s in strides) and cout <= _FEW_CHANNELS < cin:
     return _conv_few_out(x, w, static_pads)
   if any(s > 1 for s in strides) and cin > _FEW_CHANNELS:
     return _conv_strided_subpixel_dx(x, w, strides, static_pads)
+  xp = lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0)] + [
+      (lo, s * (m - 1) + k - size - lo, 0)
+      for (lo, _), s, m, k, size in zip(pads, strides, outs, kernel, x.shape[1:-1])] + [(0, 0, 0)])
   taps = list(itertools.product(*(range(k) for k in kernel)))
   views = [lax.slice(xp, (0, *t, 0), (x.shape[0], *(ti + s * (m - 1) + 1 for ti, s, m
                                                    in zip(t, strides, outs)), x.shape[-1]),
