@@ -20,7 +20,9 @@ fetched at log steps, checkpoints at the preset's interval,
 evaluation off): the ``loop`` column, ``l/s`` the loop's rate over the bare step's, and ``cpu``
 the bare step's CPU seconds a step over the loop's (all of the process's threads), the ratio
 that other jobs on a shared machine barely move (``--no-loop``: the bare step only, on random
-batches of the same shapes).
+batches of the same shapes). The loop runs ``--loop_repeats`` times, each between two sets of
+bare rounds; a run's ratios are taken against those two sets only (the machine's speed drifts
+over minutes), and the row prints their medians.
 
 Per row: images/s or tokens/s (median of ``--rounds`` rounds of ``--steps`` steps, more if they
 take under ``--min_round_s``, step N
@@ -179,12 +181,41 @@ def _flops(compiled, step, abstract_state, batch) -> tuple:
   return (cost or {}).get("flops"), "XLA (host CPU compile)"
 
 
+def paired_ratios(sets: list, loops: list, steps: int) -> dict:
+  """Each loop run against the bare rounds just before and after it, and the medians.
+
+  ``sets``: ``len(loop runs) + 1`` lists of (seconds, CPU seconds) of bare rounds of ``steps``
+  steps, loop run ``i`` having run between ``sets[i]`` and ``sets[i + 1]``; ``loops``: [(i,
+  ``measure_loop``'s dict)]. The machine's speed drifts over minutes (other tenants, clocks), so
+  a run is compared with its neighbours only, never with rounds taken minutes away. Returns
+  ``loop_ratios`` / ``cpu_ratios`` (each run's bare rate over its loop rate: bare seconds a
+  step / loop seconds a step, and the same in CPU seconds), their medians ``loop_ratio`` /
+  ``cpu_ratio``, and the median ``loop_step_s`` / ``loop_cpu_s`` (None without loop runs)."""
+  out = {"loop_ratios": [], "cpu_ratios": [], "loop_ratio": None, "cpu_ratio": None,
+         "loop_step_s": None, "loop_cpu_s": None}
+  for i, run_loop in loops:
+    around = sets[i] + sets[i + 1]
+    out["loop_ratios"].append(statistics.median(s for s, _ in around) / steps
+                              / run_loop["loop_step_s"])
+    out["cpu_ratios"].append(statistics.median(c for _, c in around) / steps
+                             / run_loop["loop_cpu_s"])
+  if loops:
+    out["loop_ratio"] = statistics.median(out["loop_ratios"])
+    out["cpu_ratio"] = statistics.median(out["cpu_ratios"])
+    for k in ("loop_step_s", "loop_cpu_s"):
+      out[k] = statistics.median(x[k] for _, x in loops)
+  return out
+
+
 def measure(config, steps: int, rounds: int, with_loop: bool = True,
             min_round_s: float = 0.0, loop_repeats: int = 3) -> dict:
   """Times ``config``'s train step on all local devices (and, ``with_loop``, the same config
   through the training loop: ``measure_loop``, logging every round's steps, ``loop_repeats``
   times, each followed by a set of bare rounds); returns the row's figures, each the median of
-  its measurements. A round is ``steps`` steps, more if that takes under ``min_round_s``."""
+  its measurements: ``loop_ratio`` and ``cpu_ratio`` are the medians of each loop run's rate
+  (CPU seconds a step) against the median of the bare rounds just before and after it
+  (``loop_ratios``: each run's). A round is ``steps`` steps, more if that takes under
+  ``min_round_s``."""
   from genai_jax import tasks
   from genai_jax.train import sharding
   from genai_jax.train import state as state_lib
@@ -219,23 +250,32 @@ def measure(config, steps: int, rounds: int, with_loop: bool = True,
   if min_round_s:  # tiny steps: rounds long enough to time on a shared machine
     steps = max(steps, math.ceil(min_round_s * 3 / (time.perf_counter() - t0)))
   print(f"rounds of {steps} steps", flush=True)
-  cpu.clear()
   items = config.batch_size * task.items_per_example
   show = lambda s: f"{items * steps / s:,.0f} {task.unit}/s"  # noqa: E731
-  seconds = common.alternate_rounds(run, None, steps, rounds, show)
-  loop = {"loop_step_s": None, "loop_cpu_s": None}
-  if with_loop:  # each loop run between two sets of bare rounds: both see the same machine
+
+  def bare_set():  # (seconds, CPU seconds) of each of ``rounds`` rounds
+    cpu.clear()
+    seconds = common.alternate_rounds(run, None, steps, rounds, show)
+    return list(zip(seconds, cpu))
+
+  sets = [bare_set()]
+  loops = []  # (run index, measure_loop's dict) of the runs that timed their stretch
+  if with_loop:
     import tempfile
-    loops = []  # a shared machine moves one run's rate by +-5%: the median of a few
-    for _ in range(loop_repeats):
+    for i in range(loop_repeats):
       with tempfile.TemporaryDirectory() as workdir:
-        loops.append(measure_loop(config, steps, rounds, workdir))
-      seconds += common.alternate_rounds(run, None, steps, rounds, show)
-    for k in loop:
-      values = [x[k] for x in loops if x[k] is not None]
-      loop[k] = statistics.median(values) if values else None
+        run_loop = measure_loop(config, steps, rounds, workdir)
+      sets.append(bare_set())
+      if run_loop["loop_step_s"] is not None:
+        loops.append((i, run_loop))
+  loop = paired_ratios(sets, loops, steps)
+  for n, (r, c) in enumerate(zip(loop["loop_ratios"], loop["cpu_ratios"])):
+    print(f"loop run {n + 1}: {loops[n][1]['loop_step_s'] * 1e3:.3f} ms a step, {r:.3f} of the "
+          f"bare rounds around it; CPU {c:.3f}", flush=True)
+  seconds = [s for bare in sets for s, _ in bare]
+  cpu_seconds = [c for bare in sets for _, c in bare]
   step_s = statistics.median(seconds) / steps
-  step_cpu_s = statistics.median(cpu) / steps
+  step_cpu_s = statistics.median(cpu_seconds) / steps
   # The device's peak is the process's: exact for this row only when the row ran alone (--isolate).
   stats = jax.local_devices()[0].memory_stats() or {}
   m = compiled.memory_analysis()
@@ -312,8 +352,8 @@ def main():
                  help="a row whose --steps take less runs more steps a round (tiny steps time "
                       "badly on a shared machine); 0: exactly --steps")
   p.add_argument("--loop_repeats", type=int, default=3,
-                 help="loop runs per row, each followed by a set of bare rounds; the loop "
-                      "column is their median")
+                 help="loop runs per row, each between two sets of bare rounds and compared "
+                      "with those; the loop columns are the medians")
   p.add_argument("--peak_tflops", type=float, default=None, help="per device, overrides the table")
   p.add_argument("--only", default="", help="run only the rows whose label contains this")
   p.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
@@ -344,10 +384,10 @@ def main():
   def line(r):
     peak_mem = f"{r['peak_bytes'] / 2**20:,.0f} MiB" if r["peak_bytes"] and isolate else "n/a"
     mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] else "n/a"
-    loop_s, loop_cpu = r.get("loop_step_s"), r.get("loop_cpu_s")
-    loop = (f"{r['rate'] * r['step_s'] / loop_s:>11,.0f} "
-            f"{r['step_s'] / loop_s:>5.2f}" if loop_s else f"{'n/a':>11} {'n/a':>5}")
-    loop += f" {r['step_cpu_s'] / loop_cpu:>5.2f}" if loop_cpu else f" {'n/a':>5}"
+    loop_s, ratio, cpu_ratio = r.get("loop_step_s"), r.get("loop_ratio"), r.get("cpu_ratio")
+    loop = (f"{r['rate'] * r['step_s'] / loop_s:>11,.0f} {ratio:>5.2f}" if loop_s and ratio
+            else f"{'n/a':>11} {'n/a':>5}")
+    loop += f" {cpu_ratio:>5.2f}" if cpu_ratio else f" {'n/a':>5}"
     return (f"{r['label']:<30} {r['batch']:>5} {r['dtype']:<8} {r['step_s'] * 1e3:8.1f} "
             f"{r['rate']:>11,.0f} {r['unit'] + '/s':<8} {loop} {(r['achieved'] or 0) / 1e12:8.3g} "
             f"{mfu:>6} {peak_mem:>10} {r['estimate_bytes'] / 2**20:>6,.0f} MiB")
@@ -373,7 +413,8 @@ def main():
         "train_and_evaluate (embedded data from disk, metrics fetched at log steps, checkpoints at "
         "the preset's interval, no evaluation), l/s its rate over the bare step's and cpu the "
         "bare step's CPU seconds a step over the loop's (all threads; robust to other jobs on a "
-        "shared machine)")
+        "shared machine), each the median over the loop runs of the run against the bare rounds "
+        "just before and after it")
   load = os.getloadavg()
   print(f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1/5/15 min) on "
         f"{os.cpu_count()} cores at the end")

@@ -44,3 +44,29 @@ def test_load_that_appears_while_timing_withholds_the_ratio(capsys):
     spin[0].wait()
   out = capsys.readouterr().out
   assert "ratio not reported: other processes used" in out and "median ratio" not in out
+
+
+def test_each_loop_run_is_compared_with_the_bare_rounds_around_it():
+  # The machine slows by 10% between the first and the last bare set; each loop run costs 5%
+  # over the bare step of its own moment. A comparison with all bare rounds would read the first
+  # run as 5% slower than it is and the last as faster than the step.
+  from benchmarks import accelerator
+  steps = 10
+  speed = [1.00, 1.05, 1.10]  # the bare step's seconds a step, drifting
+  sets = [[(steps * speed[0], 2 * steps * speed[0])] * 3,
+          [(steps * (speed[0] + speed[1]) / 2, 2 * steps * (speed[0] + speed[1]) / 2)] * 3,
+          [(steps * speed[1], 2 * steps * speed[1])] * 3,
+          [(steps * speed[2], 2 * steps * speed[2])] * 3]
+  around = [speed[0], (speed[0] + speed[1]) / 2, speed[1], speed[2]]
+  loops = [(i, {"loop_step_s": 1.05 * (around[i] + around[i + 1]) / 2,
+                "loop_cpu_s": 2.2 * (around[i] + around[i + 1]) / 2}) for i in range(3)]
+  out = accelerator.paired_ratios(sets, loops, steps)
+  assert out["loop_ratios"] == pytest.approx([1 / 1.05] * 3)
+  assert out["cpu_ratios"] == pytest.approx([2 / 2.2] * 3)
+  assert out["loop_ratio"] == pytest.approx(1 / 1.05)
+  assert out["loop_step_s"] == loops[1][1]["loop_step_s"]
+  # A loop run that timed nothing (index 1 missing) leaves its neighbours' pairing unchanged.
+  out = accelerator.paired_ratios(sets, [loops[0], loops[2]], steps)
+  assert out["loop_ratios"] == pytest.approx([1 / 1.05] * 2)
+  empty = accelerator.paired_ratios(sets[:1], [], steps)
+  assert empty["loop_ratio"] is None and empty["loop_ratios"] == []
