@@ -22,7 +22,9 @@ the bare step's CPU seconds a step over the loop's (all of the process's threads
 that other jobs on a shared machine barely move (``--no-loop``: the bare step only, on random
 batches of the same shapes). The loop runs ``--loop_repeats`` times, each between two sets of
 bare rounds; a run's ratios are taken against those two sets only (the machine's speed drifts
-over minutes), and the row prints their medians.
+over minutes), and the row prints their medians. ``input/core``: the loader alone on the row's
+data (``loader_rate``), decoding every example, in items a second of host CPU time, to size a
+machine's input side (the rate from the decoded cache is printed beside it).
 
 Per row: images/s or tokens/s (median of ``--rounds`` rounds of ``--steps`` steps, more if they
 take under ``--min_round_s``, step N
@@ -145,6 +147,33 @@ def measure_loop(config, steps: int, rounds: int, workdir: str, checkpoint_every
   n = last - first
   return {"loop_step_s": (marks[last][0] - marks[first][0]) / n,
           "loop_cpu_s": (marks[last][1] - marks[first][1]) / n}
+
+
+def loader_rate(config, items_per_example: int, seconds: float = 2.0,
+                cached: bool = True) -> dict:
+  """The loader alone on ``config``'s training data (``pipelines.batches``, its threads, no step
+  beside it): ``per_core``, items a second of the process's CPU time (all threads: what one host
+  core gives, so a user can size a machine's input side), and ``wall``, items a second of wall
+  clock. Timed for ``seconds`` after a warm-up of ``seconds`` (the decoded cache fills then, as
+  in a long run's first epoch). ``cached=False`` turns the decoded cache off (``data.cache_mb=0``):
+  every example decoded every time, as for a dataset too big to keep in memory."""
+  from genai_jax.data import pipelines
+  c = config.copy_and_resolve_references()
+  if not cached:
+    with c.data.unlocked():  # cache_mb is optional in data configs
+      c.data.cache_mb = 0
+  it = pipelines.batches(c.data, c.data.train_split, c.batch_size, train=True, seed=c.seed)
+  items = c.batch_size * items_per_example
+  try:
+    for _ in ("warm-up", "timed"):
+      n, w0, c0 = 0, time.perf_counter(), time.process_time()
+      while time.perf_counter() - w0 < seconds:
+        next(it)
+        n += 1
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+  finally:
+    it.close()
+  return {"per_core": n * items / cpu if cpu > 0 else None, "wall": n * items / wall}
 
 
 def _batch(config, mesh):
@@ -272,6 +301,13 @@ def measure(config, steps: int, rounds: int, with_loop: bool = True,
   for n, (r, c) in enumerate(zip(loop["loop_ratios"], loop["cpu_ratios"])):
     print(f"loop run {n + 1}: {loops[n][1]['loop_step_s'] * 1e3:.3f} ms a step, {r:.3f} of the "
           f"bare rounds around it; CPU {c:.3f}", flush=True)
+  loader = {"per_core": None}
+  if with_loop:  # the loader reads the row's data from disk (``on_disk``)
+    loader = loader_rate(config, task.items_per_example, cached=False)
+    cached = loader_rate(config, task.items_per_example)
+    print(f"loader alone, data.cache_mb=0: {loader['per_core']:,.0f} {task.unit}/s per host "
+          f"core ({loader['wall']:,.0f}/s wall clock); with its decoded cache (the default): "
+          f"{cached['per_core']:,.0f}/s per core", flush=True)
   seconds = [s for bare in sets for s, _ in bare]
   cpu_seconds = [c for bare in sets for _, c in bare]
   step_s = statistics.median(seconds) / steps
@@ -282,7 +318,7 @@ def measure(config, steps: int, rounds: int, with_loop: bool = True,
   estimate = (m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes +
               m.temp_size_in_bytes)
   return {"steps": steps, "step_s": step_s, "step_cpu_s": step_cpu_s, "rate": items / step_s, "unit": task.unit,
-          "flops": flops, **loop,
+          "flops": flops, **loop, "loader_per_core": loader["per_core"],
           "flops_src": flops_src, "peak_bytes": stats.get("peak_bytes_in_use"),
           "estimate_bytes": estimate, "dtype": tasks.compute_dtype(config).name}
 
@@ -388,6 +424,8 @@ def main():
     loop = (f"{r['rate'] * r['step_s'] / loop_s:>11,.0f} {ratio:>5.2f}" if loop_s and ratio
             else f"{'n/a':>11} {'n/a':>5}")
     loop += f" {cpu_ratio:>5.2f}" if cpu_ratio else f" {'n/a':>5}"
+    per_core = r.get("loader_per_core")
+    loop += f" {per_core:>11,.0f}" if per_core else f" {'n/a':>11}"
     return (f"{r['label']:<30} {r['batch']:>5} {r['dtype']:<8} {r['step_s'] * 1e3:8.1f} "
             f"{r['rate']:>11,.0f} {r['unit'] + '/s':<8} {loop} {(r['achieved'] or 0) / 1e12:8.3g} "
             f"{mfu:>6} {peak_mem:>10} {r['estimate_bytes'] / 2**20:>6,.0f} MiB")
@@ -401,7 +439,7 @@ def main():
         results.append(r)
         print("= " + line(r), flush=True)  # each row as it lands: a cut-off run keeps its rows
   print(f"\n{'step':<30} {'batch':>5} {'dtype':<8} {'ms/step':>8} {'throughput':>20} "
-        f"{'loop':>11} {'l/s':>5} {'cpu':>5} {'TFLOP/s':>8} {'MFU':>6} {'peak mem':>10} {'XLA est':>10}")
+        f"{'loop':>11} {'l/s':>5} {'cpu':>5} {'input/core':>11} {'TFLOP/s':>8} {'MFU':>6} {'peak mem':>10} {'XLA est':>10}")
   for r in results:
     print(line(r))
   peaks = sorted({r["dtype"] + ": " + r["peak_src"] for r in results})
@@ -414,7 +452,9 @@ def main():
         "the preset's interval, no evaluation), l/s its rate over the bare step's and cpu the "
         "bare step's CPU seconds a step over the loop's (all threads; robust to other jobs on a "
         "shared machine), each the median over the loop runs of the run against the bare rounds "
-        "just before and after it")
+        "just before and after it; input/core: the loader alone on the row's data with no decoded "
+        "cache (data.cache_mb=0: images decoded every time; text windows are slices either way), "
+        "items a second of host CPU time (all its threads), to size a machine's input side")
   load = os.getloadavg()
   print(f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1/5/15 min) on "
         f"{os.cpu_count()} cores at the end")

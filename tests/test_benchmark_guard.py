@@ -70,3 +70,17 @@ def test_each_loop_run_is_compared_with_the_bare_rounds_around_it():
   assert out["loop_ratios"] == pytest.approx([1 / 1.05] * 2)
   empty = accelerator.paired_ratios(sets[:1], [], steps)
   assert empty["loop_ratio"] is None and empty["loop_ratios"] == []
+
+
+@pytest.mark.slow
+def test_the_loader_rate_separates_decoding_from_the_decoded_cache(tfds_dir):
+  # input/core of make bench-accel: with data.cache_mb=0 every example is decoded (PNG) every
+  # time; from the cache a batch is one gather, orders of magnitude cheaper. If the switch were
+  # ignored the two would read alike.
+  from benchmarks import accelerator
+  from experiments.configs import vae_mnist
+  config = accelerator.on_disk(vae_mnist.get_config())
+  decoded = accelerator.loader_rate(config, 1, seconds=0.3, cached=False)
+  cached = accelerator.loader_rate(config, 1, seconds=0.3)
+  assert decoded["per_core"] > 0 and decoded["wall"] > 0
+  assert cached["per_core"] > 20 * decoded["per_core"]
