@@ -237,14 +237,14 @@ def paired_ratios(sets: list, loops: list, steps: int) -> dict:
 
 
 def measure(config, steps: int, rounds: int, with_loop: bool = True,
-            min_round_s: float = 0.0, loop_repeats: int = 3) -> dict:
+            min_round_s: float = 0.0, loop_repeats: int = 3, loader_s: float = 2.0) -> dict:
   """Times ``config``'s train step on all local devices (and, ``with_loop``, the same config
   through the training loop: ``measure_loop``, logging every round's steps, ``loop_repeats``
   times, each followed by a set of bare rounds); returns the row's figures, each the median of
   its measurements: ``loop_ratio`` and ``cpu_ratio`` are the medians of each loop run's rate
   (CPU seconds a step) against the median of the bare rounds just before and after it
   (``loop_ratios``: each run's). A round is ``steps`` steps, more if that takes under
-  ``min_round_s``."""
+  ``min_round_s``. ``loader_s``: seconds for each ``loader_rate`` pass (0: not measured)."""
   from genai_jax import tasks
   from genai_jax.train import sharding
   from genai_jax.train import state as state_lib
@@ -302,9 +302,9 @@ def measure(config, steps: int, rounds: int, with_loop: bool = True,
     print(f"loop run {n + 1}: {loops[n][1]['loop_step_s'] * 1e3:.3f} ms a step, {r:.3f} of the "
           f"bare rounds around it; CPU {c:.3f}", flush=True)
   loader = {"per_core": None}
-  if with_loop:  # the loader reads the row's data from disk (``on_disk``)
-    loader = loader_rate(config, task.items_per_example, cached=False)
-    cached = loader_rate(config, task.items_per_example)
+  if with_loop and loader_s > 0:  # the loader reads the row's data from disk (``on_disk``)
+    loader = loader_rate(config, task.items_per_example, loader_s, cached=False)
+    cached = loader_rate(config, task.items_per_example, loader_s)
     print(f"loader alone, data.cache_mb=0: {loader['per_core']:,.0f} {task.unit}/s per host "
           f"core ({loader['wall']:,.0f}/s wall clock); with its decoded cache (the default): "
           f"{cached['per_core']:,.0f}/s per core", flush=True)
@@ -341,12 +341,12 @@ def device_peak(dtype: str, override_tflops=None) -> tuple:
 
 
 def _row(index: int, sizes: str, steps: int, rounds: int, peak_tflops, with_loop=True,
-         min_round_s: float = 0.0, loop_repeats: int = 3) -> dict:
+         min_round_s: float = 0.0, loop_repeats: int = 3, loader_s: float = 2.0) -> dict:
   label, config = configs(sizes)[index]
   print(f"--- {label}, batch {config.batch_size}, {config.model.get('dtype', 'float32')}",
         flush=True)
   r = measure(on_disk(config) if with_loop else config, steps, rounds, with_loop, min_round_s,
-              loop_repeats)
+              loop_repeats, loader_s)
   peak, how = device_peak(r["dtype"], peak_tflops)
   achieved = r["flops"] / r["step_s"] if r["flops"] else None
   r.update(label=label, batch=config.batch_size, achieved=achieved, peak=peak, peak_src=how,
@@ -390,6 +390,8 @@ def main():
   p.add_argument("--loop_repeats", type=int, default=3,
                  help="loop runs per row, each between two sets of bare rounds and compared "
                       "with those; the loop columns are the medians")
+  p.add_argument("--loader_seconds", type=float, default=2.0,
+                 help="warm-up and timed seconds of each loader pass for input/core (0: skip)")
   p.add_argument("--peak_tflops", type=float, default=None, help="per device, overrides the table")
   p.add_argument("--only", default="", help="run only the rows whose label contains this")
   p.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
@@ -406,7 +408,7 @@ def main():
   if a.row is not None:
     import json
     print(_RESULT + json.dumps(_row(a.row, sizes, steps, a.rounds, a.peak_tflops, a.loop,
-                                    a.min_round_s, a.loop_repeats)), flush=True)
+                                    a.min_round_s, a.loop_repeats, a.loader_seconds)), flush=True)
     return
   isolate = dev.platform != "cpu" if a.isolate is None else a.isolate
   print(f"jax {jax.__version__} on {dev.platform} ({dev.device_kind}) x{jax.device_count()}, "
@@ -414,6 +416,7 @@ def main():
         f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
   argv = [f"--sizes={sizes}", f"--steps={steps}", f"--rounds={a.rounds}",
           f"--min_round_s={a.min_round_s}", f"--loop_repeats={a.loop_repeats}",
+          f"--loader_seconds={a.loader_seconds}",
           "--loop" if a.loop else "--no-loop"]
   argv += [f"--peak_tflops={a.peak_tflops}"] if a.peak_tflops else []
   results = []
@@ -434,7 +437,7 @@ def main():
     if a.only in label:
       r = (_isolated_row(i, argv) if isolate
            else _row(i, sizes, steps, a.rounds, a.peak_tflops, a.loop, a.min_round_s,
-                     a.loop_repeats))
+                     a.loop_repeats, a.loader_seconds))
       if r:
         results.append(r)
         print("= " + line(r), flush=True)  # each row as it lands: a cut-off run keeps its rows

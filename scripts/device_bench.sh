@@ -8,4 +8,4 @@ export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv
 python3 -c "import jax, flax, optax, orbax.checkpoint as o, chex; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, jax.devices())"
 mkdir -p "${OUT:-/tmp/out}"
-timeout 330 python3 -m benchmarks.accelerator --sizes=accelerator --steps=20 --rounds=3 --loop_repeats=1 --isolate 2>&1 | grep -v "^I0000\|^W0000\|absl::InitializeLog" | tee "${OUT:-/tmp/out}/accelerator.txt"
+timeout 330 python3 -m benchmarks.accelerator --sizes=accelerator --steps=20 --rounds=3 --loop_repeats=1 --loader_seconds=0.5 --isolate 2>&1 | grep -v "^I0000\|^W0000\|absl::InitializeLog" | tee "${OUT:-/tmp/out}/accelerator.txt"
