@@ -172,6 +172,7 @@ def test_bad_impl_is_one_line():
     conv_transpose(x, w, (2, 2), impl="fast")
 
 
+@pytest.mark.slow  # ~6 s; the few-output conv it relies on is checked fast above
 def test_keras_conv_generator_same_params_and_outputs_either_impl():
   from genai_jax.models.mlp_gan import KerasConvGenerator
   z = jnp.asarray(np.random.default_rng(12).normal(size=(3, 10)), jnp.float32)

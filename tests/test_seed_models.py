@@ -252,8 +252,9 @@ def test_tfds_seed_presets_read_their_dataset_and_trace_a_step(tfds_dir, config_
   assert all(m.shape == () for m in jax.tree.leaves(metrics))
 
 
-@pytest.mark.parametrize("config_fn,preset", [(seed_gans.get_config, "seed_mlp_gan"),
-                                              (vae_mnist.get_config, "seed_torch_vae")])
+@pytest.mark.parametrize("config_fn,preset", [  # the GAN in the slow tier: fast tier under 3 min
+    pytest.param(seed_gans.get_config, "seed_mlp_gan", marks=pytest.mark.slow),
+    (vae_mnist.get_config, "seed_torch_vae")])
 def test_tfds_seed_presets_train_under_mock_data(tfds_dir, tmp_path, config_fn, preset):
   config = config_fn(preset)
   # Two steps of the exact network on 8 fake devices; only the schedule is shortened.

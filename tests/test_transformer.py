@@ -169,7 +169,8 @@ def test_unknown_attention_impl_is_a_config_error():
     tasks.get_task(c)
 
 
-@pytest.mark.parametrize("causal", [True, False])
+# The causal case in the slow tier (fast tier under 3 minutes); the full mask stays fast.
+@pytest.mark.parametrize("causal", [pytest.param(True, marks=pytest.mark.slow), False])
 def test_cpu_attention_matches_jax_dot_product_attention(causal):
   """The XLA-path attention (Q scaled, normalised after PV) is jax's function, values and grads."""
   from genai_jax.models.transformer import _attention_xla
